@@ -1,0 +1,7 @@
+"""Allow ``python -m imgdesk``."""
+
+import sys
+
+from imgdesk.cli import main
+
+sys.exit(main())

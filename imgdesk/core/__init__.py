@@ -1,0 +1,1 @@
+"""Plain-Python core of imgdesk: no Qt here (a test and ruff's TID251 enforce it)."""

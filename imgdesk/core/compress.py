@@ -1,0 +1,389 @@
+"""Turn downloaded bytes into a JPEG: sniff the type, decode safely, normalise, re-encode.
+
+The type is decided by magic bytes alone (a server's Content-Type is often wrong), only the
+decoder for that one allowed type is ever run, pixel counts are checked from the header before
+any pixel is decoded, and every failure becomes an :class:`ImageError` with a sentence a shop
+owner understands.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import re
+import struct
+import warnings
+from dataclasses import dataclass
+
+# The plugins for every type a user may allow are imported here, once, so that Image.open
+# never falls back to Image.init() (which imports every plugin) from a worker thread.
+from PIL import (
+    BmpImagePlugin,  # noqa: F401
+    GifImagePlugin,  # noqa: F401
+    Image,
+    ImageCms,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,  # noqa: F401
+    PngImagePlugin,  # noqa: F401
+    TiffImagePlugin,  # noqa: F401
+    WebPImagePlugin,  # noqa: F401
+)
+
+from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Deliberate, process-wide: the spec treats Pillow's bomb *warning* as an error. The filter is
+# set once at import (warnings.catch_warnings() per call would not be thread-safe). It is not
+# what keeps us safe: compress_image() also checks min(max_pixels, Pillow's limit) itself, so
+# the outcome is the same even if some other code resets the warning filters.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+# Pillow plugin name for each MIME type a user may allow (settings.KNOWN_INPUT_TYPES).
+_PILLOW_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WEBP",
+    "image/bmp": "BMP",
+    "image/tiff": "TIFF",
+}
+
+# Short names people know, for messages.
+_LABELS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/webp": "WebP",
+    "image/bmp": "BMP",
+    "image/tiff": "TIFF",
+    "image/svg+xml": "SVG",
+    "image/x-icon": "ICO",
+    "image/avif": "AVIF",
+    "image/heic": "HEIC",
+}
+
+# What a malformed file makes Pillow's decoders raise. Anything else is caught too (a file
+# must never crash a worker) but logged with its traceback, as it may be a bug of ours.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, struct.error, EOFError, IndexError, KeyError)
+
+_BAD_IMAGE_MESSAGE = "The image file is damaged or incomplete and cannot be read."
+
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})
+_HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs"})
+_SNIFF_BYTES = 8192  # enough to skip an XML declaration, comments and a DOCTYPE before <svg
+_SVG_NAME_ENDS = (b" ", b"\t", b"\r", b"\n", b">", b"/")  # "<svg" but not "<svgfoo"
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """A compressed image, ready to be written.
+
+    Attributes:
+        data: the JPEG bytes.
+        width: output width in pixels (after EXIF orientation).
+        height: output height in pixels.
+        input_type: the MIME type detected from the input bytes.
+    """
+
+    data: bytes
+    width: int
+    height: int
+    input_type: str
+
+
+def detect_type(data: bytes) -> str | None:
+    """The image MIME type of ``data`` from its magic bytes, or None if it is not an image.
+
+    Only the bytes count: servers often send images as ``application/octet-stream`` and error
+    pages as ``image/jpeg``.
+    """
+    head = data[:32]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "image/tiff"
+    # "BM" and the ICO header are short magics that text could start with: check more fields.
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "image/bmp"  # the DIB header's size field must be a known one
+    if (
+        head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")
+        and len(head) >= 22
+        and int.from_bytes(head[4:6], "little") > 0  # at least one image in the directory
+        and head[9] == 0  # the first entry's reserved byte
+    ):
+        return "image/x-icon"
+    if head[4:8] == b"ftyp":
+        return _iso_media_type(data)
+    if _looks_like_svg(data):
+        return "image/svg+xml"
+    return None
+
+
+def _iso_media_type(data: bytes) -> str | None:
+    """AVIF or HEIC from the brands of an ISO media file's ``ftyp`` box."""
+    box_size = min(int.from_bytes(data[:4], "big"), 256)
+    major = data[8:12]
+    compatible = {data[i : i + 4] for i in range(16, box_size - 3, 4)}
+    if major in _AVIF_BRANDS or (major in (b"mif1", b"msf1") and compatible & _AVIF_BRANDS):
+        return "image/avif"
+    if major in _HEIC_BRANDS or (major in (b"mif1", b"msf1") and compatible & _HEIC_BRANDS):
+        return "image/heic"
+    return None
+
+
+def _looks_like_svg(data: bytes) -> bool:
+    """True if the first element, after any XML declaration, comments and DOCTYPE, is <svg."""
+    text = data[:_SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf").lower()
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in b" \t\r\n":
+            pos += 1
+        if text.startswith(b"<?", pos):
+            end, skip = text.find(b"?>", pos), 2
+        elif text.startswith(b"<!--", pos):
+            end, skip = text.find(b"-->", pos), 3
+        elif text.startswith(b"<!doctype", pos):
+            end, skip = text.find(b">", pos), 1
+            bracket = text.find(b"[", pos, end if end >= 0 else len(text))
+            if bracket >= 0:  # an internal subset: <!DOCTYPE svg [ ... ]>
+                end, skip = text.find(b"]>", bracket), 2
+        else:
+            break
+        if end < 0:
+            return False
+        pos = end + skip
+    return text.startswith(b"<svg", pos) and text[pos + 4 : pos + 5] in _SVG_NAME_ENDS
+
+
+def compress_image(data: bytes, settings: Settings) -> Compressed:
+    """Decode ``data`` (an allowed image type) and re-encode it as a JPEG.
+
+    EXIF orientation is applied, transparency is flattened onto white, CMYK and 16-bit input
+    become 8-bit RGB (or grayscale), the ICC profile is kept when it still fits the output and
+    every other piece of metadata (EXIF, GPS, XMP, comments) is dropped.
+
+    Raises:
+        ImageError: ``not_an_image``, ``unsupported_type``, ``decompression_bomb`` or
+            ``bad_image``; all permanent.
+    """
+    input_type = detect_type(data)
+    if input_type is None:
+        raise ImageError(ErrorCode.NOT_AN_IMAGE, _describe_non_image(data))
+    pillow_format = _PILLOW_FORMATS.get(input_type)
+    if input_type not in settings.allowed_types or pillow_format is None:
+        raise ImageError(ErrorCode.UNSUPPORTED_TYPE, _unsupported_message(input_type, settings))
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # A process-wide switch some other code could flip: truncated files would then turn
+        # into half-grey pictures that look like successes. That is a bug, not a bad file.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
+    try:
+        return _compress(data, input_type, pillow_format, settings)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        message = _bomb_message(settings, pixels=_pillow_bomb_pixels(exc))
+        raise ImageError(ErrorCode.DECOMPRESSION_BOMB, message) from exc
+    except MemoryError:
+        raise  # not the file's fault: let the caller's bug handling see it
+    except _DECODE_ERRORS as exc:
+        logger.debug("Cannot decode %s image: %r", _LABELS[input_type], exc)
+        raise ImageError(ErrorCode.BAD_IMAGE, _BAD_IMAGE_MESSAGE) from exc
+    except Exception as exc:
+        logger.warning("Unexpected error decoding a %s image", _LABELS[input_type], exc_info=True)
+        raise ImageError(ErrorCode.BAD_IMAGE, _BAD_IMAGE_MESSAGE) from exc
+
+
+def _compress(data: bytes, input_type: str, pillow_format: str, settings: Settings) -> Compressed:
+    # Only the plugin of the detected (and allowed) type may run: a polyglot file that starts
+    # like a JPEG is decoded as a JPEG or not at all. BytesIO over bytes does not copy them.
+    with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
+        # Header only so far: refuse a bomb before a single pixel is decoded.
+        limit = _pixel_limit(settings)
+        if im.width * im.height > limit:
+            raise ImageError(ErrorCode.DECOMPRESSION_BOMB, _bomb_message(settings, size=im.size))
+        im.load()  # the first frame of an animation; raises if the file is truncated
+        icc_profile = im.info.get("icc_profile")
+        _apply_exif_orientation(im)
+        out = _to_jpeg_mode(im, icc_profile)
+        keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
+        # The encoder copies some fields (e.g. "comment") from info: start from nothing.
+        out.info = {}
+        buffer = io.BytesIO()
+        # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
+        out.save(buffer, format="JPEG", quality=settings.jpeg_quality, icc_profile=keep_icc)
+        return Compressed(buffer.getvalue(), out.width, out.height, input_type)
+
+
+def _pixel_limit(settings: Settings) -> int:
+    """Our limit, capped by Pillow's: the spec makes Pillow's bomb warning an error too."""
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    if pillow_limit is None:
+        return settings.max_pixels
+    return min(settings.max_pixels, int(pillow_limit))
+
+
+def _apply_exif_orientation(im: Image.Image) -> None:
+    """Rotate/flip as the EXIF Orientation tag says; a broken EXIF block is ignored."""
+    try:
+        # In place: no copy of the pixels when there is nothing to rotate.
+        ImageOps.exif_transpose(im, in_place=True)
+    except (*_DECODE_ERRORS, TypeError) as exc:
+        logger.debug("Ignoring unreadable EXIF data: %r", exc)
+
+
+def _to_jpeg_mode(im: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """An 8-bit "RGB" or "L" image, which is what a baseline JPEG holds.
+
+    Grayscale stays grayscale ("L"): a third of the work and bytes, and a grayscale ICC
+    profile remains valid for it (it would not be for an RGB JPEG).
+    """
+    mode = im.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grayscale: a plain convert("L") clips every value above 255 to white.
+        # (A tRNS "transparent grey" on such PNGs is ignored: it is practically unused.)
+        if mode != "I;16":
+            im = im.convert("I")  # point() scales only "I;16" and "I" directly
+        return im.point(lambda value: value / 256).convert("L")
+    if mode == "CMYK":
+        return _cmyk_to_rgb(im, icc_profile)
+    if im.has_transparency_data:
+        if mode not in ("RGBA", "LA"):
+            im = im.convert("LA" if mode in ("1", "L", "La") else "RGBA")
+        return _flatten_on_white(im)
+    if mode in ("RGB", "L"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    return im.convert("RGB")  # P without transparency, YCbCr, RGBX, LAB, ...
+
+
+def _flatten_on_white(im: Image.Image) -> Image.Image:
+    """Composite an "RGBA" or "LA" image onto a white background (a JPEG has no alpha)."""
+    if im.mode == "LA":
+        background = Image.new("L", im.size, 255)
+    else:
+        background = Image.new("RGB", im.size, (255, 255, 255))
+    background.paste(im, mask=im)  # the image's own alpha band is the mask
+    return background
+
+
+def _cmyk_to_rgb(im: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """CMYK to sRGB through the embedded profile if there is a usable one, else naively.
+
+    Pillow already undoes Adobe's inverted CMYK and libjpeg's YCCK, so ``im`` holds plain ink
+    amounts. The CMYK profile is not carried over: it does not describe the RGB output.
+    """
+    if icc_profile and _icc_color_space(icc_profile) == b"CMYK":
+        try:
+            return _cmyk_to_srgb_transform(icc_profile).apply(im)
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as exc:
+            logger.info("Unusable CMYK colour profile (%s); converting without it", exc)
+    return im.convert("RGB")
+
+
+@functools.lru_cache(maxsize=8)
+def _cmyk_to_srgb_transform(icc_profile: bytes) -> ImageCms.ImageCmsTransform:
+    """A transform from this CMYK profile to sRGB, cached: building one takes ~35 ms.
+
+    A catalogue from one print shop tends to use one profile for every image. NOCACHE turns
+    off lcms's one-pixel cache, the only state a transform changes while it runs, so worker
+    threads can share a transform.
+    """
+    source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+    return ImageCms.buildTransform(
+        source, ImageCms.createProfile("sRGB"), "CMYK", "RGB", flags=ImageCms.Flags.NOCACHE
+    )
+
+
+def _icc_color_space(icc_profile: bytes) -> bytes:
+    """The colour space signature of an ICC profile header (bytes 16-19), e.g. b"RGB "."""
+    return icc_profile[16:20] if len(icc_profile) >= 128 else b""
+
+
+def _icc_fits(icc_profile: bytes | None, mode: str) -> bool:
+    """True if the profile describes images of ``mode`` (an RGB JPEG needs an RGB profile)."""
+    if not icc_profile:
+        return False
+    return _icc_color_space(icc_profile) == (b"GRAY" if mode == "L" else b"RGB ")
+
+
+def _describe_non_image(data: bytes) -> str:
+    """A sentence naming what the bytes look like, since they are not an image."""
+    if not data:
+        return "The file is empty, not an image."
+    head = data[:1024].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or any(
+        tag in head for tag in (b"<html", b"<head", b"<body")
+    ):
+        return "The address returned a web page (HTML), not an image."
+    if head.startswith(b"%pdf-"):
+        return "The address returned a PDF document, not an image."
+    if head.startswith(b"pk\x03\x04"):
+        return "The address returned a ZIP archive (or an Office document), not an image."
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        return "The address returned an XML document, not an image."
+    if head.startswith((b"{", b"[")) and _is_text(data):
+        return "The address returned JSON data, not an image."
+    if _is_text(data):
+        return "The address returned text, not an image."
+    return "The file is not an image in any format imgdesk recognises."
+
+
+def _is_text(data: bytes) -> bool:
+    """True if the start of ``data`` decodes as UTF-8 with no control characters but spacing."""
+    sample = data[:1024]
+    try:
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 3:  # not just a character cut in half at the end
+            return False
+        text = sample[: exc.start].decode("utf-8")
+    return all(char.isprintable() or char in "\t\r\n\f" for char in text)
+
+
+def _unsupported_message(input_type: str, settings: Settings) -> str:
+    allowed = ", ".join(_LABELS.get(t, t) for t in settings.allowed_types)
+    return (
+        f"{_LABELS.get(input_type, input_type)} images are not allowed; "
+        f"allowed types: {allowed} (change in Settings)."
+    )
+
+
+def _bomb_message(
+    settings: Settings, *, size: tuple[int, int] | None = None, pixels: int | None = None
+) -> str:
+    limit = _pixel_count(_pixel_limit(settings))
+    if size is not None:
+        width, height = size
+        what = f"is {width} x {height} pixels ({_pixel_count(width * height)})"
+    elif pixels is not None:
+        what = f"has {_pixel_count(pixels)}"
+    else:
+        what = "has too many pixels"
+    return (
+        f"The image {what}, more than the limit of {limit}; it was not decoded, to protect memory."
+    )
+
+
+def _pillow_bomb_pixels(exc: Exception) -> int | None:
+    """The pixel count in Pillow's bomb message ("Image size (400000000 pixels) exceeds ...")."""
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    return int(match.group(1)) if match else None
+
+
+def _pixel_count(pixels: int) -> str:
+    """A pixel count in words: "89.5 megapixels", or "10,000 pixels" for small numbers."""
+    if pixels >= 100_000:
+        return f"{pixels / 1e6:.1f} megapixels"
+    return f"{pixels:,} pixels"

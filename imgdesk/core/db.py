@@ -1,0 +1,187 @@
+"""The SQLite schema (peewee). Only :mod:`imgdesk.core.repository` queries these tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from peewee import (
+    BooleanField,
+    CharField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# Bound to a file by open_database(); one database per process, like Vorta's store.
+db = SqliteDatabase(None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class KeyValue(BaseModel):
+    """Small named values: the schema version and the stored settings."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+class RequestRow(BaseModel):
+    """One loaded CSV: a processing request."""
+
+    id = CharField(primary_key=True)
+    csv_name = TextField()
+    csv_path = TextField(default="")
+    status = CharField(index=True)  # pending | processing | completed | failed
+    error = TextField(null=True)
+    created_at = FloatField()
+    started_at = FloatField(null=True)
+    finished_at = FloatField(null=True)
+    # What export needs to write the same spreadsheet back.
+    header = TextField()  # JSON list
+    delimiter = CharField()
+    encoding = CharField()
+    serial_column = IntegerField()
+    name_column = IntegerField()
+    urls_column = IntegerField()
+    output_column = IntegerField(null=True)
+    webhook_url = TextField(null=True)
+    webhook_secret = TextField(null=True)
+    output_csv = TextField(null=True)
+
+    class Meta:
+        table_name = "request"
+
+
+class ProductRow(BaseModel):
+    """One data row of the input CSV, valid or not (invalid rows export an empty cell)."""
+
+    request = ForeignKeyField(RequestRow, backref="products", on_delete="CASCADE")
+    row_index = IntegerField()
+    line = IntegerField()
+    serial = TextField()
+    name = TextField()
+    cells = TextField()  # JSON list
+    urls = TextField()  # JSON list
+    problems = TextField(default="[]")  # JSON list; empty when valid
+    valid = BooleanField(default=True)
+
+    class Meta:
+        table_name = "product"
+        indexes = ((("request", "row_index"), True),)
+
+
+class ImageRow(BaseModel):
+    """One image URL of a valid product, at its position (1-based)."""
+
+    request = ForeignKeyField(RequestRow, backref="images", on_delete="CASCADE")
+    product = ForeignKeyField(ProductRow, backref="images", on_delete="CASCADE")
+    position = IntegerField()
+    url = TextField()
+    status = CharField()  # pending | downloading | compressing | done | failed
+    attempts = IntegerField(default=0)
+    error_code = CharField(null=True)
+    error = TextField(null=True)
+    http_status = IntegerField(null=True)
+    input_bytes = IntegerField(null=True)
+    output_bytes = IntegerField(null=True)
+    width = IntegerField(null=True)
+    height = IntegerField(null=True)
+    input_type = CharField(null=True)
+    download_ms = IntegerField(null=True)
+    compress_ms = IntegerField(null=True)
+    output_path = TextField(null=True)
+    output_url = TextField(null=True)
+    updated_at = FloatField(null=True)
+
+    class Meta:
+        table_name = "image"
+        indexes = ((("request", "status"), False), (("request", "url"), False))
+
+
+class WebhookDelivery(BaseModel):
+    """The outbox: one event owed to a webhook receiver, kept until delivered or given up."""
+
+    id = CharField(primary_key=True)  # the stable ``webhook-id``, reused on every attempt
+    request_id = CharField(index=True)  # no foreign key: deliveries outlive deleted requests
+    event = CharField()  # request.completed | request.failed | test
+    url = TextField()
+    secret = TextField(null=True)
+    payload = TextField()  # the exact JSON body, so every attempt sends the same bytes
+    status = CharField(index=True)  # pending | delivered | failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = FloatField()
+    created_at = FloatField()
+    finished_at = FloatField(null=True)
+    last_error = TextField(null=True)
+
+    class Meta:
+        table_name = "webhook_delivery"
+
+
+class WebhookAttempt(BaseModel):
+    """One POST of a delivery and what came of it."""
+
+    delivery = ForeignKeyField(WebhookDelivery, backref="attempt_rows", on_delete="CASCADE")
+    attempted_at = FloatField()
+    status_code = IntegerField(null=True)
+    error = TextField(null=True)
+    duration_ms = IntegerField()
+    response_excerpt = TextField(null=True)
+
+    class Meta:
+        table_name = "webhook_attempt"
+
+
+TABLES = [KeyValue, RequestRow, ProductRow, ImageRow, WebhookDelivery, WebhookAttempt]
+
+
+def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
+    """Open (creating if needed) the database file and bring its schema up to date.
+
+    WAL lets ``imgdesk status`` read while the window writes; ``synchronous=normal`` can lose
+    the last commits on power loss (never corrupts); ``full`` trades speed for that.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not db.is_closed():
+        db.close()
+    db.init(
+        str(path),
+        pragmas={
+            "journal_mode": "wal",
+            "synchronous": synchronous,
+            "foreign_keys": 1,
+            "busy_timeout": 10_000,
+        },
+        check_same_thread=False,
+    )
+    db.connect(reuse_if_open=True)
+    _migrate()
+    return db
+
+
+def _migrate() -> None:
+    with db.atomic():
+        db.create_tables(TABLES, safe=True)
+        row = KeyValue.get_or_none(KeyValue.key == "schema_version")
+        version = int(row.value) if row else 0
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"The database was written by a newer imgdesk (schema {version}); "
+                f"this version understands schema {SCHEMA_VERSION}."
+            )
+        if version < SCHEMA_VERSION:
+            # Future versions add playhouse.migrate steps here, one per version.
+            KeyValue.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+            logger.info("database schema at version %s", SCHEMA_VERSION)

@@ -1,0 +1,562 @@
+"""Download one image over HTTP(S) with the limits of the spec (section 3).
+
+Every failure becomes an :class:`~imgdesk.core.errors.ImageError` with a code and a sentence a
+shop owner understands. The limits hold against hostile or broken servers:
+
+- only http and https, checked on the first URL and on every redirect hop;
+- redirects are followed here, one hop at a time, never by requests (its own redirect
+  machinery reads a redirect's whole body with no limit);
+- a total deadline per download, whole redirect chain included, on top of the connect and
+  read timeouts: a server trickling one byte a second cannot hold a worker for ever;
+- the size limit counts *decoded* bytes while streaming, so a gzip bomb is stopped too.
+
+Use one session per worker thread (:func:`new_session`) and call :func:`download`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import ipaddress
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import requests
+import requests.adapters
+import requests.cookies
+import urllib3
+import urllib3.exceptions
+
+from imgdesk.core.errors import TRANSIENT_HTTP_STATUSES, ErrorCode, ImageError, http_code
+from imgdesk.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_ALLOWED_SCHEMES = ("http", "https")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Bytes asked of each read1() call. urllib3 caps the *decoded* output of one call at this
+# size too, so at most limit + one chunk is ever buffered, even for a gzip bomb.
+_CHUNK_SIZE = 64 * 1024
+
+# One session serves one worker thread, so it never holds more than one connection at a
+# time; a few per host and a few hosts keep warm connections without hoarding sockets.
+_POOL_HOSTS = 8
+_POOL_PER_HOST = 2
+
+# A Retry-After beyond a year means "do not come back"; a finite number reads better.
+_RETRY_AFTER_MAX_S = 365 * 24 * 3600.0
+
+_MIB = 1024 * 1024
+_KIB = 1024
+
+# Short explanations after the status phrase, for the statuses people actually meet.
+_STATUS_HINTS = {
+    400: "the server did not understand the request",
+    401: "the image needs a login",
+    403: "access to the image is forbidden",
+    404: "the image is not there",
+    405: "the server does not allow downloading this address",
+    406: "the server would not send the image in any acceptable form",
+    408: "the server gave up waiting for the request",
+    410: "the image was removed for good",
+    425: "the server asked to try again later",
+    429: "too many requests, the server asked to slow down",
+    451: "the image is blocked for legal reasons",
+    500: "the server had an internal problem",
+    502: "a gateway in front of the server got a bad answer",
+    503: "the server is overloaded or down for maintenance",
+    504: "a gateway in front of the server timed out",
+}
+
+
+@dataclass(frozen=True)
+class Download:
+    """A successfully downloaded body and what the server said about it.
+
+    Attributes:
+        data: the decoded body.
+        http_status: the final status (2xx).
+        final_url: the URL after redirects.
+        content_type: the Content-Type header, informational only (the type is decided by
+            magic bytes elsewhere).
+        etag: the ETag header, if any.
+        last_modified: the Last-Modified header, if any.
+        elapsed_ms: wall time of the whole download, redirects included.
+    """
+
+    data: bytes = field(repr=False)
+    http_status: int
+    final_url: str
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    elapsed_ms: int
+
+
+def new_session(settings: Settings) -> requests.Session:
+    """A session for one worker thread: our User-Agent, small pools, no automatic retries.
+
+    Retries belong to the engine (it knows about backoff and Retry-After), so the adapter
+    never retries on its own.
+    """
+    session = requests.Session()
+    session.headers["User-Agent"] = settings.user_agent
+    session.headers["Accept"] = "image/jpeg, image/png, image/*;q=0.8, */*;q=0.5"
+    # Images are compressed already; asking for them as they are spares the decoding work.
+    # A server that compresses anyway is still decoded, within the size limit.
+    session.headers["Accept-Encoding"] = "identity"
+    adapter = requests.adapters.HTTPAdapter(
+        pool_connections=_POOL_HOSTS, pool_maxsize=_POOL_PER_HOST, max_retries=0
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def download(url: str, settings: Settings, session: requests.Session) -> Download:
+    """Fetch ``url`` within the limits of ``settings``, following redirects by hand.
+
+    Raises:
+        ImageError: with one of the codes of the spec; ``transient`` says whether another
+            attempt may succeed and ``retry_after`` how long the server asked to wait.
+    """
+    started = time.monotonic()
+    deadline = started + settings.total_timeout_s
+    current = url.strip()
+    _check_url(current, redirected_from=None)
+    seen = {urldefrag(current).url}
+    hops = 0
+    while True:
+        host = _host(current)
+        if settings.block_private_addresses:
+            _check_public_host(current)
+        with _send(session, current, settings, deadline) as response:
+            if response.status_code not in _REDIRECT_STATUSES:
+                data = _read_body(response, host, settings, deadline)
+                elapsed_ms = int((time.monotonic() - started) * 1000)
+                logger.debug("Downloaded %s: %s bytes in %s ms", current, len(data), elapsed_ms)
+                return Download(
+                    data=data,
+                    http_status=response.status_code,
+                    final_url=current,
+                    content_type=response.headers.get("Content-Type"),
+                    etag=response.headers.get("ETag"),
+                    last_modified=response.headers.get("Last-Modified"),
+                    elapsed_ms=elapsed_ms,
+                )
+            target = _redirect_target(response, current, host)
+        hops += 1
+        logger.debug("Redirect %s of %s: %s -> %s", hops, url, current, target)
+        if hops > settings.max_redirects:
+            raise ImageError(
+                ErrorCode.TOO_MANY_REDIRECTS,
+                f"The server {host} redirected more than {settings.max_redirects} times, "
+                "so the download was stopped.",
+            )
+        _check_url(target, redirected_from=host)
+        if urldefrag(target).url in seen:
+            raise ImageError(
+                ErrorCode.TOO_MANY_REDIRECTS,
+                f"The server {host} redirects in a loop (back to {target}), "
+                "so the download was stopped.",
+            )
+        seen.add(urldefrag(target).url)
+        current = target
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date).
+
+    Returns None when the header is absent or unreadable, and never a negative number (a
+    date in the past means "now"). ``now`` is a Unix time, for tests.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit():
+        # float() of a huge digit string is inf; keep the number printable.
+        return min(float(text), _RETRY_AFTER_MAX_S)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        # RFC 9110 dates are always GMT; "-0000" parses without a zone.
+        when = when.replace(tzinfo=UTC)
+    reference = time.time() if now is None else now
+    return min(max(0.0, when.timestamp() - reference), _RETRY_AFTER_MAX_S)
+
+
+def is_transient(error: ImageError) -> bool:
+    """Whether another attempt may succeed (a convenience for ``error.transient``)."""
+    return error.transient
+
+
+def _send(
+    session: requests.Session, url: str, settings: Settings, deadline: float
+) -> requests.Response:
+    """Send one GET and return the streamed response (headers read, body not yet).
+
+    The adapter is called directly rather than ``session.get``: even with
+    ``allow_redirects=False`` a session reads a redirect's whole body, without any limit.
+    """
+    host = _host(url)
+    remaining = _remaining(deadline, host, settings)
+    connect_timeout = min(settings.connect_timeout_s, remaining)
+    read_timeout = min(settings.read_timeout_s, remaining)
+    try:
+        prepared = session.prepare_request(requests.Request("GET", url))
+        prepared_url = prepared.url or url
+        environment = session.merge_environment_settings(prepared_url, {}, True, None, None)
+        adapter = session.get_adapter(prepared_url)
+        response = adapter.send(
+            prepared,
+            stream=True,
+            timeout=(connect_timeout, read_timeout),
+            verify=environment["verify"],
+            cert=environment["cert"],
+            proxies=environment["proxies"],
+        )
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.MissingSchema,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.URLRequired,
+        urllib3.exceptions.LocationParseError,
+        UnicodeError,
+    ) as exc:
+        raise ImageError(
+            ErrorCode.INVALID_URL, f"The address {url!r} is not a valid web address ({exc})."
+        ) from exc
+    except requests.exceptions.ConnectTimeout as exc:
+        raise _timeout_error(
+            host,
+            settings,
+            connect_timeout < settings.connect_timeout_s,
+            f"did not accept a connection within {_seconds(connect_timeout)} s",
+        ) from exc
+    except requests.exceptions.ReadTimeout as exc:
+        raise _timeout_error(
+            host,
+            settings,
+            read_timeout < settings.read_timeout_s,
+            f"did not answer within {_seconds(read_timeout)} s",
+        ) from exc
+    except requests.exceptions.SSLError as exc:
+        raise ImageError(
+            ErrorCode.CONNECTION,
+            f"The secure connection to {host} failed ({_reason(exc)}).",
+            transient=True,
+        ) from exc
+    except requests.exceptions.ConnectionError as exc:
+        raise _connection_error(host, exc) from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise ImageError(
+            ErrorCode.CONNECTION,
+            f"The request to {host} failed ({_reason(exc)}).",
+            transient=True,
+        ) from exc
+    # The session would keep cookies itself; a site may need them across redirect hops.
+    requests.cookies.extract_cookies_to_jar(session.cookies, prepared, response.raw)
+    return response
+
+
+def _read_body(
+    response: requests.Response, host: str, settings: Settings, deadline: float
+) -> bytes:
+    """Check the status, then stream the decoded body within the size limit and deadline."""
+    status = response.status_code
+    if not 200 <= status < 300:
+        raise _status_error(response, host, settings)
+    raw: urllib3.HTTPResponse = response.raw
+    limit = settings.max_download_bytes
+    announced = raw.length_remaining
+    if announced is not None and announced > limit:
+        raise ImageError(
+            ErrorCode.TOO_LARGE,
+            f"The image at {host} is {_size(announced)}, larger than the {_size(limit)} limit.",
+        )
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        remaining = _remaining(deadline, host, settings)
+        read_timeout = min(settings.read_timeout_s, remaining)
+        # http.client has no deadline of its own; clipping the socket timeout before each
+        # read bounds how long one read1() may wait for its first byte.
+        _set_socket_timeout(raw, read_timeout)
+        try:
+            chunk = raw.read1(_CHUNK_SIZE, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise _timeout_error(
+                host,
+                settings,
+                read_timeout < settings.read_timeout_s,
+                f"stopped sending data for {_seconds(read_timeout)} s",
+            ) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise ImageError(
+                ErrorCode.CONNECTION,
+                f"The server {host} sent compressed data that cannot be unpacked.",
+                transient=True,
+            ) from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if announced is not None and _caused_by(exc, urllib3.exceptions.IncompleteRead):
+                message = (
+                    f"The server {host} closed the connection before sending the whole "
+                    f"image (it announced {_size(announced)})."
+                )
+            elif _caused_by(exc, ConnectionResetError):
+                message = f"The server {host} reset the connection during the download."
+            else:
+                message = f"The connection to {host} broke during the download ({_reason(exc)})."
+            raise ImageError(ErrorCode.CONNECTION, message, transient=True) from exc
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise ImageError(
+                ErrorCode.TOO_LARGE,
+                f"The image at {host} is larger than the {_size(limit)} limit.",
+            )
+        chunks.append(chunk)
+    if total == 0:
+        raise ImageError(ErrorCode.EMPTY, f"The server {host} sent an empty answer, no image.")
+    return b"".join(chunks)
+
+
+def _status_error(response: requests.Response, host: str, settings: Settings) -> ImageError:
+    """The error for a non-2xx final status, with Retry-After for transient ones."""
+    status = response.status_code
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = response.reason or ""
+    if status in _STATUS_HINTS:
+        hint = _STATUS_HINTS[status]
+    elif 400 <= status < 500:
+        hint = "the server refused the request"
+    elif 500 <= status < 600:
+        hint = "the server had a problem"
+    else:
+        hint = "that is not an image"
+    message = f"The server {host} answered {status} {phrase}".rstrip() + f": {hint}."
+    transient = status in TRANSIENT_HTTP_STATUSES
+    retry_after = None
+    if transient:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None and retry_after > settings.retry_after_cap_s:
+            # Waiting that long would hold the request hostage; fail it with the reason.
+            transient = False
+            message += (
+                f" It asked to wait {_seconds(retry_after)} s, longer than the "
+                f"{_seconds(settings.retry_after_cap_s)} s imgdesk waits at most."
+            )
+        elif retry_after is not None:
+            message += f" It asked to wait {_seconds(retry_after)} s before trying again."
+    return ImageError(
+        http_code(status), message, transient=transient, http_status=status, retry_after=retry_after
+    )
+
+
+def _redirect_target(response: requests.Response, current: str, host: str) -> str:
+    """The absolute URL a redirect points to."""
+    location = response.headers.get("Location")
+    if not location or not location.strip():
+        status = response.status_code
+        raise ImageError(
+            http_code(status),
+            f"The server {host} answered {status} {HTTPStatus(status).phrase} "
+            "but did not say where the image moved to.",
+            http_status=status,
+        )
+    # http.client decodes headers as Latin-1; servers mostly send UTF-8 (requests does this too).
+    with contextlib.suppress(UnicodeError):
+        location = location.encode("latin-1").decode("utf-8")
+    return urljoin(current, location.strip())
+
+
+def _check_url(url: str, *, redirected_from: str | None) -> None:
+    """Refuse anything but an absolute http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in _ALLOWED_SCHEMES and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        valid = False
+    if valid:
+        return
+    if redirected_from is None:
+        message = f"The address {url!r} is not an absolute http:// or https:// web address."
+    else:
+        message = (
+            f"The server {redirected_from} redirected to {url!r}, "
+            "which is not an http:// or https:// web address."
+        )
+    raise ImageError(ErrorCode.INVALID_URL, message)
+
+
+def _check_public_host(url: str) -> None:
+    """Refuse a host that resolves to a loopback, private or otherwise local address.
+
+    This guards against a CSV (or a redirect) pointing at the user's own network. The
+    connection resolves the name again, so a DNS server that changes its answer in between
+    can still slip through; it is a safety net, not a firewall.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    try:
+        addresses = _resolve(host, port)
+    except UnicodeError as exc:
+        raise ImageError(
+            ErrorCode.INVALID_URL, f"The address {url!r} has an invalid host name."
+        ) from exc
+    except OSError as exc:
+        raise ImageError(
+            ErrorCode.CONNECTION,
+            f"Could not find the server {host} (the name does not resolve).",
+            transient=True,
+        ) from exc
+    for text in addresses:
+        address = _ip(text)
+        if _is_local(address):
+            raise ImageError(
+                ErrorCode.INVALID_URL,
+                f"The server {host} is on a private or local network address ({address}); "
+                "private addresses are blocked in settings.",
+            )
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, as text (a seam for tests)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address, with an IPv6 zone dropped and an IPv4-mapped IPv6 address unwrapped."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for loopback, private, link-local, reserved, multicast, unspecified and other
+    non-global addresses (such as carrier-grade NAT)."""
+    return (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_multicast
+        or address.is_unspecified
+        or not address.is_global
+    )
+
+
+def _remaining(deadline: float, host: str, settings: Settings) -> float:
+    """Seconds left before the deadline; raise TIMEOUT when none are left."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _deadline_error(host, settings)
+    return remaining
+
+
+def _timeout_error(host: str, settings: Settings, clipped: bool, what: str) -> ImageError:
+    """A TIMEOUT error, worded for the deadline when the deadline shortened the timeout."""
+    if clipped:
+        return _deadline_error(host, settings)
+    return ImageError(ErrorCode.TIMEOUT, f"The server {host} {what}.", transient=True)
+
+
+def _deadline_error(host: str, settings: Settings) -> ImageError:
+    return ImageError(
+        ErrorCode.TIMEOUT,
+        f"The download from {host} took longer than {_seconds(settings.total_timeout_s)} s "
+        "and was stopped.",
+        transient=True,
+    )
+
+
+def _connection_error(host: str, exc: requests.exceptions.ConnectionError) -> ImageError:
+    """Word a connection failure by its cause: DNS, refused, reset or other."""
+    if _caused_by(exc, urllib3.exceptions.NameResolutionError):
+        message = f"Could not find the server {host} (the name does not resolve)."
+    elif _caused_by(exc, ConnectionRefusedError):
+        message = f"The server {host} refused the connection."
+    elif _caused_by(exc, ConnectionResetError):
+        message = f"The server {host} reset the connection."
+    else:
+        message = f"Could not connect to the server {host} ({_reason(exc)})."
+    return ImageError(ErrorCode.CONNECTION, message, transient=True)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``exc`` or anything it wraps (args, cause, context, reason) is a ``kind``."""
+    pending: list[Any] = [exc]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, kind):
+            return True
+        pending.extend(item.args)
+        pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost useful text of an exception, for the end of a message.
+
+    urllib3 and requests wrap the operating system's error two or three times; the
+    innermost one says what happened ("Connection reset by peer").
+    """
+    for inner in (getattr(exc, "reason", None), *reversed(exc.args)):
+        if isinstance(inner, BaseException):
+            return _reason(inner)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _set_socket_timeout(raw: urllib3.HTTPResponse, seconds: float) -> None:
+    """Set the timeout of the socket under a streamed response, if it still has one."""
+    connection = raw.connection
+    sock = getattr(connection, "sock", None) if connection is not None else None
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def _host(url: str) -> str:
+    """The host name for messages."""
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
+        return url
+
+
+def _seconds(value: float) -> str:
+    """120.0 -> "120", 1.5 -> "1.5"."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def _size(value: int) -> str:
+    """A byte count in MiB, KiB or bytes, as people read it."""
+    if value >= _MIB:
+        return f"{value / _MIB:.1f}".removesuffix(".0") + " MiB"
+    if value >= _KIB:
+        return f"{value / _KIB:.1f}".removesuffix(".0") + " KiB"
+    return f"{value} bytes"

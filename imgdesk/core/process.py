@@ -1,0 +1,97 @@
+"""The work for one image: download, check, compress, store. Pure, so it can run anywhere."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import requests
+
+from imgdesk.core.compress import compress_image
+from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.fetch import download
+from imgdesk.core.settings import Settings
+from imgdesk.core.storage import write_atomic
+from imgdesk.core.types import ImageResult, ImageTask
+
+logger = logging.getLogger(__name__)
+
+
+def process_image(
+    task: ImageTask,
+    settings: Settings,
+    session: requests.Session,
+    on_stage: Callable[[str], None] | None = None,
+) -> ImageResult:
+    """Fetch, compress and store one image; every expected failure becomes a failed result.
+
+    ``on_stage`` is told ``compressing`` once the download is in, so a window can show it.
+    """
+    started = time.monotonic()
+    download_ms: int | None = None
+    input_bytes: int | None = None
+    http_status: int | None = None
+    try:
+        fetched = download(task.url, settings, session)
+        download_ms = _ms_since(started)
+        input_bytes = len(fetched.data)
+        http_status = fetched.http_status
+        if on_stage is not None:
+            on_stage("compressing")
+        compress_started = time.monotonic()
+        compressed = compress_image(fetched.data, settings)
+        write_atomic(task.output_path, compressed.data)
+        return ImageResult(
+            image_id=task.image_id,
+            request_id=task.request_id,
+            url=task.url,
+            status="done",
+            attempt=task.attempt,
+            http_status=http_status,
+            input_bytes=input_bytes,
+            output_bytes=len(compressed.data),
+            width=compressed.width,
+            height=compressed.height,
+            input_type=compressed.input_type,
+            download_ms=download_ms,
+            compress_ms=_ms_since(compress_started),
+            output_path=task.output_path,
+        )
+    except ImageError as error:
+        return failed_result(task, error, download_ms, input_bytes, http_status)
+    except Exception as error:  # a bug: keep the other images going, but say so loudly
+        logger.exception("unexpected error while processing %s", task.url)
+        bug = ImageError(
+            ErrorCode.INTERNAL,
+            f"imgdesk hit an unexpected problem ({type(error).__name__}); see the log file.",
+        )
+        return failed_result(task, bug, download_ms, input_bytes, http_status)
+
+
+def failed_result(
+    task: ImageTask,
+    error: ImageError,
+    download_ms: int | None = None,
+    input_bytes: int | None = None,
+    http_status: int | None = None,
+) -> ImageResult:
+    """The result of a task that ended in ``error``."""
+    return ImageResult(
+        image_id=task.image_id,
+        request_id=task.request_id,
+        url=task.url,
+        status="failed",
+        attempt=task.attempt,
+        error_code=error.code,
+        error=error.message,
+        transient=error.transient,
+        retry_after=error.retry_after,
+        http_status=error.http_status or http_status,
+        input_bytes=input_bytes,
+        download_ms=download_ms,
+    )
+
+
+def _ms_since(start: float) -> int:
+    return round((time.monotonic() - start) * 1000)

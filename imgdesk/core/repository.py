@@ -1,0 +1,482 @@
+"""Every query imgdesk makes. Callers get frozen dataclasses, never live peewee rows.
+
+Only one object per process writes through this module (the engine, or the CLI command
+that drives it); readers such as ``imgdesk status`` may run beside it thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from peewee import JOIN, fn
+
+from imgdesk.core.csvio import Catalogue, CatalogueRow
+from imgdesk.core.db import ImageRow, KeyValue, ProductRow, RequestRow, db
+from imgdesk.core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT = ("downloading", "compressing")
+UNFINISHED = ("pending", *IN_FLIGHT)
+FINAL_REQUEST_STATES = ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """A processing request with its image counts."""
+
+    id: str
+    csv_name: str
+    csv_path: str
+    status: str
+    error: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    total: int
+    done: int
+    failed: int
+    in_flight: int
+    input_bytes: int
+    output_bytes: int
+    webhook_url: str | None
+    webhook_secret: str | None
+    output_csv: str | None
+
+    @property
+    def pending(self) -> int:
+        """Images not started yet (or waiting for a retry)."""
+        return self.total - self.done - self.failed - self.in_flight
+
+    @property
+    def finished(self) -> bool:
+        """True once the request reached ``completed`` or ``failed``."""
+        return self.status in FINAL_REQUEST_STATES
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish (or to now while it runs)."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def bytes_saved(self) -> int:
+        """Input bytes minus output bytes over the finished images."""
+        return self.input_bytes - self.output_bytes
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """One image with its product's identity, as shown in tables and exports."""
+
+    id: int
+    request_id: str
+    row_index: int
+    serial: str
+    product_name: str
+    position: int
+    url: str
+    status: str
+    attempts: int
+    error_code: str | None
+    error: str | None
+    http_status: int | None
+    input_bytes: int | None
+    output_bytes: int | None
+    width: int | None
+    height: int | None
+    input_type: str | None
+    download_ms: int | None
+    compress_ms: int | None
+    output_path: str | None
+    output_url: str | None
+
+
+IMAGE_UPDATE_FIELDS = frozenset(
+    {
+        "status",
+        "attempts",
+        "error_code",
+        "error",
+        "http_status",
+        "input_bytes",
+        "output_bytes",
+        "width",
+        "height",
+        "input_type",
+        "download_ms",
+        "compress_ms",
+        "output_path",
+        "output_url",
+    }
+)
+
+
+class Repository:
+    """Reads and writes requests, products, images and settings in the open database."""
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def load_settings(self) -> Settings:
+        """The stored settings, or the defaults when none were saved."""
+        row = KeyValue.get_or_none(KeyValue.key == "settings")
+        if row is None:
+            return Settings()
+        return Settings.from_dict(json.loads(row.value))
+
+    def save_settings(self, settings: Settings) -> None:
+        """Store the settings for the next run of the window or the command line."""
+        KeyValue.replace(key="settings", value=json.dumps(settings.to_dict())).execute()
+
+    # -- creating ---------------------------------------------------------------------------
+
+    def create_request(
+        self,
+        catalogue: Catalogue,
+        csv_path: Path | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> str:
+        """Record a request for the catalogue's valid rows, in one transaction.
+
+        Invalid rows are stored too (without images) so the export keeps every input row.
+        """
+        request_id = str(uuid.uuid4())
+        with db.atomic():
+            RequestRow.create(
+                id=request_id,
+                csv_name=catalogue.name,
+                csv_path=str(csv_path or ""),
+                status="pending",
+                created_at=time.time(),
+                header=json.dumps(list(catalogue.header)),
+                delimiter=catalogue.delimiter,
+                encoding=catalogue.encoding,
+                serial_column=catalogue.serial_column,
+                name_column=catalogue.name_column,
+                urls_column=catalogue.urls_column,
+                output_column=catalogue.output_column,
+                webhook_url=webhook_url or None,
+                webhook_secret=webhook_secret or None,
+            )
+            for chunk in _chunks(catalogue.rows, 500):
+                ProductRow.insert_many(
+                    [_product_fields(request_id, row) for row in chunk]
+                ).execute()
+            product_ids = dict(
+                ProductRow.select(ProductRow.row_index, ProductRow.id)
+                .where(ProductRow.request == request_id)
+                .tuples()
+            )
+            images = (
+                {
+                    "request": request_id,
+                    "product": product_ids[row.index],
+                    "position": position,
+                    "url": url,
+                    "status": "pending",
+                }
+                for row in catalogue.valid_rows
+                for position, url in enumerate(row.urls, start=1)
+            )
+            for chunk in _chunks(images, 500):
+                ImageRow.insert_many(chunk).execute()
+        logger.info("request %s created from %s", request_id, catalogue.name)
+        return request_id
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def list_requests(self) -> list[RequestInfo]:
+        """Every request, newest first."""
+        return self._requests(None)
+
+    def get_request(self, request_id: str) -> RequestInfo | None:
+        """One request, or None when there is no such id."""
+        found = self._requests(request_id)
+        return found[0] if found else None
+
+    def find_request_id(self, prefix: str) -> str | None:
+        """The id of the only request whose id starts with ``prefix`` (as users type ids)."""
+        ids = [
+            r.id for r in RequestRow.select(RequestRow.id).where(RequestRow.id.startswith(prefix))
+        ]
+        return ids[0] if len(ids) == 1 else None
+
+    def _requests(self, request_id: str | None) -> list[RequestInfo]:
+        def count(status: str | Sequence[str]) -> Any:
+            statuses = [status] if isinstance(status, str) else list(status)
+            return fn.COALESCE(fn.SUM(ImageRow.status.in_(statuses)), 0)
+
+        query = (
+            RequestRow.select(
+                RequestRow,
+                fn.COUNT(ImageRow.id).alias("total"),
+                count("done").alias("done"),
+                count("failed").alias("failed"),
+                count(IN_FLIGHT).alias("in_flight"),
+                fn.COALESCE(fn.SUM(ImageRow.input_bytes * (ImageRow.status == "done")), 0).alias(
+                    "input_bytes"
+                ),
+                fn.COALESCE(fn.SUM(ImageRow.output_bytes), 0).alias("output_bytes"),
+            )
+            .join(ImageRow, JOIN.LEFT_OUTER, on=(ImageRow.request == RequestRow.id))
+            .group_by(RequestRow.id)
+            .order_by(RequestRow.created_at.desc())
+        )
+        if request_id is not None:
+            query = query.where(RequestRow.id == request_id)
+        return [
+            RequestInfo(
+                id=r.id,
+                csv_name=r.csv_name,
+                csv_path=r.csv_path,
+                status=r.status,
+                error=r.error,
+                created_at=r.created_at,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                total=r.total,
+                done=r.done,
+                failed=r.failed,
+                in_flight=r.in_flight,
+                input_bytes=r.input_bytes,
+                output_bytes=r.output_bytes,
+                webhook_url=r.webhook_url,
+                webhook_secret=r.webhook_secret,
+                output_csv=r.output_csv,
+            )
+            for r in query
+        ]
+
+    def list_images(
+        self, request_id: str, statuses: Iterable[str] | None = None
+    ) -> list[ImageInfo]:
+        """The request's images in input order, optionally only those in some states."""
+        query = (
+            ImageRow.select(ImageRow, ProductRow.row_index, ProductRow.serial, ProductRow.name)
+            .join(ProductRow)
+            .where(ImageRow.request == request_id)
+            .order_by(ProductRow.row_index, ImageRow.position)
+        )
+        if statuses is not None:
+            query = query.where(ImageRow.status.in_(list(statuses)))
+        return [_image_info(row) for row in query.objects()]
+
+    def get_images(self, image_ids: Iterable[int]) -> list[ImageInfo]:
+        """Some images by id, in input order."""
+        ids = list(image_ids)
+        found: list[ImageInfo] = []
+        for chunk in _chunks(ids, 500):
+            query = (
+                ImageRow.select(ImageRow, ProductRow.row_index, ProductRow.serial, ProductRow.name)
+                .join(ProductRow)
+                .where(ImageRow.id.in_(chunk))
+            )
+            found.extend(_image_info(row) for row in query.objects())
+        found.sort(key=lambda image: (image.row_index, image.position))
+        return found
+
+    def unfinished_request_ids(self) -> list[str]:
+        """Requests that still have images waiting, oldest first."""
+        query = (
+            RequestRow.select(RequestRow.id)
+            .join(ImageRow, on=(ImageRow.request == RequestRow.id))
+            .where(ImageRow.status.in_(UNFINISHED))
+            .distinct()
+            .order_by(RequestRow.created_at)
+        )
+        return [r.id for r in query]
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def update_images(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
+        """Apply field changes to many images in one transaction (the engine's batched write)."""
+        now = time.time()
+        with db.atomic():
+            for image_id, fields in updates.items():
+                unknown = set(fields) - IMAGE_UPDATE_FIELDS
+                if unknown:
+                    raise ValueError(f"not image fields: {sorted(unknown)}")
+                ImageRow.update(**fields, updated_at=now).where(ImageRow.id == image_id).execute()
+
+    def set_request_status(self, request_id: str, status: str, error: str | None = None) -> None:
+        """Move a request to a state, stamping start and finish times."""
+        fields: dict[str, Any] = {"status": status, "error": error}
+        now = time.time()
+        if status == "processing":
+            fields["finished_at"] = None
+            request = RequestRow.get_or_none(RequestRow.id == request_id)
+            if request is not None and request.started_at is None:
+                fields["started_at"] = now
+        elif status in FINAL_REQUEST_STATES:
+            fields["finished_at"] = now
+        RequestRow.update(**fields).where(RequestRow.id == request_id).execute()
+
+    def set_output_csv(self, request_id: str, output_csv: str) -> None:
+        """Remember where the request's output CSV was last written."""
+        RequestRow.update(output_csv=output_csv).where(RequestRow.id == request_id).execute()
+
+    def final_status(self, request_id: str) -> str:
+        """``completed`` when every image is done, else ``failed``."""
+        not_done = (
+            ImageRow.select()
+            .where((ImageRow.request == request_id) & (ImageRow.status != "done"))
+            .count()
+        )
+        return "failed" if not_done else "completed"
+
+    def recover_interrupted(self, request_id: str | None = None) -> list[str]:
+        """After a crash or quit: in-flight images go back to pending; returns unfinished requests.
+
+        Only one request is touched when ``request_id`` is given (``imgdesk retry``), so a
+        window running on the same data folder keeps its own work. Finished images are left
+        alone so they are never fetched again.
+        """
+        images = ImageRow.status.in_(IN_FLIGHT)
+        requests = RequestRow.status == "processing"
+        if request_id is not None:
+            images &= ImageRow.request == request_id
+            requests &= RequestRow.id == request_id
+        with db.atomic():
+            reset = ImageRow.update(status="pending").where(images).execute()
+            RequestRow.update(status="pending").where(requests).execute()
+        if reset:
+            logger.info("recovered %s interrupted images", reset)
+        return self.unfinished_request_ids()
+
+    def reset_failed(self, request_id: str, image_ids: Iterable[int] | None = None) -> int:
+        """Put failed images (all, or the given ones) back to pending; returns how many."""
+        with db.atomic():
+            query = ImageRow.update(
+                status="pending", error_code=None, error=None, http_status=None
+            ).where((ImageRow.request == request_id) & (ImageRow.status == "failed"))
+            if image_ids is not None:
+                query = query.where(ImageRow.id.in_(list(image_ids)))
+            count = int(query.execute())
+            if count:
+                RequestRow.update(status="pending", finished_at=None, error=None).where(
+                    RequestRow.id == request_id
+                ).execute()
+        return count
+
+    def cancel_unfinished(self, request_id: str, message: str) -> int:
+        """Fail every unfinished image of the request with ``cancelled``."""
+        with db.atomic():
+            return int(
+                ImageRow.update(
+                    status="failed", error_code="cancelled", error=message, updated_at=time.time()
+                )
+                .where((ImageRow.request == request_id) & (ImageRow.status.in_(UNFINISHED)))
+                .execute()
+            )
+
+    def delete_request(self, request_id: str) -> None:
+        """Forget a request, its products and images (files are the caller's business)."""
+        with db.atomic():
+            ImageRow.delete().where(ImageRow.request == request_id).execute()
+            ProductRow.delete().where(ProductRow.request == request_id).execute()
+            RequestRow.delete().where(RequestRow.id == request_id).execute()
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_data(self, request_id: str) -> tuple[Catalogue, dict[int, list[str | None]]]:
+        """The catalogue as loaded and each valid row's output URLs (None where not done)."""
+        request = RequestRow.get_by_id(request_id)
+        rows = [
+            CatalogueRow(
+                index=p.row_index,
+                line=p.line,
+                cells=tuple(json.loads(p.cells)),
+                serial=p.serial,
+                product_name=p.name,
+                urls=tuple(json.loads(p.urls)),
+                problems=tuple(json.loads(p.problems)),
+            )
+            for p in ProductRow.select()
+            .where(ProductRow.request == request_id)
+            .order_by(ProductRow.row_index)
+        ]
+        catalogue = Catalogue(
+            name=request.csv_name,
+            header=tuple(json.loads(request.header)),
+            delimiter=request.delimiter,
+            encoding=request.encoding,
+            warnings=(),
+            rows=tuple(rows),
+            serial_column=request.serial_column,
+            name_column=request.name_column,
+            urls_column=request.urls_column,
+            output_column=request.output_column,
+        )
+        outputs: dict[int, list[str | None]] = {}
+        query = (
+            ImageRow.select(
+                ImageRow.position, ImageRow.status, ImageRow.output_url, ProductRow.row_index
+            )
+            .join(ProductRow)
+            .where(ImageRow.request == request_id)
+            .order_by(ProductRow.row_index, ImageRow.position)
+        )
+        for image in query.objects():
+            url = image.output_url if image.status == "done" else None
+            outputs.setdefault(image.row_index, []).append(url)
+        return catalogue, outputs
+
+
+def _product_fields(request_id: str, row: CatalogueRow) -> dict[str, Any]:
+    return {
+        "request": request_id,
+        "row_index": row.index,
+        "line": row.line,
+        "serial": row.serial,
+        "name": row.product_name,
+        "cells": json.dumps(list(row.cells)),
+        "urls": json.dumps(list(row.urls)),
+        "problems": json.dumps(list(row.problems)),
+        "valid": row.valid,
+    }
+
+
+def _image_info(row: Any) -> ImageInfo:
+    return ImageInfo(
+        id=row.id,
+        request_id=row.request_id,
+        row_index=row.row_index,
+        serial=row.serial,
+        product_name=row.name,
+        position=row.position,
+        url=row.url,
+        status=row.status,
+        attempts=row.attempts,
+        error_code=row.error_code,
+        error=row.error,
+        http_status=row.http_status,
+        input_bytes=row.input_bytes,
+        output_bytes=row.output_bytes,
+        width=row.width,
+        height=row.height,
+        input_type=row.input_type,
+        download_ms=row.download_ms,
+        compress_ms=row.compress_ms,
+        output_path=row.output_path,
+        output_url=row.output_url,
+    )
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,115 @@
+"""Processing settings: one frozen dataclass, every default in one place.
+
+The settings are stored in the database (see :mod:`imgdesk.core.repository`) so that the
+command line and the window always see the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from imgdesk.core.errors import SettingsError
+
+MIB = 1024 * 1024
+
+# Types imgdesk can decode safely; the user may allow a subset or add these back.
+KNOWN_INPUT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/bmp",
+    "image/tiff",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes how images are fetched, compressed, stored and announced."""
+
+    concurrency: int = 5
+    per_host_concurrency: int = 5
+    jpeg_quality: int = 50
+    max_download_bytes: int = 10 * MIB
+    allowed_types: tuple[str, ...] = ("image/jpeg", "image/png")
+    max_retries: int = 3
+    retry_base_delay_s: float = 1.0
+    retry_after_cap_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 30.0
+    total_timeout_s: float = 120.0
+    max_redirects: int = 5
+    max_pixels: int = 89_478_485  # Pillow's own default bomb limit (~ 9459 x 9459)
+    block_private_addresses: bool = False
+    public_base_url: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_retries: int = 3
+    webhook_first_delay_ms: int = 1000
+    neutralise_formulas: bool = True
+    user_agent: str = field(default="imgdesk/0.1 (+product image downloader)")
+
+    def __post_init__(self) -> None:
+        _check_range("concurrency", self.concurrency, 1, 64)
+        _check_range("per_host_concurrency", self.per_host_concurrency, 1, 64)
+        _check_range("jpeg_quality", self.jpeg_quality, 1, 95)
+        _check_range("max_download_bytes", self.max_download_bytes, 1024, 1024 * MIB)
+        _check_range("max_retries", self.max_retries, 0, 20)
+        _check_range("retry_base_delay_s", self.retry_base_delay_s, 0.0, 600.0)
+        _check_range("retry_after_cap_s", self.retry_after_cap_s, 0.0, 3600.0)
+        _check_range("connect_timeout_s", self.connect_timeout_s, 0.1, 600.0)
+        _check_range("read_timeout_s", self.read_timeout_s, 0.1, 600.0)
+        _check_range("total_timeout_s", self.total_timeout_s, 0.1, 3600.0)
+        _check_range("max_redirects", self.max_redirects, 0, 30)
+        # Pillow treats more than ~89.5 MP as a bomb warning, which imgdesk makes an error.
+        _check_range("max_pixels", self.max_pixels, 1, 89_478_485)
+        _check_range("webhook_retries", self.webhook_retries, 0, 20)
+        _check_range("webhook_first_delay_ms", self.webhook_first_delay_ms, 0, 3_600_000)
+        unknown = [t for t in self.allowed_types if t not in KNOWN_INPUT_TYPES]
+        if unknown or not self.allowed_types:
+            raise SettingsError(
+                f"allowed_types must be a non-empty choice of {', '.join(KNOWN_INPUT_TYPES)}"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            )
+        for name in ("public_base_url", "webhook_url"):
+            value = getattr(self, name)
+            if value:
+                check_http_url(value, name)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        data = dataclasses.asdict(self)
+        data["allowed_types"] = list(self.allowed_types)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Build from stored values; unknown keys are ignored, missing ones take defaults."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            if key == "allowed_types":
+                value = tuple(value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+def check_http_url(value: str, name: str) -> None:
+    """Raise :class:`SettingsError` unless ``value`` is an absolute http(s) URL."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(f"{name} must be an absolute http:// or https:// URL, not {value!r}")
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SettingsError(f"{name} must be a number from {low} to {high}, not {value!r}")

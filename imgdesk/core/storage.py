@@ -1,0 +1,198 @@
+"""Where compressed images live, what they are called, and how they get there safely.
+
+Files are written to a hidden temp file in the same folder and renamed over the target, so
+nobody (a viewer, the output CSV, a web server) ever sees half an image, and a crash leaves
+only ``.*.part`` files that :func:`remove_partial_files` recognises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+from urllib.parse import quote
+
+from imgdesk.core.errors import ErrorCode, ImageError
+
+logger = logging.getLogger(__name__)
+
+PART_SUFFIX = ".part"
+_SLUG_MAX = 60
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
+# O_BINARY exists (and matters) on Windows only.
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
+def request_folder(data_dir: Path, request_id: str) -> Path:
+    """The folder holding one request's images: ``data_dir/images/<request_id>``."""
+    if not request_id or request_id in (".", "..") or "/" in request_id or "\\" in request_id:
+        # The id comes from our own database, but a path must never escape images/.
+        raise ValueError(f"not a usable request id: {request_id!r}")
+    return data_dir / "images" / request_id
+
+
+def output_file_name(row_number: int, product_name: str, position: int) -> str:
+    """A file name that is unique within a request and readable, e.g. ``0007_blue-shirt_2.jpg``.
+
+    ``row_number`` (unique per request) and ``position`` make it unique; the slug only helps
+    a person. The name is plain ``[0-9a-z_.-]`` and starts with digits, so it is never one
+    of Windows' reserved names (CON, NUL, COM1...) nor ends with a dot or a space.
+    """
+    if row_number < 0 or position < 0:
+        raise ValueError(f"row_number and position must not be negative: {row_number}, {position}")
+    return f"{row_number:04d}_{_slug(product_name)}_{position}.jpg"
+
+
+def _slug(text: str) -> str:
+    """Lowercase ASCII words joined by dashes; accents folded ("Crème" -> "creme")."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
+    slug = slug[:_SLUG_MAX].rstrip("-")
+    return slug or "product"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all at once or not at all.
+
+    Creates missing parent folders, writes a temp file next to ``path``, flushes it to disk
+    and renames it over ``path``. On failure the temp file is removed.
+
+    Raises:
+        ImageError: ``storage``, with a sentence saying what to do (disk full, no permission,
+            a file in the way of a folder, ...).
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _storage_error(exc, folder, path.name) from exc
+    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    created = False
+    try:
+        fd = os.open(temp, _WRITE_FLAGS, 0o666)  # 0o666 minus the umask, like open()
+        created = True
+        try:
+            # os.write directly: no buffered copy of data; it may write less than asked.
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise _storage_error(exc, folder, path.name) from exc
+        raise
+
+
+def check_folder_writable(folder: Path) -> None:
+    """Make sure images can be stored in ``folder`` before any work starts.
+
+    Raises:
+        ImageError: ``storage``, with a sentence saying what is wrong.
+    """
+    probe = folder / f".imgdesk-write-test-{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # The probe is named like a temp file, so a crash here leaves nothing unknown.
+        fd = os.open(probe, _WRITE_FLAGS, 0o666)
+        try:
+            os.write(fd, b"imgdesk")
+        finally:
+            os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+        raise _storage_error(exc, folder) from exc
+
+
+def remove_partial_files(folder: Path) -> int:
+    """Delete the ``.*.part`` temp files a crash left in ``folder``; returns how many.
+
+    Call it only while nothing is writing to ``folder``: a write in progress uses such a file.
+    """
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise _storage_error(exc, folder) from exc
+    removed = 0
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(PART_SUFFIX)):
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.unlink(entry.path)
+        except OSError as exc:
+            logger.warning("Could not remove the leftover temp file %s: %s", entry.path, exc)
+        else:
+            removed += 1
+    if removed:
+        logger.info("Removed %d leftover temp file(s) from %s", removed, folder)
+    return removed
+
+
+def output_url(path: Path, request_id: str, public_base_url: str) -> str:
+    """The URL written to the output CSV for a stored image.
+
+    A ``file://`` URI by default; with a public base URL (where the user publishes the images
+    folder) ``<base>/<request_id>/<file name>``.
+    """
+    if not public_base_url:
+        return path.resolve().as_uri()
+    return f"{public_base_url.rstrip('/')}/{quote(request_id, safe='')}/{quote(path.name, safe='')}"
+
+
+def _storage_error(exc: OSError, folder: Path, file_name: str | None = None) -> ImageError:
+    """Turn an OSError about writing in ``folder`` into a message that says what to do."""
+    what = file_name or "images"
+    code = exc.errno
+    if code in _DISK_FULL:
+        message = (
+            f"The disk is full: could not save {what} in {folder}. "
+            "Free some space, then retry the failed images."
+        )
+    elif code == errno.EFBIG:
+        message = (
+            f"The file is too large for this disk or a system file size limit: could not save "
+            f"{what} in {folder}."
+        )
+    elif code in _NOT_ALLOWED:
+        reason = "the disk is read-only" if code == errno.EROFS else "permission denied"
+        message = (
+            f"imgdesk is not allowed to write to {folder} ({reason}). Fix the folder's "
+            "permissions or choose another data folder in Settings."
+        )
+    elif code in _NOT_A_FOLDER:
+        blocker = _blocking_file(folder)
+        message = (
+            f"Cannot create the folder {folder}: {blocker} is a file, not a folder. "
+            "Move or rename that file, or choose another data folder in Settings."
+        )
+    else:
+        message = f"Could not save {what} in {folder}: {exc.strerror or exc}."
+    return ImageError(ErrorCode.STORAGE, message)
+
+
+def _blocking_file(folder: Path) -> Path:
+    """The nearest existing ancestor of ``folder`` (or itself) that is not a folder."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate if not candidate.is_dir() else folder
+    return folder

@@ -1,0 +1,59 @@
+"""Immutable values handed between the engine and the per-image work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """One image to fetch, compress and store: everything a worker needs, nothing live.
+
+    Attributes:
+        image_id: database id of the image (the first one when a URL repeats).
+        request_id: the processing request it belongs to.
+        url: the input URL.
+        output_path: where the compressed JPEG must end up.
+        attempt: 1 for the first try, 2 for the first retry, ...
+    """
+
+    image_id: int
+    request_id: str
+    url: str
+    output_path: Path
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What became of one :class:`ImageTask`.
+
+    ``status`` is ``done`` or ``failed``. A failure carries ``error_code`` and ``error``;
+    ``transient`` says whether another attempt may succeed and ``retry_after`` how long the
+    server asked us to wait.
+    """
+
+    image_id: int
+    request_id: str
+    url: str
+    status: str
+    attempt: int
+    error_code: str | None = None
+    error: str | None = None
+    transient: bool = False
+    retry_after: float | None = None
+    http_status: int | None = None
+    input_bytes: int | None = None
+    output_bytes: int | None = None
+    width: int | None = None
+    height: int | None = None
+    input_type: str | None = None
+    download_ms: int | None = None
+    compress_ms: int | None = None
+    output_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the image was stored."""
+        return self.status == "done"

@@ -1,0 +1,1 @@
+"""The scheduler: QtCore workers, retries and the single database writer."""

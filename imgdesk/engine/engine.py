@@ -1,0 +1,566 @@
+"""The one scheduler: queues images, runs them on a QThreadPool, retries, and writes results.
+
+The engine lives on the thread that owns the database (the GUI thread, or the CLI's main
+thread). Workers never touch the database: they hand results back through a queued signal
+and the engine applies them in batched transactions every ``FLUSH_INTERVAL_MS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+
+from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.fetch import new_session
+from imgdesk.core.process import failed_result, process_image
+from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.core.settings import Settings
+from imgdesk.core.storage import (
+    check_folder_writable,
+    output_file_name,
+    output_url,
+    remove_partial_files,
+    request_folder,
+)
+from imgdesk.core.types import ImageResult, ImageTask
+
+logger = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_MS = 100
+CANCELLED_MESSAGE = "Cancelled by the user."
+
+
+@dataclass(frozen=True)
+class ImageEvent:
+    """An image reached ``done`` or ``failed`` (after its retries); sent once it is stored."""
+
+    request_id: str
+    image_id: int
+    serial: str
+    position: int
+    url: str
+    status: str
+    error_code: str | None
+    error: str | None
+    output_url: str | None
+
+
+@dataclass
+class _Job:
+    """One download of one URL, standing for every image of the request with that URL."""
+
+    request_id: str
+    url: str
+    images: list[ImageInfo]
+    output_path: Path
+    host: str
+    generation: int
+    attempt: int = 1
+    image_ids: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.image_ids = [image.id for image in self.images]
+
+
+class _WorkerRelay(QObject):
+    """Lives on the engine's thread; workers emit through it, so delivery is queued."""
+
+    result_ready = Signal(int, object)  # job key, ImageResult
+    stage_changed = Signal(int, str)  # job key, stage
+
+
+_thread_state = threading.local()
+
+
+def _thread_session(settings: Settings) -> requests.Session:
+    """One HTTP session per worker thread, reused for its connection pool."""
+    session: requests.Session | None = getattr(_thread_state, "session", None)
+    if session is None:
+        session = new_session(settings)
+        _thread_state.session = session
+    return session
+
+
+class _ImageWorker(QRunnable):
+    """Runs :func:`process_image` for one job; nothing escapes ``run()``."""
+
+    def __init__(
+        self,
+        job_key: int,
+        task: ImageTask,
+        generation: int,
+        settings: Settings,
+        relay: _WorkerRelay,
+        engine: Engine,
+    ) -> None:
+        super().__init__()
+        self._job_key = job_key
+        self._task = task
+        self._generation = generation
+        self._settings = settings
+        self._relay = relay
+        self._engine = engine
+
+    def run(self) -> None:
+        task, key = self._task, self._job_key
+        try:
+            # Like Picard's File._load_check: the request may have been cancelled meanwhile.
+            if not self._engine.is_current(task.request_id, self._generation):
+                result = failed_result(task, ImageError(ErrorCode.CANCELLED, CANCELLED_MESSAGE))
+            else:
+                result = process_image(
+                    task,
+                    self._settings,
+                    _thread_session(self._settings),
+                    on_stage=lambda stage: self._relay.stage_changed.emit(key, stage),
+                )
+        except BaseException as error:  # noqa: BLE001 - a worker must always report back
+            logger.exception("worker crashed on %s", task.url)
+            result = failed_result(
+                task,
+                ImageError(ErrorCode.INTERNAL, f"imgdesk hit an unexpected problem: {error!r}"),
+            )
+        self._relay.result_ready.emit(key, result)
+
+
+class Engine(QObject):
+    """Schedules every image of every started request, within the configured limits.
+
+    Signals:
+        images_changed(str, list): a request's images whose stored state changed (coalesced).
+        request_changed(str): a request's state or counts changed (coalesced).
+        image_finished(ImageEvent): an image is done or failed for good (after it is stored).
+        request_finished(str, str): a request reached ``completed`` or ``failed``.
+        paused_changed(bool): processing was paused or resumed.
+    """
+
+    images_changed = Signal(str, list)
+    request_changed = Signal(str)
+    image_finished = Signal(object)
+    request_finished = Signal(str, str)
+    paused_changed = Signal(bool)
+
+    def __init__(
+        self,
+        repository: Repository,
+        settings: Settings,
+        data_dir: Path,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._repo = repository
+        self._settings = settings
+        self._data_dir = data_dir
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(settings.concurrency)
+        self._relay = _WorkerRelay(self)
+        self._relay.result_ready.connect(self._on_worker_result)
+        self._relay.stage_changed.connect(self._on_worker_stage)
+
+        self._queue: deque[_Job] = deque()
+        self._in_flight: dict[int, _Job] = {}  # by job key
+        self._next_job_key = 0
+        self._host_active: Counter[str] = Counter()
+        self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
+        self._scheduled: dict[int, str] = {}  # image id -> request id, for every job's images
+        self._processing: set[str] = set()
+        self._generation: dict[str, int] = {}  # bumped on cancel/delete: old work is stale
+        self._paused = False
+
+        self._writes: dict[int, dict[str, Any]] = {}
+        self._changed: dict[str, set[int]] = {}
+        self._finished_events: list[ImageEvent] = []
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The settings new work starts with."""
+        return self._settings
+
+    @property
+    def paused(self) -> bool:
+        """True while no new image starts."""
+        return self._paused
+
+    @property
+    def active_count(self) -> int:
+        """Images being downloaded or compressed right now."""
+        return len(self._in_flight)
+
+    def is_busy(self, request_id: str | None = None) -> bool:
+        """True while a request (or any) has images queued, running or waiting to retry."""
+        if request_id is None:
+            return any(self._outstanding.values())
+        return self._outstanding[request_id] > 0
+
+    def set_settings(self, settings: Settings) -> None:
+        """Use new settings for work that starts from now on."""
+        self._settings = settings
+        self._pool.setMaxThreadCount(settings.concurrency)
+        self._pump()
+
+    def start_request(self, request_id: str) -> None:
+        """Queue every pending image of the request that is not already scheduled."""
+        request = self._repo.get_request(request_id)
+        if request is None:
+            raise KeyError(request_id)
+        folder = request_folder(self._data_dir, request_id)
+        try:
+            check_folder_writable(folder)
+        except ImageError as error:
+            logger.error("request %s cannot start: %s", request_id, error.message)
+            self._repo.set_request_status(request_id, "failed", error.message)
+            self.request_changed.emit(request_id)
+            self.request_finished.emit(request_id, "failed")
+            return
+        remove_partial_files(folder)
+        self._generation.setdefault(request_id, 0)
+
+        pending = [
+            image
+            for image in self._repo.list_images(request_id, ("pending",))
+            if image.id not in self._scheduled
+        ]
+        reusable = {image.url: image for image in self._repo.list_images(request_id, ("done",))}
+        by_url: dict[str, list[ImageInfo]] = {}
+        for image in pending:
+            if image.url in reusable:
+                # The same URL in one request is fetched once: copy the finished twin.
+                self._finish_from_twin(image, reusable[image.url])
+            else:
+                by_url.setdefault(image.url, []).append(image)
+        for url, images in by_url.items():
+            first = images[0]
+            job = _Job(
+                request_id=request_id,
+                url=url,
+                images=images,
+                output_path=folder
+                / output_file_name(first.row_index + 1, first.product_name, first.position),
+                host=(urlsplit(url).hostname or "").lower(),
+                generation=self._generation[request_id],
+            )
+            self._queue.append(job)
+            self._outstanding[request_id] += 1
+            self._scheduled.update(dict.fromkeys(job.image_ids, request_id))
+        logger.info(
+            "request %s: %s images queued as %s downloads", request_id, len(pending), len(by_url)
+        )
+        if not self._outstanding[request_id]:
+            self._finish_request(request_id)
+        self._pump()
+
+    def resume_interrupted(self) -> list[str]:
+        """Start every request left unfinished by a quit or crash; returns their ids."""
+        request_ids = self._repo.recover_interrupted()
+        for request_id in request_ids:
+            self.start_request(request_id)
+        return request_ids
+
+    def retry(self, request_id: str, image_ids: list[int] | None = None) -> int:
+        """Put failed images (all, or some) back in the queue; returns how many."""
+        count = self._repo.reset_failed(request_id, image_ids)
+        if count:
+            logger.info("request %s: retrying %s failed images", request_id, count)
+            self._changed.setdefault(request_id, set())
+            self.start_request(request_id)
+        return count
+
+    def cancel(self, request_id: str) -> None:
+        """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
+        self._drop_jobs(request_id)
+        cancelled = self._repo.cancel_unfinished(request_id, CANCELLED_MESSAGE)
+        logger.info("request %s cancelled (%s images)", request_id, cancelled)
+        self._finish_request(request_id)
+
+    def delete(self, request_id: str, remove_files: bool = False) -> None:
+        """Forget a request; ``remove_files`` also deletes its output folder, in the background."""
+        self._drop_jobs(request_id)
+        self._repo.delete_request(request_id)
+        self._generation.pop(request_id, None)
+        self._changed.pop(request_id, None)
+        self._processing.discard(request_id)
+        if remove_files:
+            folder = request_folder(self._data_dir, request_id)
+            threading.Thread(
+                target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, daemon=True
+            ).start()
+        logger.info("request %s deleted (files removed: %s)", request_id, remove_files)
+        self.request_changed.emit(request_id)
+
+    def pause(self) -> None:
+        """Stop starting new images; running ones finish."""
+        if not self._paused:
+            self._paused = True
+            logger.info("processing paused")
+            self.paused_changed.emit(True)
+
+    def resume(self) -> None:
+        """Start new images again."""
+        if self._paused:
+            self._paused = False
+            logger.info("processing resumed")
+            self.paused_changed.emit(False)
+            self._pump()
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Stop starting work, let running images end, store what is known."""
+        self._paused = True
+        self._queue.clear()
+        self._pool.clear()
+        self._pool.waitForDone(timeout_ms)
+        self.flush()
+        self._flush_timer.stop()
+        # Whatever did not report back goes back to pending for the next start.
+        self._repo.recover_interrupted()
+
+    def is_current(self, request_id: str, generation: int) -> bool:
+        """Called from workers: False once the request was cancelled or deleted."""
+        return self._generation.get(request_id) == generation
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Start queued jobs while there are free slots, respecting the per-host limit."""
+        settings = self._settings
+        skipped: list[_Job] = []
+        while self._queue and not self._paused and len(self._in_flight) < settings.concurrency:
+            job = self._queue.popleft()
+            if self._host_active[job.host] >= settings.per_host_concurrency:
+                skipped.append(job)
+                if len(skipped) > 1000:  # every queued host is busy; try again later
+                    break
+                continue
+            self._dispatch(job)
+        self._queue.extendleft(reversed(skipped))
+
+    def _dispatch(self, job: _Job) -> None:
+        if job.request_id not in self._processing:
+            self._processing.add(job.request_id)
+            self._repo.set_request_status(job.request_id, "processing")
+            self.request_changed.emit(job.request_id)
+        self._next_job_key += 1
+        key = self._next_job_key
+        self._in_flight[key] = job
+        self._host_active[job.host] += 1
+        for image_id in job.image_ids:
+            self._write(job.request_id, image_id, status="downloading", attempts=job.attempt)
+        task = ImageTask(
+            image_id=job.image_ids[0],
+            request_id=job.request_id,
+            url=job.url,
+            output_path=job.output_path,
+            attempt=job.attempt,
+        )
+        self._pool.start(_ImageWorker(key, task, job.generation, self._settings, self._relay, self))
+
+    @Slot(int, str)
+    def _on_worker_stage(self, key: int, stage: str) -> None:
+        job = self._in_flight.get(key)
+        if job is not None and job.generation == self._generation.get(job.request_id):
+            for other_id in job.image_ids:
+                self._write(job.request_id, other_id, status=stage)
+
+    @Slot(int, object)
+    def _on_worker_result(self, key: int, result: ImageResult) -> None:
+        job = self._in_flight.pop(key, None)
+        if job is None:
+            return
+        self._host_active[job.host] -= 1
+        if job.generation != self._generation.get(job.request_id):
+            self._pump()  # cancelled or deleted meanwhile: the slot is free, the result is not ours
+            return
+        if not result.ok and result.transient and job.attempt <= self._settings.max_retries:
+            self._schedule_retry(job, result)
+        else:
+            self._record_final(job, result)
+        self._pump()
+
+    def _schedule_retry(self, job: _Job, result: ImageResult) -> None:
+        delay = self._backoff_delay(job.attempt, result.retry_after)
+        logger.info(
+            "retrying %s in %.1f s (attempt %s failed: %s)",
+            job.url,
+            delay,
+            job.attempt,
+            result.error_code,
+        )
+        for image_id in job.image_ids:
+            self._write(
+                job.request_id,
+                image_id,
+                status="pending",
+                error_code=result.error_code,
+                error=f"{result.error} Trying again in {delay:.0f} s.",
+                http_status=result.http_status,
+            )
+        job.attempt += 1
+        generation = job.generation
+
+        def requeue() -> None:
+            if generation == self._generation.get(job.request_id):
+                self._queue.append(job)
+                self._pump()
+
+        QTimer.singleShot(round(delay * 1000), self, requeue)
+
+    def _backoff_delay(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After (already capped) wins."""
+        if retry_after is not None:
+            return retry_after
+        base = self._settings.retry_base_delay_s * (2 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.5)
+
+    def _record_final(self, job: _Job, result: ImageResult) -> None:
+        fields: dict[str, Any] = {
+            "status": result.status,
+            "attempts": job.attempt,
+            "error_code": result.error_code,
+            "error": result.error,
+            "http_status": result.http_status,
+            "input_bytes": result.input_bytes,
+            "output_bytes": result.output_bytes,
+            "width": result.width,
+            "height": result.height,
+            "input_type": result.input_type,
+            "download_ms": result.download_ms,
+            "compress_ms": result.compress_ms,
+            "output_path": str(result.output_path) if result.output_path else None,
+            "output_url": (
+                output_url(result.output_path, job.request_id, self._settings.public_base_url)
+                if result.output_path
+                else None
+            ),
+        }
+        if result.ok:
+            logger.info(
+                "done %s (%s -> %s bytes, %s+%s ms)",
+                job.url,
+                result.input_bytes,
+                result.output_bytes,
+                result.download_ms,
+                result.compress_ms,
+            )
+        else:
+            logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
+        for image in job.images:
+            self._write(job.request_id, image.id, **fields)
+            self._finished_events.append(
+                ImageEvent(
+                    request_id=job.request_id,
+                    image_id=image.id,
+                    serial=image.serial,
+                    position=image.position,
+                    url=image.url,
+                    status=result.status,
+                    error_code=result.error_code,
+                    error=result.error,
+                    output_url=fields["output_url"],
+                )
+            )
+        self._job_done(job)
+
+    def _finish_from_twin(self, image: ImageInfo, twin: ImageInfo) -> None:
+        fields = {
+            "status": "done",
+            "attempts": 0,
+            "error_code": None,
+            "error": None,
+            "http_status": twin.http_status,
+            "input_bytes": twin.input_bytes,
+            "output_bytes": twin.output_bytes,
+            "width": twin.width,
+            "height": twin.height,
+            "input_type": twin.input_type,
+            "output_path": twin.output_path,
+            "output_url": twin.output_url,
+        }
+        self._write(image.request_id, image.id, **fields)
+        self._finished_events.append(
+            ImageEvent(
+                request_id=image.request_id,
+                image_id=image.id,
+                serial=image.serial,
+                position=image.position,
+                url=image.url,
+                status="done",
+                error_code=None,
+                error=None,
+                output_url=twin.output_url,
+            )
+        )
+
+    def _job_done(self, job: _Job) -> None:
+        for image_id in job.image_ids:
+            self._scheduled.pop(image_id, None)
+        self._outstanding[job.request_id] -= 1
+        if self._outstanding[job.request_id] <= 0:
+            self._finish_request(job.request_id)
+
+    def _drop_jobs(self, request_id: str) -> None:
+        """Forget queued, waiting and running jobs of a request (running ones become stale)."""
+        self._generation[request_id] = self._generation.get(request_id, 0) + 1
+        self._queue = deque(job for job in self._queue if job.request_id != request_id)
+        self._scheduled = {
+            image_id: owner for image_id, owner in self._scheduled.items() if owner != request_id
+        }
+        self._outstanding.pop(request_id, None)
+        self.flush()
+
+    def _finish_request(self, request_id: str) -> None:
+        self._outstanding.pop(request_id, None)
+        self._processing.discard(request_id)
+        self.flush()
+        status = self._repo.final_status(request_id)
+        request = self._repo.get_request(request_id)
+        error = None
+        if status == "failed" and request is not None:
+            error = f"{request.failed} of {request.total} images failed."
+        self._repo.set_request_status(request_id, status, error)
+        logger.info("request %s %s", request_id, status)
+        self.request_changed.emit(request_id)
+        self.request_finished.emit(request_id, status)
+
+    # -- the single writer ------------------------------------------------------------------
+
+    def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
+        self._writes.setdefault(image_id, {}).update(fields)
+        self._changed.setdefault(request_id, set()).add(image_id)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    @Slot()
+    def flush(self) -> None:
+        """Store buffered changes in one transaction, then tell listeners what changed."""
+        self._flush_timer.stop()
+        if self._writes:
+            started = time.perf_counter()
+            writes, self._writes = self._writes, {}
+            self._repo.update_images(writes)
+            logger.debug(
+                "stored %s image updates in %.1f ms",
+                len(writes),
+                (time.perf_counter() - started) * 1000,
+            )
+        changed, self._changed = self._changed, {}
+        events, self._finished_events = self._finished_events, []
+        for request_id, image_ids in changed.items():
+            self.images_changed.emit(request_id, sorted(image_ids))
+            self.request_changed.emit(request_id)
+        for event in events:
+            self.image_finished.emit(event)

@@ -1,0 +1,1 @@
+"""The window: a thin QtWidgets layer over the engine."""
