@@ -367,12 +367,12 @@ class Repository:
                 ).execute()
         return count
 
-    def cancel_unfinished(self, request_id: str, message: str) -> int:
-        """Fail every unfinished image of the request with ``cancelled``."""
+    def fail_unfinished(self, request_id: str, error_code: str, message: str) -> int:
+        """Fail every unfinished image of the request (cancelled, or storage unusable)."""
         with db.atomic():
             return int(
                 ImageRow.update(
-                    status="failed", error_code="cancelled", error=message, updated_at=time.time()
+                    status="failed", error_code=error_code, error=message, updated_at=time.time()
                 )
                 .where((ImageRow.request == request_id) & (ImageRow.status.in_(UNFINISHED)))
                 .execute()

@@ -223,10 +223,11 @@ class Engine(QObject):
         try:
             check_folder_writable(folder)
         except ImageError as error:
+            # One clear message before any download, rather than the same failure per image.
             logger.error("request %s cannot start: %s", request_id, error.message)
-            self._repo.set_request_status(request_id, "failed", error.message)
-            self.request_changed.emit(request_id)
-            self.request_finished.emit(request_id, "failed")
+            self._drop_jobs(request_id)
+            self._repo.fail_unfinished(request_id, error.code, error.message)
+            self._finish_request(request_id, error.message)
             return
         remove_partial_files(folder)
         self._generation.setdefault(request_id, 0)
@@ -284,7 +285,7 @@ class Engine(QObject):
     def cancel(self, request_id: str) -> None:
         """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
         self._drop_jobs(request_id)
-        cancelled = self._repo.cancel_unfinished(request_id, CANCELLED_MESSAGE)
+        cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
         logger.info("request %s cancelled (%s images)", request_id, cancelled)
         self._finish_request(request_id)
 
@@ -522,14 +523,13 @@ class Engine(QObject):
         self._outstanding.pop(request_id, None)
         self.flush()
 
-    def _finish_request(self, request_id: str) -> None:
+    def _finish_request(self, request_id: str, error: str | None = None) -> None:
         self._outstanding.pop(request_id, None)
         self._processing.discard(request_id)
         self.flush()
         status = self._repo.final_status(request_id)
         request = self._repo.get_request(request_id)
-        error = None
-        if status == "failed" and request is not None:
+        if status == "failed" and request is not None and error is None:
             error = f"{request.failed} of {request.total} images failed."
         self._repo.set_request_status(request_id, status, error)
         logger.info("request %s %s", request_id, status)
