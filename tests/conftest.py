@@ -3,3 +3,6 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# The real HTTP server fixture (`http_server`) for every test.
+pytest_plugins = ["tests.httpservers"]

@@ -14,7 +14,7 @@ tests can check that a URL was fetched once and that the concurrency limit held:
         assert server.hits("/a.png") == 1
         assert server.max_in_flight <= 5
 
-or, as a pytest fixture, ``from tests.httpservers import http_server`` in a conftest.
+or, as a pytest fixture, ``http_server`` (registered by tests/conftest.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from imgdesk.core.db import db, open_database
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
-from tests.httpservers import http_server  # noqa: F401 - a fixture
 
 # Fast but otherwise default settings: retries wait milliseconds, not seconds.
 FAST = Settings(
