@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from peewee import (
+    AutoField,
     BooleanField,
     CharField,
     FloatField,
@@ -67,6 +68,7 @@ class RequestRow(BaseModel):
 class ProductRow(BaseModel):
     """One data row of the input CSV, valid or not (invalid rows export an empty cell)."""
 
+    id = AutoField()
     request = ForeignKeyField(RequestRow, backref="products", on_delete="CASCADE")
     row_index = IntegerField()
     line = IntegerField()
@@ -85,6 +87,7 @@ class ProductRow(BaseModel):
 class ImageRow(BaseModel):
     """One image URL of a valid product, at its position (1-based)."""
 
+    id = AutoField()
     request = ForeignKeyField(RequestRow, backref="images", on_delete="CASCADE")
     product = ForeignKeyField(ProductRow, backref="images", on_delete="CASCADE")
     position = IntegerField()
@@ -183,5 +186,7 @@ def _migrate() -> None:
             )
         if version < SCHEMA_VERSION:
             # Future versions add playhouse.migrate steps here, one per version.
-            KeyValue.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+            KeyValue.insert(
+                key="schema_version", value=str(SCHEMA_VERSION)
+            ).on_conflict_replace().execute()
             logger.info("database schema at version %s", SCHEMA_VERSION)

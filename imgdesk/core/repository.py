@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from peewee import JOIN, fn
 
@@ -134,7 +134,9 @@ class Repository:
 
     def save_settings(self, settings: Settings) -> None:
         """Store the settings for the next run of the window or the command line."""
-        KeyValue.replace(key="settings", value=json.dumps(settings.to_dict())).execute()
+        KeyValue.insert(
+            key="settings", value=json.dumps(settings.to_dict())
+        ).on_conflict_replace().execute()
 
     # -- creating ---------------------------------------------------------------------------
 
@@ -171,10 +173,13 @@ class Repository:
                 ProductRow.insert_many(
                     [_product_fields(request_id, row) for row in chunk]
                 ).execute()
-            product_ids = dict(
-                ProductRow.select(ProductRow.row_index, ProductRow.id)
-                .where(ProductRow.request == request_id)
-                .tuples()
+            product_ids: dict[int, int] = dict(
+                cast(
+                    Iterable[tuple[int, int]],
+                    ProductRow.select(ProductRow.row_index, ProductRow.id)
+                    .where(ProductRow.request == request_id)
+                    .tuples(),
+                )
             )
             images = (
                 {
@@ -235,25 +240,25 @@ class Repository:
             query = query.where(RequestRow.id == request_id)
         return [
             RequestInfo(
-                id=r.id,
-                csv_name=r.csv_name,
-                csv_path=r.csv_path,
-                status=r.status,
-                error=r.error,
-                created_at=r.created_at,
-                started_at=r.started_at,
-                finished_at=r.finished_at,
-                total=r.total,
-                done=r.done,
-                failed=r.failed,
-                in_flight=r.in_flight,
-                input_bytes=r.input_bytes,
-                output_bytes=r.output_bytes,
-                webhook_url=r.webhook_url,
-                webhook_secret=r.webhook_secret,
-                output_csv=r.output_csv,
+                id=r["id"],
+                csv_name=r["csv_name"],
+                csv_path=r["csv_path"],
+                status=r["status"],
+                error=r["error"],
+                created_at=r["created_at"],
+                started_at=r["started_at"],
+                finished_at=r["finished_at"],
+                total=r["total"],
+                done=r["done"],
+                failed=r["failed"],
+                in_flight=r["in_flight"],
+                input_bytes=r["input_bytes"],
+                output_bytes=r["output_bytes"],
+                webhook_url=r["webhook_url"],
+                webhook_secret=r["webhook_secret"],
+                output_csv=r["output_csv"],
             )
-            for r in query
+            for r in _dicts(query)
         ]
 
     def list_images(
@@ -425,10 +430,57 @@ class Repository:
             .where(ImageRow.request == request_id)
             .order_by(ProductRow.row_index, ImageRow.position)
         )
-        for image in query.objects():
-            url = image.output_url if image.status == "done" else None
-            outputs.setdefault(image.row_index, []).append(url)
+        for image in _dicts(query):
+            url = image["output_url"] if image["status"] == "done" else None
+            outputs.setdefault(image["row_index"], []).append(url)
         return catalogue, outputs
+
+    # -- statistics (dashboard) -------------------------------------------------------------
+
+    def error_counts(self, request_id: str | None = None) -> list[tuple[str, int]]:
+        """(error code, failed images) over all requests or one, most frequent first."""
+        code = fn.COALESCE(ImageRow.error_code, "unknown")
+        query = (
+            ImageRow.select(code, fn.COUNT(ImageRow.id))
+            .where(ImageRow.status == "failed")
+            .group_by(code)
+        )
+        if request_id is not None:
+            query = query.where(ImageRow.request == request_id)
+        counts = [(str(found), int(count)) for found, count in query.tuples()]
+        return sorted(counts, key=lambda item: (-item[1], item[0]))
+
+    def host_error_counts(self, request_id: str | None = None) -> list[tuple[str, int, int]]:
+        """(host, failed images, all images) per host over all requests or one.
+
+        Every host is listed, failing or not, most failures first, so a user sees which
+        servers cause trouble and how much of the work they carry. SQLite groups on the URL's
+        authority (between "://" and the next "/"), so the counting stays in the database;
+        Python then lowercases it and drops user info, query and fragment.
+        """
+        rest = fn.substr(ImageRow.url, fn.instr(ImageRow.url, "://") + 3)
+        # The appended "/" makes instr() find an end even for "https://host".
+        authority = fn.substr(rest, 1, fn.instr(rest.concat("/"), "/") - 1)
+        query = ImageRow.select(
+            authority, fn.SUM(ImageRow.status == "failed"), fn.COUNT(ImageRow.id)
+        ).group_by(authority)
+        if request_id is not None:
+            query = query.where(ImageRow.request == request_id)
+        totals: dict[str, list[int]] = {}
+        for found, failed, total in query.tuples():
+            counts = totals.setdefault(self._host_of(str(found)), [0, 0])
+            counts[0] += int(failed or 0)
+            counts[1] += int(total)
+        rows = [(host, failed, total) for host, (failed, total) in totals.items()]
+        return sorted(rows, key=lambda row: (-row[1], -row[2], row[0]))
+
+    @staticmethod
+    def _host_of(authority: str) -> str:
+        """``user@Host:8080?x`` -> ``host:8080``: the part of an authority that names a server."""
+        host = authority.rpartition("@")[2]
+        for mark in "?#":
+            host = host.partition(mark)[0]
+        return host.lower()
 
 
 def _product_fields(request_id: str, row: CatalogueRow) -> dict[str, Any]:
@@ -469,6 +521,11 @@ def _image_info(row: Any) -> ImageInfo:
         output_path=row.output_path,
         output_url=row.output_url,
     )
+
+
+def _dicts(query: Any) -> Iterable[dict[str, Any]]:
+    """Rows as dicts: aggregates and joined columns by name (peewee's hints lack ``.dicts()``)."""
+    return cast(Iterable[dict[str, Any]], query.dicts())
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

@@ -424,7 +424,7 @@ class Engine(QObject):
         """Exponential backoff with jitter; a server's Retry-After (already capped) wins."""
         if retry_after is not None:
             return retry_after
-        base = self._settings.retry_base_delay_s * (2 ** (attempt - 1))
+        base = self._settings.retry_base_delay_s * 2.0 ** (attempt - 1)
         return base * random.uniform(0.5, 1.5)
 
     def _record_final(self, job: _Job, result: ImageResult) -> None:
