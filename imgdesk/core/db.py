@@ -165,7 +165,9 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
             "journal_mode": "wal",
             "synchronous": synchronous,
             "foreign_keys": 1,
-            "busy_timeout": 10_000,
+            # Wait at most a second for another writer; the engine keeps its changes and
+            # tries again rather than freezing the window for longer.
+            "busy_timeout": 1000,
         },
         check_same_thread=False,
     )

@@ -312,6 +312,19 @@ class Repository:
                     raise ValueError(f"not image fields: {sorted(unknown)}")
                 ImageRow.update(**fields, updated_at=now).where(ImageRow.id == image_id).execute()
 
+    def store(
+        self, image_updates: Mapping[int, Mapping[str, Any]], request_statuses: Mapping[str, str]
+    ) -> None:
+        """The engine's batched write: request states and image changes in one transaction."""
+        with db.atomic():
+            for request_id, status in request_statuses.items():
+                self.set_request_status(request_id, status)
+            self.update_images(image_updates)
+
+    def set_request_error(self, request_id: str, error: str | None) -> None:
+        """Show why a request waits (or clear it) without changing its state."""
+        RequestRow.update(error=error).where(RequestRow.id == request_id).execute()
+
     def set_request_status(self, request_id: str, status: str, error: str | None = None) -> None:
         """Move a request to a state, stamping start and finish times."""
         fields: dict[str, Any] = {"status": status, "error": error}
@@ -477,10 +490,9 @@ class Repository:
     @staticmethod
     def _host_of(authority: str) -> str:
         """``user@Host:8080?x`` -> ``host:8080``: the part of an authority that names a server."""
-        host = authority.rpartition("@")[2]
         for mark in "?#":
-            host = host.partition(mark)[0]
-        return host.lower()
+            authority = authority.partition(mark)[0]
+        return authority.rpartition("@")[2].lower()
 
 
 def _product_fields(request_id: str, row: CatalogueRow) -> dict[str, Any]:

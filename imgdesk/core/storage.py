@@ -98,8 +98,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def check_folder_writable(folder: Path) -> None:
+def check_folder_writable(folder: Path, probe_bytes: int = 0) -> None:
     """Make sure images can be stored in ``folder`` before any work starts.
+
+    With ``probe_bytes`` the probe also proves there is room for that much (after a full disk).
 
     Raises:
         ImageError: ``storage``, with a sentence saying what is wrong.
@@ -110,7 +112,9 @@ def check_folder_writable(folder: Path) -> None:
         # The probe is named like a temp file, so a crash here leaves nothing unknown.
         fd = os.open(probe, _WRITE_FLAGS, 0o666)
         try:
-            os.write(fd, b"imgdesk")
+            data = memoryview(b"imgdesk" + bytes(probe_bytes))
+            while data:
+                data = data[os.write(fd, data) :]
         finally:
             os.close(fd)
         os.unlink(probe)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from peewee import OperationalError
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from imgdesk.core.errors import ErrorCode, ImageError
@@ -38,6 +39,10 @@ from imgdesk.core.types import ImageResult, ImageTask
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 100
+STORAGE_PROBE_INTERVAL_MS = 2000
+DB_BUSY_RETRY_MS = 500
+# A held request carries on once this much can be written: room for a typical output image.
+STORAGE_PROBE_BYTES = 512 * 1024
 CANCELLED_MESSAGE = "Cancelled by the user."
 
 
@@ -142,6 +147,7 @@ class Engine(QObject):
         request_changed(str): a request's state or counts changed (coalesced).
         image_finished(ImageEvent): an image is done or failed for good (after it is stored).
         request_finished(str, str): a request reached ``completed`` or ``failed``.
+        request_held(str, str): a request waits for disk space (message), or carries on ("").
         paused_changed(bool): processing was paused or resumed.
     """
 
@@ -149,6 +155,7 @@ class Engine(QObject):
     request_changed = Signal(str)
     image_finished = Signal(object)
     request_finished = Signal(str, str)
+    request_held = Signal(str, str)
     paused_changed = Signal(bool)
 
     def __init__(
@@ -168,7 +175,15 @@ class Engine(QObject):
         self._relay.result_ready.connect(self._on_worker_result)
         self._relay.stage_changed.connect(self._on_worker_stage)
 
-        self._queue: deque[_Job] = deque()
+        # One FIFO queue per host, served round-robin, so a big host cannot starve the others.
+        self._queues: dict[str, deque[_Job]] = {}
+        # Requests held because their output could not be written (disk full): their jobs wait
+        # here until a probe finds room again.
+        self._held: dict[str, str] = {}
+        self._held_jobs: dict[str, list[_Job]] = {}
+        self._storage_probe = QTimer(self)
+        self._storage_probe.setInterval(STORAGE_PROBE_INTERVAL_MS)
+        self._storage_probe.timeout.connect(self._on_storage_probe)
         self._in_flight: dict[int, _Job] = {}  # by job key
         self._next_job_key = 0
         self._host_active: Counter[str] = Counter()
@@ -179,6 +194,7 @@ class Engine(QObject):
         self._paused = False
 
         self._writes: dict[int, dict[str, Any]] = {}
+        self._status_writes: dict[str, str] = {}
         self._changed: dict[str, set[int]] = {}
         self._finished_events: list[ImageEvent] = []
         self._flush_timer = QTimer(self)
@@ -229,7 +245,8 @@ class Engine(QObject):
             self._repo.fail_unfinished(request_id, error.code, error.message)
             self._finish_request(request_id, error.message)
             return
-        remove_partial_files(folder)
+        if not any(job.request_id == request_id for job in self._in_flight.values()):
+            remove_partial_files(folder)  # left by a crash; nothing of ours writes there now
         self._generation.setdefault(request_id, 0)
 
         pending = [
@@ -256,7 +273,7 @@ class Engine(QObject):
                 host=(urlsplit(url).hostname or "").lower(),
                 generation=self._generation[request_id],
             )
-            self._queue.append(job)
+            self._enqueue(job)
             self._outstanding[request_id] += 1
             self._scheduled.update(dict.fromkeys(job.image_ids, request_id))
         logger.info(
@@ -322,7 +339,9 @@ class Engine(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Stop starting work, let running images end, store what is known."""
         self._paused = True
-        self._queue.clear()
+        self._queues.clear()
+        self._held_jobs.clear()
+        self._storage_probe.stop()
         self._pool.clear()
         self._pool.waitForDone(timeout_ms)
         self.flush()
@@ -336,25 +355,34 @@ class Engine(QObject):
 
     # -- scheduling -------------------------------------------------------------------------
 
+    def _enqueue(self, job: _Job) -> None:
+        if job.request_id in self._held:
+            self._held_jobs.setdefault(job.request_id, []).append(job)
+        else:
+            self._queues.setdefault(job.host, deque()).append(job)
+
     def _pump(self) -> None:
-        """Start queued jobs while there are free slots, respecting the per-host limit."""
+        """Start queued jobs while there are free slots, one host after another."""
         settings = self._settings
-        skipped: list[_Job] = []
-        while self._queue and not self._paused and len(self._in_flight) < settings.concurrency:
-            job = self._queue.popleft()
-            if self._host_active[job.host] >= settings.per_host_concurrency:
-                skipped.append(job)
-                if len(skipped) > 1000:  # every queued host is busy; try again later
-                    break
-                continue
-            self._dispatch(job)
-        self._queue.extendleft(reversed(skipped))
+        started = True
+        while started and not self._paused:
+            started = False
+            for host in list(self._queues):
+                if len(self._in_flight) >= settings.concurrency:
+                    return
+                if self._host_active[host] >= settings.per_host_concurrency:
+                    continue
+                queue = self._queues[host]
+                job = queue.popleft()
+                if not queue:
+                    del self._queues[host]
+                self._dispatch(job)
+                started = True
 
     def _dispatch(self, job: _Job) -> None:
         if job.request_id not in self._processing:
             self._processing.add(job.request_id)
-            self._repo.set_request_status(job.request_id, "processing")
-            self.request_changed.emit(job.request_id)
+            self._status_writes[job.request_id] = "processing"
         self._next_job_key += 1
         key = self._next_job_key
         self._in_flight[key] = job
@@ -390,6 +418,8 @@ class Engine(QObject):
             self._schedule_retry(job, result)
         else:
             self._record_final(job, result)
+            if result.error_code == ErrorCode.STORAGE:
+                self._hold(job.request_id, result.error or "The output could not be written.")
         self._pump()
 
     def _schedule_retry(self, job: _Job, result: ImageResult) -> None:
@@ -415,7 +445,7 @@ class Engine(QObject):
 
         def requeue() -> None:
             if generation == self._generation.get(job.request_id):
-                self._queue.append(job)
+                self._enqueue(job)
                 self._pump()
 
         QTimer.singleShot(round(delay * 1000), self, requeue)
@@ -516,22 +546,92 @@ class Engine(QObject):
     def _drop_jobs(self, request_id: str) -> None:
         """Forget queued, waiting and running jobs of a request (running ones become stale)."""
         self._generation[request_id] = self._generation.get(request_id, 0) + 1
-        self._queue = deque(job for job in self._queue if job.request_id != request_id)
+        for host in list(self._queues):
+            kept = deque(job for job in self._queues[host] if job.request_id != request_id)
+            if kept:
+                self._queues[host] = kept
+            else:
+                del self._queues[host]
+        self._held.pop(request_id, None)
+        self._held_jobs.pop(request_id, None)
         self._scheduled = {
             image_id: owner for image_id, owner in self._scheduled.items() if owner != request_id
         }
         self._outstanding.pop(request_id, None)
         self.flush()
 
+    # -- a full disk holds the request instead of failing every image after it -----------------
+
+    def _hold(self, request_id: str, reason: str) -> None:
+        if request_id in self._held:
+            return
+        message = f"Paused: {reason} imgdesk carries on by itself once there is room again."
+        logger.warning("request %s held: %s", request_id, reason)
+        self._held[request_id] = message
+        for host in list(self._queues):
+            queue = self._queues[host]
+            self._held_jobs.setdefault(request_id, []).extend(
+                job for job in queue if job.request_id == request_id
+            )
+            kept = deque(job for job in queue if job.request_id != request_id)
+            if kept:
+                self._queues[host] = kept
+            else:
+                del self._queues[host]
+        self.flush()  # listeners then see the failed image with the message
+        self._repo.set_request_error(request_id, message)
+        self.request_changed.emit(request_id)
+        self.request_held.emit(request_id, message)
+        self._storage_probe.start()
+
+    def held_message(self, request_id: str) -> str | None:
+        """Why a request is waiting (disk full), or None when it is not held."""
+        return self._held.get(request_id)
+
+    @Slot()
+    def _on_storage_probe(self) -> None:
+        for request_id in list(self._held):
+            folder = request_folder(self._data_dir, request_id)
+            try:
+                check_folder_writable(folder, probe_bytes=STORAGE_PROBE_BYTES)
+            except ImageError:
+                continue
+            logger.info("request %s: room to write again, carrying on", request_id)
+            del self._held[request_id]
+            for job in self._held_jobs.pop(request_id, []):
+                self._enqueue(job)
+            self._repo.set_request_error(request_id, None)
+            storage_failures = [
+                image.id
+                for image in self._repo.list_images(request_id, ("failed",))
+                if image.error_code == ErrorCode.STORAGE
+            ]
+            self.request_changed.emit(request_id)
+            self.request_held.emit(request_id, "")
+            if storage_failures:
+                self.retry(request_id, storage_failures)
+        if not self._held:
+            self._storage_probe.stop()
+        self._pump()
+
     def _finish_request(self, request_id: str, error: str | None = None) -> None:
         self._outstanding.pop(request_id, None)
         self._processing.discard(request_id)
         self.flush()
-        status = self._repo.final_status(request_id)
-        request = self._repo.get_request(request_id)
-        if status == "failed" and request is not None and error is None:
-            error = f"{request.failed} of {request.total} images failed."
-        self._repo.set_request_status(request_id, status, error)
+        try:
+            if self._writes:
+                raise OperationalError("earlier changes are not stored yet")
+            status = self._repo.final_status(request_id)
+            request = self._repo.get_request(request_id)
+            if status == "failed" and request is not None and error is None:
+                error = f"{request.failed} of {request.total} images failed."
+            self._repo.set_request_status(request_id, status, error)
+        except OperationalError as busy:
+            logger.warning("database busy, finishing request %s later: %s", request_id, busy)
+            QTimer.singleShot(
+                DB_BUSY_RETRY_MS, self, lambda: self._finish_request(request_id, error)
+            )
+            return
         logger.info("request %s %s", request_id, status)
         self.request_changed.emit(request_id)
         self.request_finished.emit(request_id, status)
@@ -539,6 +639,7 @@ class Engine(QObject):
     # -- the single writer ------------------------------------------------------------------
 
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
+        """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
         self._writes.setdefault(image_id, {}).update(fields)
         self._changed.setdefault(request_id, set()).add(image_id)
         if not self._flush_timer.isActive():
@@ -548,10 +649,25 @@ class Engine(QObject):
     def flush(self) -> None:
         """Store buffered changes in one transaction, then tell listeners what changed."""
         self._flush_timer.stop()
-        if self._writes:
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        statuses: dict[str, str] = {}
+        if self._writes or self._status_writes:
             started = time.perf_counter()
             writes, self._writes = self._writes, {}
-            self._repo.update_images(writes)
+            statuses, self._status_writes = self._status_writes, {}
+            try:
+                self._repo.store(writes, statuses)
+            except OperationalError as error:
+                # Another program holds the database (busy or locked): keep the changes and try
+                # again shortly; nothing is lost and nothing is announced before it is stored.
+                logger.warning(
+                    "database busy, keeping %s updates for later: %s", len(writes), error
+                )
+                for image_id, fields in writes.items():
+                    self._writes[image_id] = {**fields, **self._writes.get(image_id, {})}
+                self._status_writes = {**statuses, **self._status_writes}
+                self._flush_timer.start(DB_BUSY_RETRY_MS)
+                return
             logger.debug(
                 "stored %s image updates in %.1f ms",
                 len(writes),
@@ -562,5 +678,8 @@ class Engine(QObject):
         for request_id, image_ids in changed.items():
             self.images_changed.emit(request_id, sorted(image_ids))
             self.request_changed.emit(request_id)
+        for request_id in statuses:
+            if request_id not in changed:
+                self.request_changed.emit(request_id)
         for event in events:
             self.image_finished.emit(event)
