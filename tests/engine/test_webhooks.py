@@ -8,7 +8,6 @@ signatures are verified with hmac in :func:`tests.core.test_webhook.expected_sig
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import gc
 import json
@@ -25,7 +24,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from imgdesk.core.csvio import parse_catalogue
-from imgdesk.core.db import open_database
+from imgdesk.core.db import db, open_database
 from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.settings import Settings
@@ -40,13 +39,6 @@ from tests.core.test_webhook import (
 )
 
 pytestmark = pytest.mark.timeout(60)
-
-if sys.version_info < (3, 12):
-    # PySide6 6.12 on CPython 3.11: every Python-side ``Signal.emit()`` hands back True one
-    # reference short (qasync emits on every executor result too), so True's count runs down
-    # and the interpreter aborts ("bool_dealloc") after a few hundred emits. CPython 3.12 made
-    # True immortal (PEP 683); do the same until PySide6 is fixed. Belongs in conftest.py.
-    ctypes.c_ssize_t.from_address(id(True)).value += 1 << 40
 
 T = TypeVar("T")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,10 +77,11 @@ def receiver(server: HTTPServer) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
+def db_path(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "db.sqlite3"
     open_database(path)
-    return path
+    yield path
+    db.close()
 
 
 @pytest.fixture
@@ -109,7 +102,8 @@ def fake_time() -> FakeTime:
 
 
 def run(loop: qasync.QEventLoop, coro: Coroutine[Any, Any, T]) -> T:
-    return loop.run_until_complete(coro)
+    result: T = loop.run_until_complete(coro)
+    return result
 
 
 def make_sender(
@@ -317,7 +311,7 @@ from pathlib import Path
 import qasync
 from PySide6.QtCore import QCoreApplication
 
-from imgdesk.core.db import open_database
+from imgdesk.core.db import db, open_database
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.settings import Settings
@@ -338,6 +332,13 @@ async def main():
 with qasync.QEventLoop(app) as loop:
     loop.run_until_complete(main())
 """
+
+
+async def first_attempt(sender: WebhookSender) -> AttemptInfo:
+    """Wait until the sender has recorded an attempt (it then sleeps towards the retry)."""
+    recorded: asyncio.Future[AttemptInfo] = asyncio.get_running_loop().create_future()
+    sender.attempt_recorded.connect(lambda attempt: recorded.done() or recorded.set_result(attempt))
+    return await asyncio.wait_for(recorded, timeout=10)
 
 
 async def resume_and_drain(sender: WebhookSender) -> int:
@@ -404,11 +405,11 @@ def test_redeliver_wakes_a_delivery_that_waits_for_its_retry(
     )
 
     async def go() -> None:
+        waiting = asyncio.ensure_future(first_attempt(sender))
         delivery_id = sender.request_finished(finished_request())
         assert delivery_id is not None
-        while not receiver.posts():
-            await asyncio.sleep(0.01)
-        assert not await sender.drain(timeout=0.2), "waiting ten minutes for the retry"
+        assert (await waiting).status_code == 500
+        assert not await sender.drain(timeout=0.1), "waiting ten minutes for the retry"
         sender.redeliver(delivery_id)
         assert await sender.drain(timeout=10)
 
@@ -456,8 +457,10 @@ def test_stop_leaves_the_event_owed_for_the_next_start(
     )
 
     async def go() -> None:
+        waiting = asyncio.ensure_future(first_attempt(sender))
         sender.request_finished(finished_request())
-        assert not await sender.drain(timeout=0.5)
+        await waiting
+        assert not await sender.drain(timeout=0.1)
         await sender.stop()
 
     run(loop, go())
