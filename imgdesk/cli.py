@@ -22,9 +22,11 @@ from imgdesk.core.csvio import Catalogue, read_catalogue, write_output_csv
 from imgdesk.core.db import open_database
 from imgdesk.core.errors import CsvFileError, SettingsError
 from imgdesk.core.logs import setup_logging
+from imgdesk.core.outbox import Outbox
 from imgdesk.core.paths import database_path, resolve_data_dir
 from imgdesk.core.repository import Repository, RequestInfo
-from imgdesk.core.settings import Settings
+from imgdesk.core.settings import Settings, check_http_url
+from imgdesk.core.webhook import check_secret
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ def _build_parser() -> argparse.ArgumentParser:
     process.add_argument("-o", "--output", type=Path, metavar="OUTPUT.csv")
     process.add_argument("--quality", type=int, help="JPEG quality 1-95 (default: setting, 50)")
     process.add_argument("--concurrency", type=int, help="images in flight (default: 5)")
+    process.add_argument("--webhook", metavar="URL", help="POST an event here when done")
+    process.add_argument("--webhook-secret", metavar="S", help="sign the webhook with this")
     process.add_argument(
         "--skip-invalid", action="store_true", help="process the valid rows, skip invalid ones"
     )
@@ -148,6 +152,10 @@ def _cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) 
         if value is not None
     }
     settings = settings.replace(**overrides)
+    if options.webhook:
+        check_http_url(options.webhook, "--webhook")
+    if options.webhook_secret:
+        check_secret(options.webhook_secret)
     try:
         catalogue = read_catalogue(options.input)
     except CsvFileError as error:
@@ -171,7 +179,12 @@ def _cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) 
             _say("imgdesk: no valid rows to process.")
             return EXIT_REJECTED
     output = options.output or _default_output(options.input)
-    request_id = repo.create_request(catalogue, options.input.absolute())
+    request_id = repo.create_request(
+        catalogue,
+        options.input.absolute(),
+        webhook_url=options.webhook,
+        webhook_secret=options.webhook_secret,
+    )
     reporter = _Reporter(options.json, sys.stdout, sys.stderr)
     reporter.created(request_id, catalogue, repo)
     return _run_to_end(repo, settings, data_dir, request_id, output, reporter)
@@ -279,16 +292,20 @@ def _run_to_end(
     output: Path,
     reporter: _Reporter,
 ) -> int:
-    """Process the request with the engine until it finishes, then export it."""
+    """Process the request until it finishes, export it, then deliver its webhook."""
     import qasync
     from PySide6.QtCore import QCoreApplication
 
     from imgdesk.engine.engine import Engine
+    from imgdesk.engine.webhooks import WebhookSender
 
     app = QCoreApplication.instance() or QCoreApplication([])
     engine = Engine(repo, settings, data_dir)
     engine.image_finished.connect(reporter.image_finished)
     engine.request_changed.connect(lambda rid: reporter.progress(repo, rid))
+    engine.request_held.connect(reporter.held)
+    sender = WebhookSender(Outbox(), settings)
+    sender.attempt_recorded.connect(reporter.webhook_attempt)
 
     async def run() -> str:
         finished: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -299,7 +316,16 @@ def _run_to_end(
 
         engine.request_finished.connect(on_finished)
         engine.start_request(request_id)
-        return await finished
+        status = await finished
+        engine.shutdown()
+        export_request(repo, request_id, output, settings)
+        request = repo.get_request(request_id)
+        assert request is not None
+        reporter.finished(request, output)
+        # The event names the output CSV, so it is queued only once that is written.
+        if sender.request_finished(request) is not None:
+            await sender.drain()
+        return status
 
     loop = qasync.QEventLoop(app)
     try:
@@ -307,10 +333,6 @@ def _run_to_end(
             status = loop.run_until_complete(run())
     finally:
         engine.shutdown()
-    export_request(repo, request_id, output, settings)
-    request = repo.get_request(request_id)
-    assert request is not None
-    reporter.finished(request, output)
     return EXIT_COMPLETED if status == "completed" else EXIT_FAILED
 
 
@@ -382,6 +404,21 @@ class _Reporter:
             f"{request.failed} failed  {rate:.1f} img/s "
         )
         self._err.flush()
+
+    def held(self, request_id: str, message: str) -> None:
+        if message:
+            self._err.write(f"\nimgdesk: {message}\n")
+        else:
+            self._err.write("imgdesk: there is room again; carrying on\n")
+        self._err.flush()
+
+    def webhook_attempt(self, attempt: Any) -> None:
+        if self._json:
+            self._emit("webhook.attempt", status_code=attempt.status_code, error=attempt.error)
+        elif attempt.error:
+            self._err.write(f"imgdesk: webhook: {attempt.error}\n")
+        else:
+            self._err.write(f"imgdesk: webhook delivered ({attempt.status_code})\n")
 
     def finished(self, request: RequestInfo, output: Path) -> None:
         if self._json:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -275,3 +278,47 @@ def test_kill_9_mid_request_then_retry_fetches_no_finished_image_again(
     rows = read_csv(out)
     assert len(rows) == count + 1
     assert all(file_of(row[4]).is_file() for row in rows[1:])
+
+
+def test_process_delivers_the_signed_webhook_before_exiting(
+    tmp_path: Path, http_server: HttpTestServer
+) -> None:
+    a = http_server.route("/a.jpg", respond(JPEG))
+    hook = http_server.route("/hook", respond(b"thanks", 200))
+    source = write_csv(tmp_path / "in.csv", [("1", "Shirt", [a])])
+    secret = "plain-secret"
+
+    done = imgdesk(
+        "process",
+        str(source),
+        "--json",
+        "--webhook",
+        hook,
+        "--webhook-secret",
+        secret,
+        data_dir=tmp_path / "d",
+    )
+
+    assert done.returncode == 0, done.stderr
+    events = json_lines(done.stdout)
+    assert events[-1] == {"event": "webhook.attempt", "status_code": 200, "error": None}
+    posts = [r for r in http_server.requests if r.path == "/hook"]
+    assert len(posts) == 1
+    post = posts[0]
+    body = post.body.decode()
+    payload = json.loads(body)
+    assert payload["event"] == "request.completed"
+    assert payload["request_id"] == events[0]["request_id"]
+    assert (payload["total_images"], payload["succeeded"], payload["failed"]) == (1, 1, 0)
+    assert payload["output_csv"] == (tmp_path / "in-output.csv").absolute().as_uri()
+    headers = {k.lower(): v for k, v in post.headers.items()}
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{body}".encode()
+    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
+    assert headers["webhook-signature"] == "v1," + expected.decode()
+
+
+def test_a_bad_webhook_url_is_rejected_before_any_work(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "in.csv", [("1", "Shirt", ["http://127.0.0.1:9/a.jpg"])])
+    done = imgdesk("process", str(source), "--webhook", "ftp://x/hook", data_dir=tmp_path / "d")
+    assert done.returncode == 2
+    assert "--webhook" in done.stderr
