@@ -225,8 +225,26 @@ def _cmd_status(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     if request is None:
         return EXIT_REJECTED
     images = repo.list_images(request.id)
+    deliveries = Outbox().list_deliveries(request.id)
     if options.json:
         payload = _request_json(request)
+        payload["webhook_deliveries"] = [
+            {
+                "webhook_id": delivery.id,
+                "event": delivery.event,
+                "status": delivery.status,
+                "attempts": [
+                    {
+                        "at": _iso(attempt.attempted_at),
+                        "status_code": attempt.status_code,
+                        "error": attempt.error,
+                        "duration_ms": attempt.duration_ms,
+                    }
+                    for attempt in delivery.history
+                ],
+            }
+            for delivery in deliveries
+        ]
         payload["images"] = [
             {
                 "serial": image.serial,
@@ -254,6 +272,13 @@ def _cmd_status(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     )
     if request.output_csv:
         out.write(f"output    {request.output_csv}\n")
+    for delivery in deliveries:
+        out.write(f"webhook   {delivery.event} {delivery.status} ({delivery.id})\n")
+        for attempt in delivery.history:
+            answer = attempt.error or f"HTTP {attempt.status_code}"
+            out.write(
+                f"          {_iso(attempt.attempted_at)}  {answer}  {attempt.duration_ms} ms\n"
+            )
     out.write("\n")
     for image in images:
         problem = f"  {image.error_code}: {image.error}" if image.error_code else ""

@@ -316,6 +316,15 @@ def test_process_delivers_the_signed_webhook_before_exiting(
     expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
     assert headers["webhook-signature"] == "v1," + expected.decode()
 
+    status = json_lines(
+        imgdesk("status", payload["request_id"], "--json", data_dir=tmp_path / "d").stdout
+    )[0]
+    [delivery] = status["webhook_deliveries"]
+    assert (delivery["webhook_id"], delivery["status"]) == (headers["webhook-id"], "delivered")
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]
+    text = imgdesk("status", payload["request_id"], data_dir=tmp_path / "d").stdout
+    assert "webhook   request.completed delivered" in text
+
 
 def test_a_bad_webhook_url_is_rejected_before_any_work(tmp_path: Path) -> None:
     source = write_csv(tmp_path / "in.csv", [("1", "Shirt", ["http://127.0.0.1:9/a.jpg"])])
