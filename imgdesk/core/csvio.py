@@ -87,6 +87,10 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 _MAX_QUOTED_URL = 80
+# Bounds that keep memory in check (a row costs about 1 KB once parsed); past them the file is
+# refused with a message saying so, before anything is queued.
+MAX_ROWS = 200_000
+MAX_FILE_BYTES = 200 * 1024 * 1024
 _HEADER_PROBE_CHARS = 1 << 16
 # A file of nothing but these (blank lines, lone delimiters) has no header to find.
 _EMPTY_CHARS = ' \t\r\n,;"\ufeff'
@@ -173,6 +177,12 @@ def read_catalogue(path: Path) -> Catalogue:
         CsvFileError: the file cannot be read or is rejected as a whole.
     """
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise CsvFileError(
+                f"The file is {size / 1024 / 1024:.0f} MB; imgdesk reads CSV files of up to "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MB. Split it into smaller files."
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise CsvFileError(f"The file {path.name} cannot be read: {exc.strerror or exc}.") from exc
@@ -554,6 +564,12 @@ def _parse_rows(
     for line, cells in records:
         if _is_blank(cells):
             continue
+        if len(rows) == MAX_ROWS:
+            raise CsvFileError(
+                f"The file has more than {MAX_ROWS:,} product rows, the most imgdesk takes in "
+                "one file. Split it into smaller files.",
+                line=line,
+            )
         if len(cells) < width:
             cells.extend([""] * (width - len(cells)))
         serial = cells[serial_col].strip()

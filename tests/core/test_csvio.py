@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from imgdesk.core import csvio
 from imgdesk.core.csvio import (
     OUTPUT_COLUMN,
     Catalogue,
@@ -760,3 +761,68 @@ def test_csvio_imports_no_qt() -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 0
+
+
+# --- limits and hostile input -------------------------------------------------------------
+
+
+def test_too_many_rows_are_refused_with_the_limit_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(csvio, "MAX_ROWS", 5)
+    lines = [HEADER] + [f"{i},P{i},https://cdn.example/{i}.jpg" for i in range(1, 7)]
+    with pytest.raises(CsvFileError, match="more than 5 product rows") as caught:
+        parse_catalogue(("\n".join(lines) + "\n").encode(), "big.csv")
+    assert caught.value.line == 7
+    lines = lines[:6]
+    assert len(parse_catalogue(("\n".join(lines) + "\n").encode(), "ok.csv").rows) == 5
+
+
+def test_a_million_rows_are_refused_with_bounded_memory(tmp_path: Path) -> None:
+    row = "{0},Product {0},https://cdn.example/img/{0}/a.jpg\n"
+    path = tmp_path / "huge.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(HEADER + "\n")
+        handle.writelines(row.format(i) for i in range(1, 1_000_001))
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from imgdesk.core.csvio import read_catalogue\n"
+        "from imgdesk.core.errors import CsvFileError\n"
+        "try:\n"
+        "    read_catalogue(Path(sys.argv[1]))\n"
+        "except CsvFileError as error:\n"
+        "    print(error)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    message, peak_mb = done.stdout.strip().splitlines()
+    assert "more than 200,000 product rows" in message
+    assert int(peak_mb) < 600, f"peak memory {peak_mb} MB"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_raise_only_our_own_error(data: bytes) -> None:
+    try:
+        catalogue = parse_catalogue(data, "fuzz.csv")
+    except CsvFileError as error:
+        assert error.message
+    else:
+        assert catalogue.rows
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.text(alphabet=st.sampled_from(list('ab,;\t"\n\r =+-@\ufeff\u00e9\u4e2d:/.')), max_size=300)
+)
+def test_csv_like_text_raises_only_our_own_error(text: str) -> None:
+    for prefix in ("", HEADER + "\n"):
+        try:
+            parse_catalogue((prefix + text).encode(), "fuzz.csv")
+        except CsvFileError as error:
+            assert error.message
