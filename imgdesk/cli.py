@@ -21,6 +21,7 @@ from imgdesk import __version__
 from imgdesk.core.csvio import Catalogue, read_catalogue, write_output_csv
 from imgdesk.core.db import open_database
 from imgdesk.core.errors import CsvFileError, SettingsError
+from imgdesk.core.instance import DataDirLock
 from imgdesk.core.logs import setup_logging
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.paths import database_path, resolve_data_dir
@@ -54,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(data_dir, verbose=options.verbose)
     open_database(database_path(data_dir))
     repo = Repository()
+    if options.command in ("process", "retry"):
+        lock = DataDirLock(data_dir)
+        if not lock.acquire(f"imgdesk {options.command}"):
+            _say(
+                f"imgdesk: {lock.holder()} is already processing in {data_dir}. Wait for it to "
+                "finish (imgdesk status shows progress), or use another --data-dir."
+            )
+            return EXIT_REJECTED
     handler = {
         "process": _cmd_process,
         "status": _cmd_status,

@@ -246,7 +246,9 @@ class Engine(QObject):
             self._finish_request(request_id, error.message)
             return
         if not any(job.request_id == request_id for job in self._in_flight.values()):
-            remove_partial_files(folder)  # left by a crash; nothing of ours writes there now
+            # Nothing of ours writes there now: clear what a crash left behind.
+            remove_partial_files(folder)
+            self._remove_orphan_files(request_id, folder)
         self._generation.setdefault(request_id, 0)
 
         pending = [
@@ -282,6 +284,22 @@ class Engine(QObject):
         if not self._outstanding[request_id]:
             self._finish_request(request_id)
         self._pump()
+
+    def _remove_orphan_files(self, request_id: str, folder: Path) -> None:
+        """Delete outputs written just before a crash whose ``done`` was never stored.
+
+        Their images are pending again and will be stored anew, so a file on disk always has
+        its done row and a done row always has its file.
+        """
+        kept = {
+            Path(image.output_path).name
+            for image in self._repo.list_images(request_id, ("done",))
+            if image.output_path
+        }
+        for path in folder.glob("*.jpg"):
+            if path.name not in kept:
+                logger.info("removing %s, left by an interrupted run", path.name)
+                path.unlink(missing_ok=True)
 
     def resume_interrupted(self) -> list[str]:
         """Start every request left unfinished by a quit or crash; returns their ids."""

@@ -331,3 +331,41 @@ def test_a_bad_webhook_url_is_rejected_before_any_work(tmp_path: Path) -> None:
     done = imgdesk("process", str(source), "--webhook", "ftp://x/hook", data_dir=tmp_path / "d")
     assert done.returncode == 2
     assert "--webhook" in done.stderr
+
+
+def test_a_second_processing_run_on_the_same_data_dir_is_refused_clearly(
+    tmp_path: Path, http_server: HttpTestServer
+) -> None:
+    urls = [http_server.route(f"/p{i}.jpg", delayed(0.2, respond(JPEG))) for i in range(10)]
+    source = write_csv(tmp_path / "in.csv", [(str(i), f"P{i}", [u]) for i, u in enumerate(urls)])
+    data = tmp_path / "d"
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "imgdesk",
+            "--data-dir",
+            str(data),
+            "process",
+            str(source),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert first.stdout is not None
+    request_id = json.loads(first.stdout.readline())["request_id"]
+
+    second = imgdesk("process", str(source), data_dir=data)
+    assert second.returncode == 2
+    assert "is already processing" in second.stderr
+    # Reading works beside the running one.
+    status = imgdesk("status", request_id, data_dir=data)
+    assert status.returncode == 0 and request_id in status.stdout
+    exported = imgdesk("export", request_id, "-o", str(tmp_path / "partial.csv"), data_dir=data)
+    assert exported.returncode == 0
+
+    first.stdout.read()
+    first.stdout.close()
+    assert first.wait(60) == 0
