@@ -138,6 +138,10 @@ class Repository:
             key="settings", value=json.dumps(settings.to_dict())
         ).on_conflict_replace().execute()
 
+    def set_power_safe(self, enabled: bool) -> None:
+        """``synchronous=FULL`` when enabled, else ``NORMAL`` (see the README's guarantees)."""
+        db.pragma("synchronous", "full" if enabled else "normal")
+
     # -- creating ---------------------------------------------------------------------------
 
     def create_request(
@@ -454,13 +458,13 @@ class Repository:
         """(error code, failed images) over all requests or one, most frequent first."""
         code = fn.COALESCE(ImageRow.error_code, "unknown")
         query = (
-            ImageRow.select(code, fn.COUNT(ImageRow.id))
+            ImageRow.select(code.alias("code"), fn.COUNT(ImageRow.id).alias("count"))
             .where(ImageRow.status == "failed")
             .group_by(code)
         )
         if request_id is not None:
             query = query.where(ImageRow.request == request_id)
-        counts = [(str(found), int(count)) for found, count in query.tuples()]
+        counts = [(str(row["code"]), int(row["count"])) for row in _dicts(query)]
         return sorted(counts, key=lambda item: (-item[1], item[0]))
 
     def host_error_counts(self, request_id: str | None = None) -> list[tuple[str, int, int]]:
@@ -475,15 +479,17 @@ class Repository:
         # The appended "/" makes instr() find an end even for "https://host".
         authority = fn.substr(rest, 1, fn.instr(rest.concat("/"), "/") - 1)
         query = ImageRow.select(
-            authority, fn.SUM(ImageRow.status == "failed"), fn.COUNT(ImageRow.id)
+            authority.alias("authority"),
+            fn.SUM(ImageRow.status == "failed").alias("failed"),
+            fn.COUNT(ImageRow.id).alias("total"),
         ).group_by(authority)
         if request_id is not None:
             query = query.where(ImageRow.request == request_id)
         totals: dict[str, list[int]] = {}
-        for found, failed, total in query.tuples():
-            counts = totals.setdefault(self._host_of(str(found)), [0, 0])
-            counts[0] += int(failed or 0)
-            counts[1] += int(total)
+        for row in _dicts(query):
+            counts = totals.setdefault(self._host_of(str(row["authority"])), [0, 0])
+            counts[0] += int(row["failed"] or 0)
+            counts[1] += int(row["total"])
         rows = [(host, failed, total) for host, (failed, total) in totals.items()]
         return sorted(rows, key=lambda row: (-row[1], -row[2], row[0]))
 

@@ -50,6 +50,8 @@ class Settings:
     webhook_retries: int = 3
     webhook_first_delay_ms: int = 1000
     neutralise_formulas: bool = True
+    # SQLite synchronous=FULL: a power cut cannot lose the last stored results (slower).
+    power_safe_writes: bool = False
     user_agent: str = field(default="imgdesk/0.1 (+product image downloader)")
 
     def __post_init__(self) -> None:

@@ -169,6 +169,7 @@ class Engine(QObject):
         self._repo = repository
         self._settings = settings
         self._data_dir = data_dir
+        self._repo.set_power_safe(settings.power_safe_writes)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(settings.concurrency)
         self._relay = _WorkerRelay(self)
@@ -227,6 +228,7 @@ class Engine(QObject):
     def set_settings(self, settings: Settings) -> None:
         """Use new settings for work that starts from now on."""
         self._settings = settings
+        self._repo.set_power_safe(settings.power_safe_writes)
         self._pool.setMaxThreadCount(settings.concurrency)
         self._pump()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
+from imgdesk.core.db import db
 from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine, ImageEvent
@@ -395,3 +397,38 @@ def test_settings_changes_apply_to_new_work(
     size_q50 = repo.list_images(first)[0].output_bytes
     size_q10 = repo.list_images(second)[0].output_bytes
     assert size_q50 and size_q10 and size_q10 < size_q50
+
+
+def test_a_database_held_by_another_program_is_waited_for(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+    data_dir: Path,
+) -> None:
+    urls = [http_server.route(f"/p{i}.jpg", delayed(0.05, respond(JPEG))) for i in range(15)]
+    request_id = create_request(repo, [(str(i), f"P{i}", [u]) for i, u in enumerate(urls)])
+    engine = make_engine()
+    finished: list[str] = []
+    engine.request_finished.connect(lambda rid, status: finished.append(status))
+    other = sqlite3.connect(data_dir / "imgdesk.sqlite3", timeout=10, isolation_level=None)
+    try:
+        engine.start_request(request_id)
+        qtbot.waitUntil(lambda: http_server.total_hits >= 3, timeout=5000)
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        qtbot.wait(3000)
+        assert not finished  # nothing could be stored meanwhile
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    qtbot.waitUntil(lambda: finished == ["completed"], timeout=15_000)
+    assert {i.status for i in repo.list_images(request_id)} == {"done"}
+
+
+def test_power_safe_writes_switch_sqlite_to_full_sync(
+    repo: Repository, make_engine: EngineFactory
+) -> None:
+    engine = make_engine()
+    assert db.pragma("synchronous") == 1  # NORMAL
+    engine.set_settings(FAST.replace(power_safe_writes=True))
+    assert db.pragma("synchronous") == 2  # FULL
