@@ -1,0 +1,409 @@
+"""The statistics dashboard (SPEC 8): per-request throughput and savings, errors by code and host.
+
+Read-only and cheap: every refresh is three grouped queries, so it polls the database every
+two seconds while it is visible instead of listening to the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from peewee import DatabaseError
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QHideEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from imgdesk.core.repository import Repository, RequestInfo
+
+logger = logging.getLogger(__name__)
+
+W = TypeVar("W", bound=QWidget)
+
+REFRESH_MS = 2000
+SORT_ROLE = Qt.ItemDataRole.UserRole
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+# What each error code means, in the words of SPEC 2.
+ERROR_MEANINGS = {
+    "invalid_url": "Not an absolute http or https URL (or a redirect to one)",
+    "timeout": "A connect, read or total download deadline passed",
+    "connection": "Refused, reset, unknown host, or the body was cut short",
+    "too_many_redirects": "More redirects than the limit",
+    "too_large": "Bigger than the download size limit",
+    "empty": "The server sent nothing",
+    "not_an_image": "Not a picture (a web page, text, …)",
+    "unsupported_type": "A picture type that is not accepted",
+    "decompression_bomb": "More pixels than the pixel limit",
+    "bad_image": "A damaged or truncated picture",
+    "storage": "The output file could not be written",
+    "cancelled": "Cancelled by the user",
+    "internal": "An imgdesk bug; see the log",
+}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _count(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    minutes, seconds = divmod(round(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{value:.1f} s"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
+
+
+def _bytes(value: int | None) -> str:
+    if value is None:
+        return "—"
+    size = float(abs(value))
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            break
+        size /= 1000
+    sign = "-" if value < 0 else ""
+    return f"{sign}{size:.0f} {unit}" if unit == "B" else f"{sign}{size:.1f} {unit}"
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _time(value: float | None) -> str:
+    return "—" if value is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a :class:`StatsTableModel`: its title and how to show a value."""
+
+    title: str
+    show: Callable[[Any], str] = _text
+    numeric: bool = False
+    tooltip: str = ""
+
+
+@dataclass(frozen=True)
+class StatsRow:
+    """One row: a stable key (to keep the selection across refreshes) and raw values."""
+
+    key: str
+    values: tuple[Any, ...]
+
+
+class StatsTableModel(QAbstractTableModel):
+    """A read-only table of :class:`StatsRow`; raw values sort, formatted text displays.
+
+    ``SORT_ROLE`` gives the raw value (a missing one sorts first) and ``KEY_ROLE`` the row's
+    key, both usable through a proxy.
+    """
+
+    def __init__(self, columns: Sequence[Column], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._columns = tuple(columns)
+        self._rows: list[StatsRow] = []
+
+    def set_rows(self, rows: Sequence[StatsRow]) -> None:
+        """Show ``rows``: changed values in place when the keys are the same, else a reset."""
+        new = list(rows)
+        if [row.key for row in new] != [row.key for row in self._rows]:
+            self.beginResetModel()
+            self._rows = new
+            self.endResetModel()
+            return
+        changed = [
+            i for i, (old, row) in enumerate(zip(self._rows, new, strict=True)) if old != row
+        ]
+        self._rows = new
+        if changed:
+            last = self.columnCount() - 1
+            self.dataChanged.emit(self.index(changed[0], 0), self.index(changed[-1], last))
+
+    def rowCount(  # noqa: N802 - Qt override
+        self,
+        parent: QModelIndex | QPersistentModelIndex = QModelIndex(),  # noqa: B008
+    ) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(  # noqa: N802 - Qt override
+        self,
+        parent: QModelIndex | QPersistentModelIndex = QModelIndex(),  # noqa: B008
+    ) -> int:
+        return 0 if parent.isValid() else len(self._columns)
+
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = self._columns[index.column()]
+        value = row.values[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return column.show(value)
+        if role == SORT_ROLE:
+            # A missing figure sorts first; one fallback per kind keeps the order total.
+            if value is None:
+                return float("-inf") if column.numeric else ""
+            return value
+        if role == KEY_ROLE:
+            return row.key
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(  # noqa: N802 - Qt override
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._columns[section].title
+        if role == Qt.ItemDataRole.ToolTipRole and self._columns[section].tooltip:
+            return self._columns[section].tooltip
+        return None
+
+
+REQUEST_COLUMNS = (
+    Column("CSV"),
+    Column("Created", _time),
+    Column("Status"),
+    Column("Images", _count, numeric=True),
+    Column("Done", _count, numeric=True),
+    Column("Failed", _count, numeric=True),
+    Column("Duration", _seconds, numeric=True, tooltip="From the first start to the finish"),
+    Column("Images/s", _rate, numeric=True, tooltip="Images done per second of the duration"),
+    Column("Saved", _bytes, numeric=True, tooltip="Downloaded bytes minus stored bytes"),
+    Column("Success", _percent, numeric=True, tooltip="Done out of the finished images"),
+)
+REQUEST_CREATED_COLUMN = 1
+
+ERROR_COLUMNS = (
+    Column("Error"),
+    Column("Images", _count, numeric=True),
+    Column("Meaning"),
+)
+
+HOST_COLUMNS = (
+    Column("Host"),
+    Column("Failed", _count, numeric=True),
+    Column("Images", _count, numeric=True),
+    Column("Failure rate", _percent, numeric=True),
+)
+
+
+def request_row(request: RequestInfo) -> StatsRow:
+    """A request's dashboard figures."""
+    duration = request.duration_s
+    finished = request.done + request.failed
+    return StatsRow(
+        request.id,
+        (
+            request.csv_name,
+            request.created_at,
+            request.status,
+            request.total,
+            request.done,
+            request.failed,
+            duration,
+            request.done / duration if duration else None,
+            request.bytes_saved if request.done else None,
+            request.done / finished if finished else None,
+        ),
+    )
+
+
+def _meaning(code: str) -> str:
+    if code.startswith("http_"):
+        return f"The server answered HTTP {code.removeprefix('http_')}"
+    return ERROR_MEANINGS.get(code, "")
+
+
+class DashboardDialog(QDialog):
+    """Per-request statistics and where the errors come from; non-modal.
+
+    Selecting a request narrows the error tables to it; with nothing selected they cover every
+    request. Refreshes every two seconds while visible, and on demand.
+    """
+
+    def __init__(self, repository: Repository, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("imgdesk statistics")
+        self.setModal(False)
+        self._repository = repository
+
+        self._requests_model = StatsTableModel(REQUEST_COLUMNS, self)
+        self._errors_model = StatsTableModel(ERROR_COLUMNS, self)
+        self._hosts_model = StatsTableModel(HOST_COLUMNS, self)
+        # Newest requests first; the most frequent errors and the worst hosts first.
+        self._requests_view = _table(self._requests_model, "requests", REQUEST_CREATED_COLUMN, 0)
+        self._requests_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self._requests_view.selectionModel().selectionChanged.connect(
+            self._on_request_selection_changed
+        )
+        errors_view = _table(self._errors_model, "errors", 1, len(ERROR_COLUMNS) - 1)
+        hosts_view = _table(self._hosts_model, "hosts", 1, 0)
+
+        self._summary = _named(QLabel(), "summary")
+        self._scope = _named(QLabel(), "scope")
+        self._updated = _named(QLabel(), "updated")
+        self._updated.setEnabled(False)  # greyed: a remark
+        refresh = _named(QPushButton("Refresh"), "refresh")
+        refresh.clicked.connect(self.refresh)
+        show_all = _named(QPushButton("All requests"), "all_requests")
+        show_all.setToolTip("Show the errors of every request")
+        show_all.clicked.connect(self._requests_view.clearSelection)
+
+        top = QHBoxLayout()
+        top.addWidget(self._summary, 1)
+        top.addWidget(self._updated)
+        top.addWidget(refresh)
+        scope_row = QHBoxLayout()
+        scope_row.addWidget(self._scope, 1)
+        scope_row.addWidget(show_all)
+        errors = QSplitter(Qt.Orientation.Horizontal)
+        errors.addWidget(errors_view)
+        errors.addWidget(hosts_view)
+        bottom = QWidget()
+        bottom_layout = QVBoxLayout(bottom)
+        bottom_layout.setContentsMargins(0, 0, 0, 0)
+        bottom_layout.addLayout(scope_row)
+        bottom_layout.addWidget(errors)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self._requests_view)
+        split.addWidget(bottom)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(split)
+        self.resize(900, 560)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(REFRESH_MS)
+        self._timer.timeout.connect(self.refresh)
+        self._requests: list[RequestInfo] = []
+
+    def selected_request_id(self) -> str | None:
+        """The request the error tables are narrowed to, if any."""
+        rows = self._requests_view.selectionModel().selectedRows()
+        return str(rows[0].data(KEY_ROLE)) if rows else None
+
+    def refresh(self) -> None:
+        """Read the figures again, keeping the selected request selected."""
+        selected = self.selected_request_id()
+        try:
+            self._requests = self._repository.list_requests()
+            self._requests_model.set_rows([request_row(r) for r in self._requests])
+            # A new request resets the model, which drops the selection: put it back.
+            if selected and selected != self.selected_request_id():
+                self._select_request(selected)
+            self._refresh_errors()
+        except DatabaseError as error:
+            # A timer slot must not raise; the next tick tries again.
+            logger.warning("dashboard refresh failed: %s", error)
+            self._updated.setText(f"Could not read the statistics: {error}")
+            return
+        done = sum(r.done for r in self._requests)
+        failed = sum(r.failed for r in self._requests)
+        saved = sum(r.bytes_saved for r in self._requests)
+        self._summary.setText(
+            f"{len(self._requests):,} requests · {sum(r.total for r in self._requests):,} "
+            f"images: {done:,} done, {failed:,} failed · {_bytes(saved)} saved"
+        )
+        self._updated.setText(f"Updated {time.strftime('%H:%M:%S')}")
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self.refresh()
+        self._timer.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        self._timer.stop()
+        super().hideEvent(event)
+
+    def _refresh_errors(self) -> None:
+        request_id = self.selected_request_id()
+        names = [r.csv_name for r in self._requests if r.id == request_id]
+        self._scope.setText(f"Errors of {names[0]}" if names else "Errors of all requests")
+        codes = self._repository.error_counts(request_id)
+        self._errors_model.set_rows(
+            [StatsRow(code, (code, count, _meaning(code))) for code, count in codes]
+        )
+        hosts = self._repository.host_error_counts(request_id)
+        self._hosts_model.set_rows(
+            [
+                StatsRow(host, (host, failed, total, failed / total if total else None))
+                for host, failed, total in hosts
+            ]
+        )
+
+    def _select_request(self, request_id: str) -> None:
+        model = self._requests_view.model()
+        for row in range(model.rowCount()):
+            if model.index(row, 0).data(KEY_ROLE) == request_id:
+                self._requests_view.selectRow(row)
+                return
+
+    def _on_request_selection_changed(self, *_: object) -> None:
+        try:
+            self._refresh_errors()
+        except DatabaseError as error:
+            logger.warning("dashboard refresh failed: %s", error)
+
+
+def _table(model: StatsTableModel, name: str, sort_column: int, stretch_column: int) -> QTableView:
+    """A read-only view of ``model``, sorted on raw values, descending by ``sort_column``."""
+    proxy = QSortFilterProxyModel(model)
+    proxy.setSourceModel(model)
+    proxy.setSortRole(SORT_ROLE)
+    view = _named(QTableView(), name)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(sort_column, Qt.SortOrder.DescendingOrder)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setAlternatingRowColors(True)
+    view.verticalHeader().hide()
+    header = view.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(stretch_column, QHeaderView.ResizeMode.Stretch)
+    return view
+
+
+def _named(widget: W, name: str) -> W:
+    """``widget`` with an object name, by which tests and callers can find it."""
+    widget.setObjectName(name)
+    return widget
