@@ -204,6 +204,7 @@ LABELS = {
     "block_private_addresses": "Block local network addresses",
     "public_base_url": "Public base URL",
     "neutralise_formulas": "Neutralise formulas",
+    "power_safe_writes": "Power-safe database",
     "webhook_url": "Webhook URL",
     "webhook_secret": "Signing secret",
     "data_dir": "Data folder",
@@ -423,6 +424,15 @@ class SettingsDialog(QDialog):
             "Cells starting with = + - @ get a leading ' (the OWASP CSV injection rule), so a "
             "hostile cell cannot run when the file is opened in a spreadsheet.",
         )
+        self._power_safe = self._add_check(
+            form,
+            page,
+            "power_safe_writes",
+            "Make every stored result survive a power cut (slower)",
+            "SQLite synchronous=FULL. Off, a power cut (not a crash) can lose the last second "
+            "of stored results; those images are simply fetched again. The database is never "
+            "corrupted either way.\n\nDefault: off.",
+        )
         return page
 
     def _webhook_page(self) -> QWidget:
@@ -522,6 +532,7 @@ class SettingsDialog(QDialog):
         self._block_private.setChecked(settings.block_private_addresses)
         self._public_base_url.setText(settings.public_base_url)
         self._neutralise.setChecked(settings.neutralise_formulas)
+        self._power_safe.setChecked(settings.power_safe_writes)
         self._webhook_url.setText(settings.webhook_url)
         self._secret.setText(settings.webhook_secret)
 
@@ -537,6 +548,7 @@ class SettingsDialog(QDialog):
             block_private_addresses=self._block_private.isChecked(),
             public_base_url=self._public_base_url.text().strip(),
             neutralise_formulas=self._neutralise.isChecked(),
+            power_safe_writes=self._power_safe.isChecked(),
             webhook_url=self._webhook_url.text().strip(),
             webhook_secret=self._secret.text(),
         )

@@ -48,6 +48,7 @@ CUSTOM = Settings(
     webhook_retries=5,
     webhook_first_delay_ms=250,
     neutralise_formulas=False,
+    power_safe_writes=True,
     user_agent="custom-agent/1.0",
 )
 
@@ -111,6 +112,7 @@ def test_the_dialog_shows_the_given_values(qtbot: QtBot, tmp_path: Path) -> None
     assert checked == ["image/jpeg", "image/webp"]
     assert check(dialog, "block_private_addresses").isChecked()
     assert not check(dialog, "neutralise_formulas").isChecked()
+    assert check(dialog, "power_safe_writes").isChecked()
     assert line(dialog, "public_base_url").text() == "https://cdn.example.com/p"
     assert line(dialog, "webhook_url").text() == "https://hooks.example.com/in"
     assert line(dialog, "webhook_secret").text() == "whsec_c2VjcmV0"
@@ -148,6 +150,7 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
     check(dialog, "image/tiff").setChecked(True)
     check(dialog, "block_private_addresses").setChecked(True)
     check(dialog, "neutralise_formulas").setChecked(False)
+    check(dialog, "power_safe_writes").setChecked(True)
     line(dialog, "public_base_url").setText("  https://img.example.org/shop  ")
     line(dialog, "webhook_url").setText("http://127.0.0.1:9000/hook")
     line(dialog, "webhook_secret").setText("s3cret ")
@@ -165,6 +168,7 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
         allowed_types=("image/jpeg", "image/tiff"),
         block_private_addresses=True,
         neutralise_formulas=False,
+        power_safe_writes=True,
         public_base_url="https://img.example.org/shop",
         webhook_url="http://127.0.0.1:9000/hook",
         webhook_secret="s3cret ",
