@@ -1,0 +1,254 @@
+"""Item delegates: progress bars, coloured states and thumbnails, painted, never cell widgets.
+
+Colours are derived from the palette the view paints with at that moment, so a switch
+between light and dark themes repaints correctly without anything to reset.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
+    QWidget,
+)
+
+from imgdesk.core.repository import ImageInfo
+from imgdesk.gui.models import IN_FLIGHT_STATES, OBJECT_ROLE, PROGRESS_ROLE, STATE_ROLE
+from imgdesk.gui.preview import ImageCache
+
+_GOOD = frozenset({"done", "completed"})
+_BAD = frozenset({"failed"})
+_WORKING = frozenset({"downloading", "compressing", "processing"})
+_WARN = frozenset({"held"})
+_QUIET = frozenset({"pending", "queued", "paused", "retrying", "cancelled"})
+_HUES = {"good": 120, "bad": 0, "warn": 30, "working": 210}
+
+_STATE_ICONS = {
+    "done": QStyle.StandardPixmap.SP_DialogApplyButton,
+    "completed": QStyle.StandardPixmap.SP_DialogApplyButton,
+    "failed": QStyle.StandardPixmap.SP_MessageBoxCritical,
+    "cancelled": QStyle.StandardPixmap.SP_DialogCancelButton,
+    "retrying": QStyle.StandardPixmap.SP_BrowserReload,
+    "paused": QStyle.StandardPixmap.SP_MediaPause,
+    "held": QStyle.StandardPixmap.SP_MessageBoxWarning,
+    "processing": QStyle.StandardPixmap.SP_MediaPlay,
+}
+
+
+def state_color(state: str, palette: QPalette) -> QColor | None:
+    """The text colour of a state, readable on the palette's base colour (light or dark)."""
+    if state in _QUIET:
+        return palette.color(QPalette.ColorRole.PlaceholderText)
+    kind = "good" if state in _GOOD else "bad" if state in _BAD else None
+    if kind is None and state in _WARN:
+        kind = "warn"
+    if kind is None and state in _WORKING:
+        kind = "working"
+    if kind is None:
+        return None
+    # Light text on a dark base means a dark theme: use a light tint, else a dark shade.
+    dark_theme = palette.color(QPalette.ColorRole.Base).lightness() < 128
+    return QColor.fromHsl(_HUES[kind], 160, 175 if dark_theme else 85)
+
+
+def state_icon(state: str, widget: QWidget | None) -> QIcon | None:
+    """The style's standard icon for a state, if it has one."""
+    pixmap = _STATE_ICONS.get(state)
+    if pixmap is None:
+        return None
+    style = widget.style() if widget is not None else QApplication.style()
+    return style.standardIcon(pixmap, None, widget)
+
+
+def _style(option: QStyleOptionViewItem) -> QStyle:
+    widget = option.widget  # type: ignore[attr-defined]
+    return widget.style() if widget is not None else QApplication.style()
+
+
+def draw_progress_bar(
+    painter: QPainter,
+    option: QStyleOptionViewItem,
+    fraction: float,
+    text: str,
+) -> None:
+    """Draw the style's own progress bar in a cell, over the usual item background."""
+    style = _style(option)
+    widget = option.widget  # type: ignore[attr-defined]
+    style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, widget)
+    bar = QStyleOptionProgressBar()
+    bar.rect = option.rect.adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
+    bar.state = option.state | QStyle.StateFlag.State_Horizontal  # type: ignore[attr-defined]
+    bar.direction = option.direction  # type: ignore[attr-defined]
+    bar.palette = option.palette  # type: ignore[attr-defined]
+    bar.fontMetrics = option.fontMetrics  # type: ignore[attr-defined]
+    bar.minimum = 0
+    bar.maximum = 1000
+    bar.progress = max(0, min(1000, round(fraction * 1000)))
+    bar.text = text
+    bar.textVisible = True
+    bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+    style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
+
+
+class ElidingDelegate(QStyledItemDelegate):
+    """Elides its column's text its own way (URLs and paths keep both ends readable)."""
+
+    def __init__(
+        self, mode: Qt.TextElideMode = Qt.TextElideMode.ElideMiddle, parent: QObject | None = None
+    ) -> None:
+        """Elide with ``mode`` instead of the view's mode."""
+        super().__init__(parent)
+        self._mode = mode
+
+    def initStyleOption(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        """Use this delegate's elide mode."""
+        super().initStyleOption(option, index)
+        option.textElideMode = self._mode  # type: ignore[attr-defined]
+
+
+class ProgressBarDelegate(QStyledItemDelegate):
+    """Paints :data:`PROGRESS_ROLE` as a progress bar with the cell's text on it."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        """Draw the bar (or the plain cell when there is no progress)."""
+        fraction = index.data(PROGRESS_ROLE)
+        if fraction is None:
+            super().paint(painter, option, index)
+            return
+        text = index.data(Qt.ItemDataRole.DisplayRole) or ""
+        draw_progress_bar(painter, option, float(fraction), str(text))
+
+    def sizeHint(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        """Wide enough for a bar to read as one."""
+        hint = super().sizeHint(option, index)
+        return QSize(max(hint.width(), 120), hint.height())
+
+
+class StateDelegate(QStyledItemDelegate):
+    """A state in colour with its standard icon; a stage progress bar while an image works."""
+
+    def initStyleOption(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        """Colour the text and add the icon of the cell's :data:`STATE_ROLE`."""
+        super().initStyleOption(option, index)
+        state = index.data(STATE_ROLE)
+        if not state:
+            return
+        palette = option.palette  # type: ignore[attr-defined]
+        color = state_color(state, palette)
+        if color is not None:
+            palette.setColor(QPalette.ColorRole.Text, color)
+            option.palette = palette  # type: ignore[attr-defined]
+        icon = state_icon(state, option.widget)  # type: ignore[attr-defined]
+        if icon is not None:
+            option.icon = icon  # type: ignore[attr-defined]
+            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration  # type: ignore[attr-defined]
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        """Draw a stage bar for images being worked on, else the coloured state."""
+        state = index.data(STATE_ROLE)
+        fraction = index.data(PROGRESS_ROLE)
+        if state in IN_FLIGHT_STATES and fraction is not None:
+            text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
+            draw_progress_bar(painter, option, float(fraction), text)
+            return
+        super().paint(painter, option, index)
+
+
+class ThumbnailDelegate(QStyledItemDelegate):
+    """Paints a small thumbnail of a done image, loaded in the background by :class:`ImageCache`.
+
+    A thumbnail that is not cached yet is requested and the cell stays empty; when the cache
+    says it is ready, the view repaints (at most every ``REPAINT_MS``).
+    """
+
+    REPAINT_MS = 120
+
+    def __init__(
+        self, cache: ImageCache, view: QAbstractItemView, parent: QObject | None = None
+    ) -> None:
+        """Paint thumbnails from ``cache`` into ``view``."""
+        super().__init__(parent or view)
+        self._cache = cache
+        self._view = view
+        self._repaint_timer = QTimer(self)
+        self._repaint_timer.setSingleShot(True)
+        self._repaint_timer.setInterval(self.REPAINT_MS)
+        self._repaint_timer.timeout.connect(self._on_repaint_timer_timeout)
+        cache.image_ready.connect(self._on_cache_image_ready)
+
+    def thumbnail_side(self, option: QStyleOptionViewItem) -> int:
+        """Thumbnails fill the row height; decoded at twice that for high-DPI screens."""
+        return max(16, option.rect.height() - 2)  # type: ignore[attr-defined]
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        """Draw the selection background, then the thumbnail centred."""
+        style = _style(option)
+        widget = option.widget  # type: ignore[attr-defined]
+        cell = QStyleOptionViewItem(option)
+        self.initStyleOption(cell, index)
+        cell.text = ""  # type: ignore[attr-defined]
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, cell, painter, widget)
+        image = index.data(OBJECT_ROLE)
+        if not isinstance(image, ImageInfo) or image.status != "done" or not image.output_path:
+            return
+        side = self.thumbnail_side(option)
+        found = self._cache.request(image.output_path, image.output_bytes, 2 * side)
+        if found is None:
+            return
+        pixmap = found[0]
+        size = pixmap.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
+        target = QRect(0, 0, size.width(), size.height())
+        target.moveCenter(option.rect.center())  # type: ignore[attr-defined]
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawPixmap(target, pixmap)
+        painter.restore()
+
+    def sizeHint(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        """A square cell."""
+        hint = super().sizeHint(option, index)
+        return QSize(hint.height() + 8, hint.height())
+
+    def _on_cache_image_ready(self, key: str) -> None:
+        if not self._repaint_timer.isActive():
+            self._repaint_timer.start()
+
+    def _on_repaint_timer_timeout(self) -> None:
+        self._view.viewport().update()

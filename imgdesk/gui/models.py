@@ -1,0 +1,808 @@
+"""Table models of the window: requests, images of one request, and the images filter.
+
+Like Vorta's ``archive_table_model.py``: ``COL_*`` constants, a sort role and an object role
+that survive a proxy, ``beginResetModel`` for full reloads and ``dataChanged`` limited to the
+changed rows, columns and roles. The engine already coalesces its signals; the models
+coalesce once more on a timer and re-read only what changed, so a 10,000-image request
+costs a few small queries a second while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from peewee import OperationalError
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDateTime,
+    QLocale,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+
+from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
+
+logger = logging.getLogger(__name__)
+
+# Roles shared by both models; they survive QSortFilterProxyModel untouched.
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a value that sorts the column correctly
+OBJECT_ROLE = Qt.ItemDataRole.UserRole + 2  # the RequestInfo / ImageInfo of the row
+STATE_ROLE = Qt.ItemDataRole.UserRole + 3  # a state key for delegates (see STATE_LABELS)
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 4  # 0.0-1.0 for a progress bar, or None
+
+REFRESH_INTERVAL_MS = 200
+BUSY_RETRY_MS = 1000
+CLOCK_INTERVAL_MS = 1000
+
+# Every state either model shows, with the word a shop owner reads.
+STATE_LABELS = {
+    "pending": "Waiting",
+    "retrying": "Retrying soon",
+    "downloading": "Downloading",
+    "compressing": "Compressing",
+    "done": "Done",
+    "failed": "Failed",
+    "cancelled": "Cancelled",
+    "queued": "Queued",
+    "processing": "Processing",
+    "paused": "Paused",
+    "held": "Waiting for disk space",
+    "completed": "Completed",
+}
+IN_FLIGHT_STATES = frozenset({"downloading", "compressing"})
+# Lifecycle order, so sorting by state groups the table the way work moves through it.
+_STATE_ORDER = {
+    state: rank
+    for rank, state in enumerate(
+        ("pending", "retrying", "downloading", "compressing", "done", "failed", "cancelled")
+    )
+}
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_CENTER = int(Qt.AlignmentFlag.AlignCenter)
+MINUS = "\u2212"
+
+
+# -- formatting -------------------------------------------------------------------------------
+
+
+def format_bytes(count: int | None) -> str:
+    """Human-readable size, e.g. ``812 B``, ``9.6 KB``, ``412 KB``, ``1.4 MB``."""
+    if count is None:
+        return ""
+    if abs(count) < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if abs(value) < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}" if abs(value) < 10 else f"{value:.0f} {unit}"
+
+
+def savings_fraction(input_bytes: int | None, output_bytes: int | None) -> float | None:
+    """Share of the input bytes saved (0.72 for 72% smaller; negative when it grew)."""
+    if not input_bytes or output_bytes is None:
+        return None
+    return 1.0 - output_bytes / input_bytes
+
+
+def format_savings(fraction: float | None) -> str:
+    """``−72%`` for 72% smaller, ``+5%`` when the output grew, empty when unknown."""
+    if fraction is None:
+        return ""
+    percent = round(fraction * 100)
+    if percent > 0:
+        return f"{MINUS}{percent}%"
+    if percent < 0:
+        return f"+{-percent}%"
+    return "0%"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``4.2 s``, ``3 min 05 s``, ``1 h 02 min``; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_timestamp(timestamp: float | None) -> str:
+    """The time of day for today, else the short local date and time."""
+    if timestamp is None:
+        return ""
+    moment = QDateTime.fromSecsSinceEpoch(int(timestamp))
+    locale = QLocale()
+    if moment.date() == QDateTime.currentDateTime().date():
+        return locale.toString(moment.time(), QLocale.FormatType.ShortFormat)
+    return locale.toString(moment, QLocale.FormatType.ShortFormat)
+
+
+def image_state(image: ImageInfo) -> str:
+    """The state key shown for an image (pending with an error is a retry waiting to start)."""
+    if image.status == "pending" and image.error_code:
+        return "retrying"
+    if image.status == "failed" and image.error_code == "cancelled":
+        return "cancelled"
+    return image.status
+
+
+def contiguous_runs(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted ``(first, last)`` pairs covering the given rows, one per contiguous run."""
+    runs: list[tuple[int, int]] = []
+    for row in sorted(set(rows)):
+        if runs and row == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
+
+
+def _natural_key(text: str) -> str:
+    """A string that sorts ``2`` before ``10`` and numbers before words."""
+    stripped = text.strip()
+    if stripped.isdigit():
+        return f"0{int(stripped):020d}"
+    return f"1{stripped.casefold()}"
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class RequestsTableModel(QAbstractTableModel):
+    """Every processing request, newest first, refreshed from the repository on demand.
+
+    Call :meth:`refresh_request` whenever the engine says a request changed; changes are
+    coalesced and re-read every ``REFRESH_INTERVAL_MS``. Rows of running requests tick their
+    duration once a second.
+
+    Signals:
+        requests_refreshed(list): ids of requests whose row was re-read, added or removed.
+    """
+
+    COL_NAME = 0
+    COL_STATE = 1
+    COL_PROGRESS = 2
+    COL_COUNTS = 3
+    COL_SAVED = 4
+    COL_DURATION = 5
+    COL_CREATED = 6
+    COLUMN_COUNT = 7
+
+    HEADERS = {
+        COL_NAME: "Request",
+        COL_STATE: "State",
+        COL_PROGRESS: "Progress",
+        COL_COUNTS: "Done / Failed / Total",
+        COL_SAVED: "Saved",
+        COL_DURATION: "Time",
+        COL_CREATED: "Added",
+    }
+
+    requests_refreshed = Signal(list)
+
+    def __init__(self, repository: Repository, parent: QObject | None = None) -> None:
+        """Create an empty model; call :meth:`reload` to fill it."""
+        super().__init__(parent)
+        self._repo = repository
+        self._rows: list[RequestInfo] = []
+        self._row_of: dict[str, int] = {}
+        self._paused = False
+        self._held: set[str] = set()  # requests waiting for disk space
+        self._stale: set[str] = set()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
+        self._refresh_timer.timeout.connect(self.flush)
+        self._clock_timer = QTimer(self)
+        self._clock_timer.setInterval(CLOCK_INTERVAL_MS)
+        self._clock_timer.timeout.connect(self._on_clock_timeout)
+        self._clock_timer.start()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read every request again (a full reset)."""
+        self.beginResetModel()
+        self._rows = self._repo.list_requests()
+        self._reindex()
+        self._stale.clear()
+        self.endResetModel()
+
+    def refresh_request(self, request_id: str) -> None:
+        """Re-read one request soon (added, changed or deleted)."""
+        self._stale.add(request_id)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def flush(self) -> None:
+        """Re-read the requests marked stale now."""
+        self._refresh_timer.stop()
+        stale, self._stale = self._stale, set()
+        try:
+            infos = {request_id: self._repo.get_request(request_id) for request_id in stale}
+        except OperationalError as busy:
+            # Another program holds the database: show what we have, read again shortly.
+            logger.warning("database busy, requests refreshed later: %s", busy)
+            self._stale |= stale
+            self._refresh_timer.start(BUSY_RETRY_MS)
+            return
+        changed_rows: list[int] = []
+        for request_id in stale:
+            info = infos[request_id]
+            row = self._row_of.get(request_id)
+            if info is None:
+                if row is not None:
+                    self._remove_row(row)
+            elif row is None:
+                self._insert(info)
+            else:
+                self._rows[row] = info
+                changed_rows.append(row)
+        for first, last in contiguous_runs(changed_rows):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, self.COLUMN_COUNT - 1), [])
+        if stale:
+            self.requests_refreshed.emit(sorted(stale))
+
+    def set_paused(self, paused: bool) -> None:
+        """Show unfinished requests as paused (or not)."""
+        if paused == self._paused:
+            return
+        self._paused = paused
+        if self._rows:
+            top = self.index(0, self.COL_STATE)
+            bottom = self.index(len(self._rows) - 1, self.COL_STATE)
+            self.dataChanged.emit(top, bottom, [])
+
+    def set_held(self, request_id: str, held: bool) -> None:
+        """Show a request as waiting for disk space (or not)."""
+        if held:
+            self._held.add(request_id)
+        else:
+            self._held.discard(request_id)
+        row = self._row_of.get(request_id)
+        if row is not None:
+            index = self.index(row, self.COL_STATE)
+            self.dataChanged.emit(index, index, [])
+
+    def request_at(self, row: int) -> RequestInfo:
+        """The request shown in ``row``."""
+        return self._rows[row]
+
+    def row_of(self, request_id: str) -> int | None:
+        """The row of a request, or None when it is not listed."""
+        return self._row_of.get(request_id)
+
+    def get(self, request_id: str) -> RequestInfo | None:
+        """The listed request with that id (as last read), or None."""
+        row = self._row_of.get(request_id)
+        return None if row is None else self._rows[row]
+
+    def requests(self) -> Sequence[RequestInfo]:
+        """Every listed request, newest first."""
+        return tuple(self._rows)
+
+    def state_of(self, request: RequestInfo) -> str:
+        """The state key shown for a request."""
+        if request.id in self._held and not request.finished:
+            return "held"
+        if request.status == "pending":
+            return "paused" if self._paused else "queued"
+        if request.status == "processing" and self._paused:
+            return "paused"
+        return request.status
+
+    # -- Qt model API -----------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of requests (a table has no children)."""
+        if parent is not None and parent.isValid():
+            return 0
+        return len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of columns."""
+        if parent is not None and parent.isValid():
+            return 0
+        return self.COLUMN_COUNT
+
+    def headerData(  # noqa: N802
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS.get(section)
+        return None
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Cell values for the view, the delegates and the proxy."""
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        request = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(request, column)
+        if role == OBJECT_ROLE:
+            return request
+        if role == SORT_ROLE:
+            return self._sort_value(request, column)
+        if role == STATE_ROLE and column == self.COL_STATE:
+            return self.state_of(request)
+        if role == PROGRESS_ROLE and column == self.COL_PROGRESS:
+            if not request.total:
+                return 1.0 if request.finished else 0.0
+            return (request.done + request.failed) / request.total
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(request, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+            self.COL_COUNTS,
+            self.COL_SAVED,
+            self.COL_DURATION,
+        ):
+            return _RIGHT
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _display(self, request: RequestInfo, column: int) -> str | None:
+        if column == self.COL_NAME:
+            return request.csv_name
+        if column == self.COL_STATE:
+            return STATE_LABELS.get(self.state_of(request), request.status)
+        if column == self.COL_PROGRESS:
+            if not request.total:
+                return "No images"
+            return f"{100 * (request.done + request.failed) // request.total}%"
+        if column == self.COL_COUNTS:
+            return f"{request.done:,} / {request.failed:,} / {request.total:,}"
+        if column == self.COL_SAVED:
+            return format_bytes(request.bytes_saved) if request.done else ""
+        if column == self.COL_CREATED:
+            return format_timestamp(request.created_at)
+        if column == self.COL_DURATION:
+            return format_duration(request.duration_s)
+        return None
+
+    def _sort_value(self, request: RequestInfo, column: int) -> Any:
+        if column == self.COL_NAME:
+            return request.csv_name.casefold()
+        if column == self.COL_STATE:
+            return self.state_of(request)
+        if column == self.COL_PROGRESS:
+            return (request.done + request.failed) / request.total if request.total else 0.0
+        if column == self.COL_COUNTS:
+            return request.total
+        if column == self.COL_SAVED:
+            return request.bytes_saved
+        if column == self.COL_CREATED:
+            return request.created_at
+        if column == self.COL_DURATION:
+            return request.duration_s or 0.0
+        return None
+
+    def _tooltip(self, request: RequestInfo, column: int) -> str | None:
+        if column == self.COL_NAME:
+            lines = [request.csv_name]
+            if request.csv_path:
+                lines.append(request.csv_path)
+            lines.append(f"Request {request.id}")
+            return "\n".join(lines)
+        if column == self.COL_STATE:
+            return request.error or STATE_LABELS.get(self.state_of(request))
+        if column in (self.COL_COUNTS, self.COL_PROGRESS):
+            return (
+                f"{request.done:,} done, {request.failed:,} failed, "
+                f"{request.in_flight:,} in progress, {request.pending:,} waiting "
+                f"of {request.total:,} images"
+            )
+        if column == self.COL_SAVED and request.done:
+            return (
+                f"{format_bytes(request.input_bytes)} downloaded, "
+                f"{format_bytes(request.output_bytes)} stored"
+            )
+        return None
+
+    def _insert(self, info: RequestInfo) -> None:
+        # Newest first: before the first request created earlier than this one.
+        row = next(
+            (i for i, other in enumerate(self._rows) if other.created_at < info.created_at),
+            len(self._rows),
+        )
+        self.beginInsertRows(QModelIndex(), row, row)
+        self._rows.insert(row, info)
+        self._reindex()
+        self.endInsertRows()
+
+    def _remove_row(self, row: int) -> None:
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._rows[row]
+        self._reindex()
+        self.endRemoveRows()
+
+    def _reindex(self) -> None:
+        self._row_of = {request.id: row for row, request in enumerate(self._rows)}
+
+    def _on_clock_timeout(self) -> None:
+        """Running requests' durations move on even when no image finished."""
+        for row, request in enumerate(self._rows):
+            if request.status == "processing":
+                index = self.index(row, self.COL_DURATION)
+                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+
+
+# -- images -----------------------------------------------------------------------------------
+
+
+class ImagesTableModel(QAbstractTableModel):
+    """The images of one request, in input order, as a compact list of :class:`ImageInfo`.
+
+    :meth:`refresh_images` takes the engine's ``images_changed`` ids; every
+    ``REFRESH_INTERVAL_MS`` the changed images are re-read in one query and announced with
+    one ``dataChanged`` per contiguous run of rows, over the columns that can change.
+
+    Signals:
+        images_refreshed(list): ids of images whose row was re-read.
+    """
+
+    COL_SERIAL = 0
+    COL_PRODUCT = 1
+    COL_POSITION = 2
+    COL_THUMBNAIL = 3
+    COL_STATE = 4
+    COL_SIZE = 5
+    COL_SAVINGS = 6
+    COL_ERROR_CODE = 7
+    COL_ERROR = 8
+    COL_OUTPUT = 9
+    COL_URL = 10
+    COLUMN_COUNT = 11
+
+    HEADERS = {
+        COL_SERIAL: "S. No.",
+        COL_PRODUCT: "Product",
+        COL_POSITION: "#",
+        COL_THUMBNAIL: "",
+        COL_STATE: "State",
+        COL_SIZE: "Size before \u2192 after",
+        COL_SAVINGS: "Saved",
+        COL_ERROR_CODE: "Error",
+        COL_ERROR: "Message",
+        COL_OUTPUT: "Output file",
+        COL_URL: "Input URL",
+    }
+    HEADER_TIPS = {
+        COL_POSITION: "Position of the image among the product's URLs",
+        COL_THUMBNAIL: "Thumbnail of the compressed image",
+        COL_SAVINGS: "How much smaller the compressed image is",
+    }
+    # The identity columns never change after a request is created; the others may.
+    FIRST_CHANGING_COLUMN = COL_THUMBNAIL
+    LAST_CHANGING_COLUMN = COL_OUTPUT
+    CHANGING_ROLES = [
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.ToolTipRole,
+        SORT_ROLE,
+        OBJECT_ROLE,
+        STATE_ROLE,
+        PROGRESS_ROLE,
+    ]
+
+    images_refreshed = Signal(list)
+
+    def __init__(self, repository: Repository, parent: QObject | None = None) -> None:
+        """Create an empty model; call :meth:`set_request` to show a request."""
+        super().__init__(parent)
+        self._repo = repository
+        self._request_id: str | None = None
+        self._rows: list[ImageInfo] = []
+        self._row_of: dict[int, int] = {}
+        self._stale: set[int] = set()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
+        self._refresh_timer.timeout.connect(self.flush)
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def request_id(self) -> str | None:
+        """The request shown, or None."""
+        return self._request_id
+
+    def set_request(self, request_id: str | None) -> None:
+        """Show the images of a request (None: none), read in one query."""
+        started = time.perf_counter()
+        self.beginResetModel()
+        self._request_id = request_id
+        self._rows = self._repo.list_images(request_id) if request_id else []
+        self._row_of = {image.id: row for row, image in enumerate(self._rows)}
+        self._stale.clear()
+        self.endResetModel()
+        logger.debug(
+            "images of %s loaded: %s rows in %.0f ms",
+            request_id,
+            len(self._rows),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    def refresh_images(self, request_id: str, image_ids: Iterable[int]) -> None:
+        """Re-read these images soon, if they belong to the request shown."""
+        if request_id != self._request_id:
+            return
+        self._stale.update(image_id for image_id in image_ids if image_id in self._row_of)
+        if self._stale and not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def flush(self) -> None:
+        """Re-read the stale images now, in one query, and announce the changed runs."""
+        self._refresh_timer.stop()
+        stale, self._stale = self._stale, set()
+        if not stale:
+            return
+        try:
+            images = self._repo.get_images(stale)
+        except OperationalError as busy:
+            logger.warning("database busy, images refreshed later: %s", busy)
+            self._stale |= stale
+            self._refresh_timer.start(BUSY_RETRY_MS)
+            return
+        changed_rows = []
+        for image in images:
+            row = self._row_of.get(image.id)
+            if row is not None:
+                self._rows[row] = image
+                changed_rows.append(row)
+        for first, last in contiguous_runs(changed_rows):
+            self.dataChanged.emit(
+                self.index(first, self.FIRST_CHANGING_COLUMN),
+                self.index(last, self.LAST_CHANGING_COLUMN),
+                self.CHANGING_ROLES,
+            )
+        self.images_refreshed.emit(sorted(stale))
+
+    def image_at(self, row: int) -> ImageInfo:
+        """The image shown in ``row``."""
+        return self._rows[row]
+
+    def row_of(self, image_id: int) -> int | None:
+        """The row of an image, or None when it is not shown."""
+        return self._row_of.get(image_id)
+
+    def images(self) -> Sequence[ImageInfo]:
+        """Every image shown, in input order."""
+        return tuple(self._rows)
+
+    # -- Qt model API -----------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of images (a table has no children)."""
+        if parent is not None and parent.isValid():
+            return 0
+        return len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of columns."""
+        if parent is not None and parent.isValid():
+            return 0
+        return self.COLUMN_COUNT
+
+    def headerData(  # noqa: N802
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Column titles and their explanations."""
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS.get(section)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS.get(section)
+        return None
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Cell values for the view, the delegates and the proxy."""
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        image = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(image, column)
+        if role == OBJECT_ROLE:
+            return image
+        if role == SORT_ROLE:
+            return self._sort_value(image, column)
+        if role == STATE_ROLE and column == self.COL_STATE:
+            return image_state(image)
+        if role == PROGRESS_ROLE and column == self.COL_STATE:
+            # No byte progress is reported: the bar shows the stage reached.
+            return {"downloading": 1 / 3, "compressing": 2 / 3}.get(image.status)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(image, column)
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column in (self.COL_SIZE, self.COL_SAVINGS):
+                return _RIGHT
+            if column == self.COL_POSITION:
+                return _CENTER
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _display(self, image: ImageInfo, column: int) -> str | None:
+        if column == self.COL_SERIAL:
+            return image.serial
+        if column == self.COL_PRODUCT:
+            return image.product_name
+        if column == self.COL_POSITION:
+            return str(image.position)
+        if column == self.COL_STATE:
+            return STATE_LABELS.get(image_state(image), image.status)
+        if column == self.COL_SIZE:
+            if image.status != "done" or image.input_bytes is None:
+                return ""
+            return f"{format_bytes(image.input_bytes)} \u2192 {format_bytes(image.output_bytes)}"
+        if column == self.COL_SAVINGS:
+            if image.status != "done":
+                return ""
+            return format_savings(savings_fraction(image.input_bytes, image.output_bytes))
+        if column == self.COL_ERROR_CODE:
+            return image.error_code or ""
+        if column == self.COL_ERROR:
+            return image.error or ""
+        if column == self.COL_OUTPUT:
+            return image.output_path or ""
+        if column == self.COL_URL:
+            return image.url
+        return None
+
+    def _sort_value(self, image: ImageInfo, column: int) -> Any:
+        if column == self.COL_SERIAL:
+            return _natural_key(image.serial)
+        if column == self.COL_PRODUCT:
+            return image.product_name.casefold()
+        if column == self.COL_POSITION:
+            return image.position
+        if column in (self.COL_STATE, self.COL_THUMBNAIL):
+            return _STATE_ORDER.get(image_state(image), 99)
+        if column == self.COL_SIZE:
+            return image.input_bytes if image.status == "done" and image.input_bytes else -1
+        if column == self.COL_SAVINGS:
+            fraction = savings_fraction(image.input_bytes, image.output_bytes)
+            return fraction if image.status == "done" and fraction is not None else -1e9
+        if column == self.COL_ERROR_CODE:
+            return image.error_code or ""
+        if column == self.COL_ERROR:
+            return (image.error or "").casefold()
+        if column == self.COL_OUTPUT:
+            return image.output_path or ""
+        if column == self.COL_URL:
+            return image.url
+        return None
+
+    def _tooltip(self, image: ImageInfo, column: int) -> str | None:
+        if column == self.COL_URL:
+            return image.url
+        if column == self.COL_OUTPUT:
+            return image.output_url or image.output_path
+        if column in (self.COL_ERROR, self.COL_ERROR_CODE) and image.error:
+            status = f" (HTTP {image.http_status})" if image.http_status else ""
+            return f"{image.error_code}{status}: {image.error}"
+        if column == self.COL_STATE:
+            label = STATE_LABELS.get(image_state(image), image.status)
+            if image.attempts > 1:
+                label = f"{label} after {image.attempts} attempts"
+            if image.status == "failed":
+                label += " \u2014 double-click to retry"
+            return label
+        if column == self.COL_SIZE and image.status == "done":
+            size = f"{image.width} \u00d7 {image.height} px, " if image.width else ""
+            timing = ""
+            if image.download_ms is not None and image.compress_ms is not None:
+                timing = (
+                    f"; downloaded in {image.download_ms} ms, compressed in {image.compress_ms} ms"
+                )
+            return (
+                f"{size}{format_bytes(image.input_bytes)} {image.input_type or ''} \u2192 "
+                f"{format_bytes(image.output_bytes)} JPEG{timing}"
+            )
+        if column == self.COL_PRODUCT:
+            return image.product_name
+        return None
+
+
+class ImagesFilterProxyModel(QSortFilterProxyModel):
+    """Sorts images by :data:`SORT_ROLE` and filters them by state and by a search text.
+
+    The filter reads the source model's :class:`ImageInfo` directly (no ``data()`` calls),
+    so filtering 10,000 rows stays cheap.
+    """
+
+    FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
+        "all": ("All images", None),
+        "failed": ("Failed only", frozenset({"failed", "cancelled"})),
+        "active": ("In progress", frozenset({"downloading", "compressing", "retrying"})),
+        "waiting": ("Waiting", frozenset({"pending", "retrying"})),
+        "done": ("Done", frozenset({"done"})),
+    }
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        """Create a proxy showing every image in source (input) order."""
+        super().__init__(parent)
+        self._state_filter = "all"
+        self._text = ""
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+
+    @property
+    def state_filter(self) -> str:
+        """The key of the state filter in use (see :attr:`FILTERS`)."""
+        return self._state_filter
+
+    def set_state_filter(self, key: str) -> None:
+        """Show only images in the states of ``key`` (``all``, ``failed``, ...)."""
+        if key not in self.FILTERS:
+            raise KeyError(key)
+        if key != self._state_filter:
+            self.beginFilterChange()
+            self._state_filter = key
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text_filter(self, text: str) -> None:
+        """Show only images whose S. No., product, URL or error contains ``text``."""
+        text = text.strip().casefold()
+        if text != self._text:
+            self.beginFilterChange()
+            self._text = text
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(  # noqa: N802
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        """Apply the state and text filters to one source row."""
+        model = self.sourceModel()
+        if not isinstance(model, ImagesTableModel):
+            return True
+        image = model.image_at(source_row)
+        states = self.FILTERS[self._state_filter][1]
+        if states is not None and image_state(image) not in states:
+            return False
+        if self._text:
+            haystack = " ".join(
+                (
+                    image.serial,
+                    image.product_name,
+                    image.url,
+                    image.error_code or "",
+                    image.error or "",
+                )
+            ).casefold()
+            return self._text in haystack
+        return True

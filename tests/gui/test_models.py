@@ -1,0 +1,328 @@
+"""The table models: Qt's model tester, coalesced refreshes, sorting, filtering, scale."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from pytestqt.qtbot import QtBot
+
+from imgdesk.core.csvio import parse_catalogue
+from imgdesk.core.repository import Repository
+from imgdesk.gui.models import (
+    OBJECT_ROLE,
+    PROGRESS_ROLE,
+    SORT_ROLE,
+    STATE_ROLE,
+    ImagesFilterProxyModel,
+    ImagesTableModel,
+    RequestsTableModel,
+    contiguous_runs,
+    format_bytes,
+    format_duration,
+    format_savings,
+    savings_fraction,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def _application(qapp: object) -> None:
+    """The models run timers, which need the application (and its event dispatcher)."""
+
+
+def make_request(
+    repository: Repository, products: int, urls_per_product: int = 1, name: str = "p.csv"
+) -> str:
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    for i in range(products):
+        urls = ", ".join(f"https://cdn.example/{i}/{k}.jpg" for k in range(urls_per_product))
+        lines.append(f'{i + 1},Product {i + 1},"{urls}"')
+    catalogue = parse_catalogue("\n".join(lines).encode(), name)
+    return repository.create_request(catalogue, Path(name))
+
+
+def done(input_bytes: int, output_bytes: int) -> dict[str, Any]:
+    return {
+        "status": "done",
+        "attempts": 1,
+        "input_bytes": input_bytes,
+        "output_bytes": output_bytes,
+        "width": 640,
+        "height": 480,
+        "input_type": "image/png",
+        "output_path": "/nowhere/0001_product_1.jpg",
+        "output_url": "file:///nowhere/0001_product_1.jpg",
+    }
+
+
+FAILED = {"status": "failed", "attempts": 4, "error_code": "http_404", "error": "Not there."}
+
+
+@pytest.fixture
+def mixed_request(repository: Repository) -> str:
+    """Six images: done (two sizes), failed, downloading, retrying, pending."""
+    request_id = make_request(repository, 6)
+    ids = [image.id for image in repository.list_images(request_id)]
+    repository.update_images(
+        {
+            ids[0]: done(400_000, 100_000),
+            ids[1]: FAILED,
+            ids[2]: {"status": "downloading", "attempts": 1},
+            ids[3]: done(50_000, 40_000),
+            ids[4]: {
+                "status": "pending",
+                "error_code": "timeout",
+                "error": "Slow. Trying again in 2 s.",
+            },
+        }
+    )
+    return request_id
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def test_sizes_savings_and_durations_read_like_a_person_writes_them() -> None:
+    assert format_bytes(None) == ""
+    assert format_bytes(812) == "812 B"
+    assert format_bytes(9_830) == "9.6 KB"
+    assert format_bytes(412 * 1024) == "412 KB"
+    assert format_bytes(int(1.4 * 1024 * 1024)) == "1.4 MB"
+    assert format_savings(savings_fraction(1000, 280)) == "\u221272%"
+    assert format_savings(savings_fraction(1000, 1050)) == "+5%"
+    assert format_savings(savings_fraction(None, 5)) == ""
+    assert format_duration(4.24) == "4.2 s"
+    assert format_duration(185) == "3 min 05 s"
+    assert format_duration(3720) == "1 h 02 min"
+
+
+def test_contiguous_runs() -> None:
+    assert contiguous_runs([5, 1, 2, 3, 9, 8]) == [(1, 3), (5, 5), (8, 9)]
+    assert contiguous_runs([]) == []
+
+
+# -- Qt's model tester ----------------------------------------------------------------------------
+
+
+def test_requests_model_passes_the_model_tester(
+    qtmodeltester: Any, repository: Repository, mixed_request: str
+) -> None:
+    make_request(repository, 2, name="second.csv")
+    model = RequestsTableModel(repository)
+    model.reload()
+    assert model.rowCount() == 2
+    qtmodeltester.check(model, force_py=True)
+    qtmodeltester.check(model)
+
+
+def test_images_model_and_proxy_pass_the_model_tester(
+    qtmodeltester: Any, repository: Repository, mixed_request: str
+) -> None:
+    model = ImagesTableModel(repository)
+    model.set_request(mixed_request)
+    qtmodeltester.check(model, force_py=True)
+    qtmodeltester.check(model)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.sort(ImagesTableModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
+    proxy.set_state_filter("failed")
+    qtmodeltester.check(proxy, force_py=True)
+    qtmodeltester.check(proxy)
+
+
+# -- the requests model ---------------------------------------------------------------------------
+
+
+def test_requests_are_newest_first_and_show_progress(
+    qtbot: QtBot, repository: Repository, mixed_request: str
+) -> None:
+    model = RequestsTableModel(repository)
+    model.reload()
+    newer = make_request(repository, 1, name="newer.csv")
+    with qtbot.waitSignal(model.rowsInserted, timeout=2000):
+        model.refresh_request(newer)
+    assert [r.csv_name for r in model.requests()] == ["newer.csv", "p.csv"]
+    row = model.row_of(mixed_request)
+    assert row == 1
+    assert model.index(row, model.COL_COUNTS).data() == "2 / 1 / 6"
+    assert model.index(row, model.COL_PROGRESS).data(PROGRESS_ROLE) == pytest.approx(0.5)
+    assert model.index(row, model.COL_PROGRESS).data() == "50%"
+    assert model.index(row, model.COL_SAVED).data() == format_bytes(310_000)
+    assert model.index(row, model.COL_STATE).data() == "Queued"
+    model.set_paused(True)
+    assert model.index(row, model.COL_STATE).data(STATE_ROLE) == "paused"
+
+    repository.delete_request(newer)
+    with qtbot.waitSignal(model.rowsRemoved, timeout=2000):
+        model.refresh_request(newer)
+    assert model.rowCount() == 1
+
+
+def test_a_changed_request_is_reread_once_however_often_it_is_announced(
+    qtbot: QtBot, repository: Repository, mixed_request: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = RequestsTableModel(repository)
+    model.reload()
+    reads: list[str] = []
+    original = repository.get_request
+    monkeypatch.setattr(repository, "get_request", lambda rid: reads.append(rid) or original(rid))
+    with qtbot.waitSignal(model.dataChanged, timeout=2000):
+        for _ in range(50):
+            model.refresh_request(mixed_request)
+    assert reads == [mixed_request]
+
+
+# -- the images model -----------------------------------------------------------------------------
+
+
+def test_images_show_state_sizes_savings_and_errors(
+    repository: Repository, mixed_request: str
+) -> None:
+    model = ImagesTableModel(repository)
+    model.set_request(mixed_request)
+
+    def cell(row: int, column: int, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        return model.index(row, column).data(role)
+
+    assert cell(0, model.COL_SERIAL) == "1"
+    assert cell(0, model.COL_PRODUCT) == "Product 1"
+    assert cell(0, model.COL_STATE) == "Done"
+    assert cell(0, model.COL_SIZE) == "391 KB \u2192 98 KB"
+    assert cell(0, model.COL_SAVINGS) == "\u221275%"
+    assert "640 \u00d7 480 px" in cell(0, model.COL_SIZE, Qt.ItemDataRole.ToolTipRole)
+    assert cell(1, model.COL_STATE) == "Failed"
+    assert cell(1, model.COL_ERROR_CODE) == "http_404"
+    assert cell(1, model.COL_ERROR) == "Not there."
+    assert cell(2, model.COL_STATE, STATE_ROLE) == "downloading"
+    assert cell(2, model.COL_STATE, PROGRESS_ROLE) is not None
+    assert cell(4, model.COL_STATE) == "Retrying soon"
+    assert cell(5, model.COL_STATE) == "Waiting"
+    assert cell(0, model.COL_URL) == "https://cdn.example/0/0.jpg"
+    assert cell(0, model.COL_OUTPUT) == "/nowhere/0001_product_1.jpg"
+    assert cell(0, 0, OBJECT_ROLE).id == model.image_at(0).id
+
+
+def test_changed_images_are_announced_once_per_contiguous_run(
+    qtbot: QtBot, repository: Repository
+) -> None:
+    request_id = make_request(repository, 10)
+    ids = [image.id for image in repository.list_images(request_id)]
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    changes: list[tuple[int, int, int, int]] = []
+    model.dataChanged.connect(
+        lambda top, bottom, _roles: changes.append(
+            (top.row(), bottom.row(), top.column(), bottom.column())
+        )
+    )
+    repository.update_images({ids[i]: {"status": "downloading"} for i in (2, 3, 4, 8)})
+    model.refresh_images(request_id, [ids[2], ids[3]])
+    model.refresh_images(request_id, [ids[4], ids[8]])
+    model.refresh_images("another-request", [ids[0]])  # not shown: ignored
+    with qtbot.waitSignal(model.images_refreshed, timeout=2000) as blocker:
+        pass
+    assert blocker.args == [sorted([ids[2], ids[3], ids[4], ids[8]])]
+    first, last = model.FIRST_CHANGING_COLUMN, model.LAST_CHANGING_COLUMN
+    assert changes == [(2, 4, first, last), (8, 8, first, last)]
+    assert [model.image_at(i).status for i in (2, 3, 4, 8)] == ["downloading"] * 4
+
+
+def test_images_sort_by_their_sort_role_and_filter_by_state_and_text(
+    repository: Repository, mixed_request: str
+) -> None:
+    model = ImagesTableModel(repository)
+    model.set_request(mixed_request)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+
+    def shown(column: int = ImagesTableModel.COL_SERIAL) -> list[str]:
+        return [proxy.index(row, column).data() for row in range(proxy.rowCount())]
+
+    assert shown() == ["1", "2", "3", "4", "5", "6"]  # input order until sorted
+    proxy.sort(ImagesTableModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
+    assert shown()[:2] == ["1", "4"]
+    proxy.sort(ImagesTableModel.COL_SERIAL, Qt.SortOrder.DescendingOrder)
+    assert shown() == ["6", "5", "4", "3", "2", "1"]
+    proxy.set_state_filter("failed")
+    assert shown() == ["2"]
+    proxy.set_state_filter("done")
+    assert sorted(shown()) == ["1", "4"]
+    proxy.set_state_filter("active")
+    assert sorted(shown()) == ["3", "5"]
+    proxy.set_state_filter("all")
+    proxy.set_text_filter("cdn.example/3/")
+    assert shown() == ["4"]
+    proxy.set_text_filter("timeout")
+    assert shown() == ["5"]
+    with pytest.raises(KeyError):
+        proxy.set_state_filter("nonsense")
+
+
+def test_serials_sort_as_numbers(repository: Repository) -> None:
+    request_id = make_request(repository, 12)
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.sort(ImagesTableModel.COL_SERIAL)
+    serials = [proxy.index(row, 0).data() for row in range(proxy.rowCount())]
+    assert serials == [str(i) for i in range(1, 13)]
+    assert proxy.index(0, 0).data(SORT_ROLE) < proxy.index(1, 0).data(SORT_ROLE)
+
+
+def test_ten_thousand_images_load_and_refresh_quickly(qtbot: QtBot, repository: Repository) -> None:
+    request_id = make_request(repository, 5000, urls_per_product=2)
+    model = ImagesTableModel(repository)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+    started = time.perf_counter()
+    model.set_request(request_id)
+    loaded = time.perf_counter() - started
+    assert model.rowCount() == 10_000
+    assert proxy.rowCount() == 10_000
+    assert loaded < 3.0, f"loading 10,000 images took {loaded:.2f} s"
+
+    ids = [model.image_at(row).id for row in range(0, 10_000, 50)]  # 200 scattered rows
+    repository.update_images({image_id: {"status": "compressing"} for image_id in ids})
+    proxy.set_state_filter("active")
+    model.refresh_images(request_id, ids)
+    started = time.perf_counter()
+    model.flush()
+    refreshed = time.perf_counter() - started
+    assert proxy.rowCount() == 200
+    assert refreshed < 1.0, f"refreshing 200 of 10,000 images took {refreshed:.2f} s"
+    assert model.data(QModelIndex()) is None
+
+
+def test_a_busy_database_delays_a_refresh_but_loses_nothing(
+    qtbot: QtBot, repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from peewee import OperationalError
+
+    request_id = make_request(repository, 3)
+    ids = [image.id for image in repository.list_images(request_id)]
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    repository.update_images({ids[1]: {"status": "compressing"}})
+    real = repository.get_images
+    calls: list[int] = []
+
+    def busy_once(image_ids: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return real(image_ids)
+
+    monkeypatch.setattr(repository, "get_images", busy_once)
+    model.refresh_images(request_id, [ids[1]])
+    model.flush()  # busy: nothing announced, kept for later
+    assert model.image_at(1).status == "pending"
+    with qtbot.waitSignal(model.images_refreshed, timeout=3000):
+        pass
+    assert model.image_at(1).status == "compressing"
+    assert len(calls) == 2
