@@ -269,27 +269,16 @@ class Repository:
         self, request_id: str, statuses: Iterable[str] | None = None
     ) -> list[ImageInfo]:
         """The request's images in input order, optionally only those in some states."""
-        query = (
-            ImageRow.select(ImageRow, ProductRow.row_index, ProductRow.serial, ProductRow.name)
-            .join(ProductRow)
-            .where(ImageRow.request == request_id)
-            .order_by(ProductRow.row_index, ImageRow.position)
-        )
+        query = _image_query().where(ImageRow.request == request_id)
         if statuses is not None:
             query = query.where(ImageRow.status.in_(list(statuses)))
-        return [_image_info(row) for row in query.objects()]
+        return _image_infos(query.order_by(ProductRow.row_index, ImageRow.position))
 
     def get_images(self, image_ids: Iterable[int]) -> list[ImageInfo]:
         """Some images by id, in input order."""
-        ids = list(image_ids)
         found: list[ImageInfo] = []
-        for chunk in _chunks(ids, 500):
-            query = (
-                ImageRow.select(ImageRow, ProductRow.row_index, ProductRow.serial, ProductRow.name)
-                .join(ProductRow)
-                .where(ImageRow.id.in_(chunk))
-            )
-            found.extend(_image_info(row) for row in query.objects())
+        for chunk in _chunks(image_ids, 500):
+            found.extend(_image_infos(_image_query().where(ImageRow.id.in_(chunk))))
         found.sort(key=lambda image: (image.row_index, image.position))
         return found
 
@@ -515,30 +504,36 @@ def _product_fields(request_id: str, row: CatalogueRow) -> dict[str, Any]:
     }
 
 
-def _image_info(row: Any) -> ImageInfo:
-    return ImageInfo(
-        id=row.id,
-        request_id=row.request_id,
-        row_index=row.row_index,
-        serial=row.serial,
-        product_name=row.name,
-        position=row.position,
-        url=row.url,
-        status=row.status,
-        attempts=row.attempts,
-        error_code=row.error_code,
-        error=row.error,
-        http_status=row.http_status,
-        input_bytes=row.input_bytes,
-        output_bytes=row.output_bytes,
-        width=row.width,
-        height=row.height,
-        input_type=row.input_type,
-        download_ms=row.download_ms,
-        compress_ms=row.compress_ms,
-        output_path=row.output_path,
-        output_url=row.output_url,
-    )
+def _image_query() -> Any:
+    """Every :class:`ImageInfo` column, in the dataclass's field order."""
+    return ImageRow.select(
+        ImageRow.id,
+        ImageRow.request,
+        ProductRow.row_index,
+        ProductRow.serial,
+        ProductRow.name,
+        ImageRow.position,
+        ImageRow.url,
+        ImageRow.status,
+        ImageRow.attempts,
+        ImageRow.error_code,
+        ImageRow.error,
+        ImageRow.http_status,
+        ImageRow.input_bytes,
+        ImageRow.output_bytes,
+        ImageRow.width,
+        ImageRow.height,
+        ImageRow.input_type,
+        ImageRow.download_ms,
+        ImageRow.compress_ms,
+        ImageRow.output_path,
+        ImageRow.output_url,
+    ).join(ProductRow)
+
+
+def _image_infos(query: Any) -> list[ImageInfo]:
+    # Plain tuples: building peewee model objects for 10,000 rows costs more than the query.
+    return [ImageInfo(*row) for row in cast(Iterable[tuple[Any, ...]], query.tuples())]
 
 
 def _dicts(query: Any) -> Iterable[dict[str, Any]]:

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 from imgdesk.core.errors import ErrorCode, ImageError
 from imgdesk.core.fetch import new_session
 from imgdesk.core.process import failed_result, process_image
-from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import (
     check_folder_writable,
@@ -243,8 +243,10 @@ class Engine(QObject):
         except ImageError as error:
             # One clear message before any download, rather than the same failure per image.
             logger.error("request %s cannot start: %s", request_id, error.message)
+            unfinished = [image.id for image in self._repo.list_images(request_id, UNFINISHED)]
             self._drop_jobs(request_id)
             self._repo.fail_unfinished(request_id, error.code, error.message)
+            self._announce(request_id, unfinished)
             self._finish_request(request_id, error.message)
             return
         if not any(job.request_id == request_id for job in self._in_flight.values()):
@@ -312,17 +314,25 @@ class Engine(QObject):
 
     def retry(self, request_id: str, image_ids: list[int] | None = None) -> int:
         """Put failed images (all, or some) back in the queue; returns how many."""
-        count = self._repo.reset_failed(request_id, image_ids)
+        wanted = None if image_ids is None else set(image_ids)
+        failed = [
+            image.id
+            for image in self._repo.list_images(request_id, ("failed",))
+            if wanted is None or image.id in wanted
+        ]
+        count = self._repo.reset_failed(request_id, failed)
         if count:
             logger.info("request %s: retrying %s failed images", request_id, count)
-            self._changed.setdefault(request_id, set())
+            self._announce(request_id, failed)
             self.start_request(request_id)
         return count
 
     def cancel(self, request_id: str) -> None:
         """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
+        unfinished = [image.id for image in self._repo.list_images(request_id, UNFINISHED)]
         self._drop_jobs(request_id)
         cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
+        self._announce(request_id, unfinished)
         logger.info("request %s cancelled (%s images)", request_id, cancelled)
         self._finish_request(request_id)
 
@@ -657,6 +667,12 @@ class Engine(QObject):
         self.request_finished.emit(request_id, status)
 
     # -- the single writer ------------------------------------------------------------------
+
+    def _announce(self, request_id: str, image_ids: list[int]) -> None:
+        """Images changed in the database outside the write buffer; told at the next flush."""
+        self._changed.setdefault(request_id, set()).update(image_ids)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
 
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
         """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
