@@ -116,6 +116,27 @@ class ImageRow(BaseModel):
         indexes = ((("request", "status"), False),)
 
 
+class OutputCache(BaseModel):
+    """The last stored output of a URL under some output settings, for later runs to reuse."""
+
+    url = TextField()
+    settings_key = CharField()  # see imgdesk.core.settings.Settings.output_key
+    etag = TextField(null=True)
+    last_modified = TextField(null=True)
+    content_sha256 = CharField()
+    output_path = TextField()
+    input_bytes = IntegerField()
+    output_bytes = IntegerField()
+    width = IntegerField()
+    height = IntegerField()
+    input_type = CharField()
+    updated_at = FloatField()
+
+    class Meta:
+        table_name = "output_cache"
+        indexes = ((("url", "settings_key"), True),)
+
+
 class WebhookDelivery(BaseModel):
     """The outbox: one event owed to a webhook receiver, kept until delivered or given up."""
 
@@ -150,7 +171,15 @@ class WebhookAttempt(BaseModel):
         table_name = "webhook_attempt"
 
 
-TABLES = [KeyValue, RequestRow, ProductRow, ImageRow, WebhookDelivery, WebhookAttempt]
+TABLES = [
+    KeyValue,
+    RequestRow,
+    ProductRow,
+    ImageRow,
+    OutputCache,
+    WebhookDelivery,
+    WebhookAttempt,
+]
 
 
 def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:

@@ -100,6 +100,28 @@ class Download:
     last_modified: str | None
     elapsed_ms: int
 
+    @property
+    def not_modified(self) -> bool:
+        """True when the server answered 304 to a conditional request: nothing changed."""
+        return self.http_status == 304
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a server said about an earlier download, to ask "has it changed since?"."""
+
+    etag: str | None
+    last_modified: str | None
+
+    def headers(self) -> dict[str, str]:
+        """The conditional request headers (RFC 9110 section 13)."""
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
 
 def new_session(settings: Settings) -> requests.Session:
     """A session for one worker thread: our User-Agent, small pools, no automatic retries.
@@ -121,8 +143,16 @@ def new_session(settings: Settings) -> requests.Session:
     return session
 
 
-def download(url: str, settings: Settings, session: requests.Session) -> Download:
+def download(
+    url: str,
+    settings: Settings,
+    session: requests.Session,
+    validators: Validators | None = None,
+) -> Download:
     """Fetch ``url`` within the limits of ``settings``, following redirects by hand.
+
+    With ``validators`` the request is conditional: a 304 answer comes back as a
+    :class:`Download` with no data whose ``not_modified`` is True.
 
     Raises:
         ImageError: with one of the codes of the spec; ``transient`` says whether another
@@ -138,7 +168,18 @@ def download(url: str, settings: Settings, session: requests.Session) -> Downloa
         host = _host(current)
         if settings.block_private_addresses:
             _check_public_host(current)
-        with _send(session, current, settings, deadline) as response:
+        conditional = validators.headers() if validators else {}
+        with _send(session, current, settings, deadline, conditional) as response:
+            if response.status_code == 304 and validators is not None and conditional:
+                return Download(
+                    data=b"",
+                    http_status=304,
+                    final_url=current,
+                    content_type=None,
+                    etag=response.headers.get("ETag") or validators.etag,
+                    last_modified=response.headers.get("Last-Modified") or validators.last_modified,
+                    elapsed_ms=int((time.monotonic() - started) * 1000),
+                )
             if response.status_code not in _REDIRECT_STATUSES:
                 data = _read_body(response, host, settings, deadline)
                 elapsed_ms = int((time.monotonic() - started) * 1000)
@@ -203,7 +244,11 @@ def is_transient(error: ImageError) -> bool:
 
 
 def _send(
-    session: requests.Session, url: str, settings: Settings, deadline: float
+    session: requests.Session,
+    url: str,
+    settings: Settings,
+    deadline: float,
+    headers: dict[str, str] | None = None,
 ) -> requests.Response:
     """Send one GET and return the streamed response (headers read, body not yet).
 
@@ -215,7 +260,7 @@ def _send(
     connect_timeout = min(settings.connect_timeout_s, remaining)
     read_timeout = min(settings.read_timeout_s, remaining)
     try:
-        prepared = session.prepare_request(requests.Request("GET", url))
+        prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
         prepared_url = prepared.url or url
         environment = session.merge_environment_settings(prepared_url, {}, True, None, None)
         adapter = session.get_adapter(prepared_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -10,10 +11,10 @@ import requests
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError
-from imgdesk.core.fetch import download
+from imgdesk.core.fetch import Validators, download
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import write_atomic
-from imgdesk.core.types import ImageResult, ImageTask
+from imgdesk.core.storage import link_atomic, write_atomic
+from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,19 @@ def process_image(
     download_ms: int | None = None
     input_bytes: int | None = None
     http_status: int | None = None
+    # An earlier output is only trusted while its file is still there.
+    cached = task.cached if task.cached is not None and task.cached.path.is_file() else None
     try:
-        fetched = download(task.url, settings, session)
+        validators = Validators(cached.etag, cached.last_modified) if cached else None
+        fetched = download(task.url, settings, session, validators)
         download_ms = _ms_since(started)
-        input_bytes = len(fetched.data)
         http_status = fetched.http_status
+        if fetched.not_modified and cached is not None:
+            return _reuse(task, cached, fetched.etag, fetched.last_modified, download_ms, 304)
+        input_bytes = len(fetched.data)
+        digest = hashlib.sha256(fetched.data).hexdigest()
+        if cached is not None and digest == cached.content_sha256:
+            return _reuse(task, cached, fetched.etag, fetched.last_modified, download_ms, 200)
         if on_stage is not None:
             on_stage("compressing")
         compress_started = time.monotonic()
@@ -57,6 +66,9 @@ def process_image(
             download_ms=download_ms,
             compress_ms=_ms_since(compress_started),
             output_path=task.output_path,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            content_sha256=digest,
         )
     except ImageError as error:
         return failed_result(task, error, download_ms, input_bytes, http_status)
@@ -67,6 +79,38 @@ def process_image(
             f"imgdesk hit an unexpected problem ({type(error).__name__}); see the log file.",
         )
         return failed_result(task, bug, download_ms, input_bytes, http_status)
+
+
+def _reuse(
+    task: ImageTask,
+    cached: CachedOutput,
+    etag: str | None,
+    last_modified: str | None,
+    download_ms: int,
+    http_status: int,
+) -> ImageResult:
+    """The image did not change since an earlier run: its stored output serves again."""
+    link_atomic(cached.path, task.output_path)
+    return ImageResult(
+        image_id=task.image_id,
+        request_id=task.request_id,
+        url=task.url,
+        status="done",
+        attempt=task.attempt,
+        http_status=http_status,
+        input_bytes=cached.input_bytes,
+        output_bytes=cached.output_bytes,
+        width=cached.width,
+        height=cached.height,
+        input_type=cached.input_type,
+        download_ms=download_ms,
+        compress_ms=0,
+        output_path=task.output_path,
+        etag=etag,
+        last_modified=last_modified,
+        content_sha256=cached.content_sha256,
+        reused=True,
+    )
 
 
 def failed_result(

@@ -18,8 +18,9 @@ from typing import Any, cast
 from peewee import JOIN, fn
 
 from imgdesk.core.csvio import Catalogue, CatalogueRow
-from imgdesk.core.db import ImageRow, KeyValue, ProductRow, RequestRow, db
+from imgdesk.core.db import ImageRow, KeyValue, OutputCache, ProductRow, RequestRow, db
 from imgdesk.core.settings import Settings
+from imgdesk.core.types import CachedOutput
 
 logger = logging.getLogger(__name__)
 
@@ -318,13 +319,30 @@ class Repository:
                 ImageRow.update(**fields, updated_at=now).where(ImageRow.id == image_id).execute()
 
     def store(
-        self, image_updates: Mapping[int, Mapping[str, Any]], request_statuses: Mapping[str, str]
+        self,
+        image_updates: Mapping[int, Mapping[str, Any]],
+        request_statuses: Mapping[str, str],
+        cache_updates: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """The engine's batched write: request states and image changes in one transaction."""
+        """The engine's batched write: request states, image changes and the output cache."""
         with db.atomic():
             for request_id, status in request_statuses.items():
                 self.set_request_status(request_id, status)
             self.update_images(image_updates)
+            now = time.time()
+            for fields in cache_updates:
+                OutputCache.insert(**fields, updated_at=now).on_conflict_replace().execute()
+
+    def cached_outputs(self, request_id: str, settings_key: str) -> dict[str, CachedOutput]:
+        """Earlier outputs of the request's pending URLs made under ``settings_key``."""
+        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            "SELECT DISTINCT c.url, c.output_path, c.etag, c.last_modified, c.content_sha256, "
+            "c.input_bytes, c.output_bytes, c.width, c.height, c.input_type "
+            "FROM image i JOIN output_cache c ON c.url = i.url AND c.settings_key = ? "
+            "WHERE i.request_id = ? AND i.status = 'pending'",
+            (settings_key, request_id),
+        )
+        return {url: CachedOutput(Path(path), *rest) for url, path, *rest in cursor}
 
     def set_request_error(self, request_id: str, error: str | None) -> None:
         """Show why a request waits (or clear it) without changing its state."""

@@ -81,6 +81,12 @@ class Settings:
             if value:
                 check_http_url(value, name)
 
+    @property
+    def output_key(self) -> str:
+        """What shapes a stored output: a cached output is reused only under the same key."""
+        types = "+".join(sorted(self.allowed_types))
+        return f"v1;q={self.jpeg_quality};px={self.max_pixels};types={types}"
+
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated like the original)."""
         return dataclasses.replace(self, **changes)

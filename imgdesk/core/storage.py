@@ -98,6 +98,32 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def link_atomic(source: Path, path: Path) -> None:
+    """Make ``path`` hold the same bytes as ``source`` (an earlier output), atomically.
+
+    A hard link costs nothing and survives the deletion of ``source``'s request; where links
+    are impossible (another disk, some file systems) the bytes are copied.
+
+    Raises:
+        ImageError: ``storage``, with a sentence saying what is wrong.
+    """
+    if source == path:
+        return
+    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(source, temp)
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        try:
+            data = source.read_bytes()
+        except OSError as exc:
+            raise _storage_error(exc, source.parent) from exc
+        write_atomic(path, data)
+
+
 def check_folder_writable(folder: Path, probe_bytes: int = 0) -> None:
     """Make sure images can be stored in ``folder`` before any work starts.
 

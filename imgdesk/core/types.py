@@ -7,6 +7,25 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class CachedOutput:
+    """A stored output of the same URL under the same output settings, from an earlier run.
+
+    Lets a second run ask the server "changed since?" (ETag / Last-Modified) and, when the
+    answer is no or the bytes hash the same, reuse the stored JPEG instead of redoing it.
+    """
+
+    path: Path
+    etag: str | None
+    last_modified: str | None
+    content_sha256: str
+    input_bytes: int
+    output_bytes: int
+    width: int
+    height: int
+    input_type: str
+
+
+@dataclass(frozen=True)
 class ImageTask:
     """One image to fetch, compress and store: everything a worker needs, nothing live.
 
@@ -16,6 +35,7 @@ class ImageTask:
         url: the input URL.
         output_path: where the compressed JPEG must end up.
         attempt: 1 for the first try, 2 for the first retry, ...
+        cached: an earlier output of this URL that may be reused, if any.
     """
 
     image_id: int
@@ -23,6 +43,7 @@ class ImageTask:
     url: str
     output_path: Path
     attempt: int = 1
+    cached: CachedOutput | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,11 @@ class ImageResult:
     download_ms: int | None = None
     compress_ms: int | None = None
     output_path: Path | None = None
+    # For the next run: what the server said, and the hash of what it sent.
+    etag: str | None = None
+    last_modified: str | None = None
+    content_sha256: str | None = None
+    reused: bool = False  # the stored output of an earlier run was reused
 
     @property
     def ok(self) -> bool:

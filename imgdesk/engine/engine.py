@@ -34,7 +34,7 @@ from imgdesk.core.storage import (
     remove_partial_files,
     request_folder,
 )
-from imgdesk.core.types import ImageResult, ImageTask
+from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class _Job:
     output_path: Path
     host: str
     generation: int
+    cached: CachedOutput | None = None
     attempt: int = 1
     image_ids: list[int] = field(init=False)
 
@@ -196,6 +197,7 @@ class Engine(QObject):
 
         self._writes: dict[int, dict[str, Any]] = {}
         self._status_writes: dict[str, str] = {}
+        self._cache_writes: list[dict[str, Any]] = []
         self._changed: dict[str, set[int]] = {}
         self._finished_events: list[ImageEvent] = []
         self._flush_timer = QTimer(self)
@@ -261,6 +263,7 @@ class Engine(QObject):
             if image.id not in self._scheduled
         ]
         reusable = {image.url: image for image in self._repo.list_images(request_id, ("done",))}
+        cache = self._repo.cached_outputs(request_id, self._settings.output_key)
         by_url: dict[str, list[ImageInfo]] = {}
         for image in pending:
             if image.url in reusable:
@@ -278,6 +281,7 @@ class Engine(QObject):
                 / output_file_name(first.row_index + 1, first.product_name, first.position),
                 host=(urlsplit(url).hostname or "").lower(),
                 generation=self._generation[request_id],
+                cached=cache.get(url),
             )
             self._enqueue(job)
             self._outstanding[request_id] += 1
@@ -425,6 +429,7 @@ class Engine(QObject):
             url=job.url,
             output_path=job.output_path,
             attempt=job.attempt,
+            cached=job.cached,
         )
         self._pool.start(_ImageWorker(key, task, job.generation, self._settings, self._relay, self))
 
@@ -510,13 +515,15 @@ class Engine(QObject):
         }
         if result.ok:
             logger.info(
-                "done %s (%s -> %s bytes, %s+%s ms)",
+                "%s %s (%s -> %s bytes, %s+%s ms)",
+                "reused" if result.reused else "done",
                 job.url,
                 result.input_bytes,
                 result.output_bytes,
                 result.download_ms,
                 result.compress_ms,
             )
+            self._remember_output(result)
         else:
             logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
         for image in job.images:
@@ -535,6 +542,26 @@ class Engine(QObject):
                 )
             )
         self._job_done(job)
+
+    def _remember_output(self, result: ImageResult) -> None:
+        """Note the stored output so a later run of the same URL can reuse it."""
+        if not (result.content_sha256 and result.output_path and result.input_type):
+            return
+        self._cache_writes.append(
+            {
+                "url": result.url,
+                "settings_key": self._settings.output_key,
+                "etag": result.etag,
+                "last_modified": result.last_modified,
+                "content_sha256": result.content_sha256,
+                "output_path": str(result.output_path),
+                "input_bytes": result.input_bytes,
+                "output_bytes": result.output_bytes,
+                "width": result.width,
+                "height": result.height,
+                "input_type": result.input_type,
+            }
+        )
 
     def _finish_from_twin(self, image: ImageInfo, twin: ImageInfo) -> None:
         fields = {
@@ -687,12 +714,13 @@ class Engine(QObject):
         self._flush_timer.stop()
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         statuses: dict[str, str] = {}
-        if self._writes or self._status_writes:
+        if self._writes or self._status_writes or self._cache_writes:
             started = time.perf_counter()
             writes, self._writes = self._writes, {}
             statuses, self._status_writes = self._status_writes, {}
+            cache_writes, self._cache_writes = self._cache_writes, []
             try:
-                self._repo.store(writes, statuses)
+                self._repo.store(writes, statuses, cache_writes)
             except OperationalError as error:
                 # Another program holds the database (busy or locked): keep the changes and try
                 # again shortly; nothing is lost and nothing is announced before it is stored.
@@ -702,6 +730,7 @@ class Engine(QObject):
                 for image_id, fields in writes.items():
                     self._writes[image_id] = {**fields, **self._writes.get(image_id, {})}
                 self._status_writes = {**statuses, **self._status_writes}
+                self._cache_writes = cache_writes + self._cache_writes
                 self._flush_timer.start(DB_BUSY_RETRY_MS)
                 return
             logger.debug(

@@ -581,3 +581,29 @@ def test_private_address_checked_on_every_hop(
 
 def test_gzip_helper_round_trips() -> None:
     assert gzip.decompress(gzip_zeros(3 * MIB + 5)) == bytes(3 * MIB + 5)
+
+
+# --- conditional requests -----------------------------------------------------------------
+
+
+def test_validators_make_the_request_conditional_and_304_means_not_modified(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    url = server.route("/a.jpg", respond(b"", 304, {"ETag": '"v2"'}))
+    validators = fetch.Validators(etag='"v1"', last_modified="Tue, 01 Sep 2026 10:00:00 GMT")
+    got = download(url, FAST, session, validators)
+    assert got.not_modified and got.data == b""
+    assert got.etag == '"v2"'
+    assert got.last_modified == "Tue, 01 Sep 2026 10:00:00 GMT"  # kept from the validators
+    [seen] = server.requests
+    assert seen.headers.get("If-None-Match") == '"v1"'
+    assert seen.headers.get("If-Modified-Since") == "Tue, 01 Sep 2026 10:00:00 GMT"
+
+
+def test_a_304_to_an_unconditional_request_is_an_error(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    url = server.route("/a.jpg", respond(b"", 304))
+    with pytest.raises(ImageError) as caught:
+        download(url, FAST, session)
+    assert caught.value.code == "http_304"

@@ -424,3 +424,23 @@ def test_output_url_with_a_public_base_url(base: str) -> None:
     assert output_url(path, REQUEST_ID, base) == (
         f"https://cdn.example.com/imgs/{REQUEST_ID}/0001_a%20b%23%C3%A9_1.jpg"
     )
+
+
+def test_link_atomic_shares_the_bytes_without_copying(tmp_path: Path) -> None:
+    source = tmp_path / "a" / "0001_x_1.jpg"
+    storage.write_atomic(source, b"jpeg bytes")
+    target = tmp_path / "b" / "0001_x_1.jpg"
+    storage.link_atomic(source, target)
+    assert target.read_bytes() == b"jpeg bytes"
+    assert os.stat(target).st_ino == os.stat(source).st_ino
+    source.unlink()  # deleting the first request's files keeps the second's
+    assert target.read_bytes() == b"jpeg bytes"
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_link_atomic_of_a_missing_source_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(ImageError) as caught:
+        storage.link_atomic(tmp_path / "gone.jpg", tmp_path / "b" / "x.jpg")
+    assert caught.value.code == ErrorCode.STORAGE
+    assert not (tmp_path / "b" / "x.jpg").exists()
+    assert not [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".part")]

@@ -16,7 +16,9 @@ from imgdesk.engine.engine import Engine, ImageEvent
 from tests import images
 from tests.engine.conftest import FAST, create_request
 from tests.httpservers import (
+    Exchange,
     HttpTestServer,
+    RouteHandler,
     delayed,
     gzip_zeros,
     redirect,
@@ -432,3 +434,94 @@ def test_power_safe_writes_switch_sqlite_to_full_sync(
     assert db.pragma("synchronous") == 1  # NORMAL
     engine.set_settings(FAST.replace(power_safe_writes=True))
     assert db.pragma("synchronous") == 2  # FULL
+
+
+def validated(body: bytes, etag: str | None = None, modified: str | None = None) -> RouteHandler:
+    """Serve ``body`` with validators, answering 304 to a matching conditional request."""
+
+    def handler(exchange: Exchange) -> None:
+        headers = {"Content-Type": "image/jpeg"}
+        if etag:
+            headers["ETag"] = etag
+        if modified:
+            headers["Last-Modified"] = modified
+        if (etag and exchange.headers.get("If-None-Match") == etag) or (
+            modified and exchange.headers.get("If-Modified-Since") == modified
+        ):
+            exchange.reply(304, b"", headers)
+        else:
+            exchange.reply(200, body, headers)
+
+    return handler
+
+
+def test_a_second_run_of_an_unchanged_csv_reuses_the_stored_outputs(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+) -> None:
+    other = images.make_jpeg(320, 240, "quadrants", 92)
+    tagged = http_server.route("/tagged.jpg", validated(JPEG, etag='"v1"'))
+    dated = http_server.route(
+        "/dated.jpg", validated(PNG, modified="Tue, 01 Sep 2026 10:00:00 GMT")
+    )
+    plain = http_server.route("/plain.jpg", respond(JPEG))
+    changing = http_server.route("/changing.jpg", validated(JPEG, etag='"a"'))
+    rows = [("1", "A", [tagged, dated]), ("2", "B", [plain, changing])]
+    engine = make_engine()
+    first = create_request(repo, rows)
+    assert run(qtbot, engine, first) == "completed"
+    http_server.route("/changing.jpg", validated(other, etag='"b"'))
+    http_server.reset_counters()
+
+    second = create_request(repo, rows)
+    assert run(qtbot, engine, second) == "completed"
+
+    before = by_url(repo, first)
+    after = by_url(repo, second)
+    for url in (tagged, dated, plain):
+        old, new = before[url], after[url]
+        assert new.compress_ms == 0, url  # nothing decoded or encoded again
+        assert (new.width, new.height, new.output_bytes) == (
+            old.width,
+            old.height,
+            old.output_bytes,
+        )
+        assert new.output_path != old.output_path  # each request keeps its own file
+        assert Path(new.output_path or "").read_bytes() == Path(old.output_path or "").read_bytes()
+    assert after[tagged].http_status == 304 and after[dated].http_status == 304
+    assert after[plain].http_status == 200  # no validators: fetched, but same bytes
+    conditional = [r for r in http_server.requests if r.path == "/tagged.jpg"][0]
+    assert conditional.headers.get("If-None-Match") == '"v1"'
+    # The changed image is redone.
+    assert after[changing].compress_ms is not None and after[changing].http_status == 200
+    assert (
+        Path(after[changing].output_path or "").read_bytes()
+        != Path(before[changing].output_path or "").read_bytes()
+    )
+
+
+def test_changed_output_settings_or_a_deleted_output_mean_no_reuse(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+) -> None:
+    tagged = http_server.route("/tagged.jpg", validated(JPEG, etag='"v1"'))
+    rows = [("1", "A", [tagged])]
+    engine = make_engine()
+    first = create_request(repo, rows)
+    assert run(qtbot, engine, first) == "completed"
+
+    engine.set_settings(FAST.replace(jpeg_quality=80))
+    second = create_request(repo, rows)
+    assert run(qtbot, engine, second) == "completed"
+    assert by_url(repo, second)[tagged].http_status == 200  # not even asked conditionally
+
+    engine.set_settings(FAST)
+    Path(by_url(repo, first)[tagged].output_path or "").unlink()
+    third = create_request(repo, rows)
+    assert run(qtbot, engine, third) == "completed"
+    image = by_url(repo, third)[tagged]
+    assert image.http_status == 200 and Path(image.output_path or "").is_file()
