@@ -4,6 +4,10 @@
 sender, resumes whatever a quit or crash interrupted, shows the window, and runs Qt's loop
 with asyncio on it (qasync) until the window closes. Nothing else looks objects up
 globally; see STYLE.md section 1.
+
+The demo runs in a temporary data folder of its own (unless one is named explicitly), so its
+requests, whose URLs point at a loopback server that ends with the demo, never land in the
+user's history.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import asyncio
 import importlib.util
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +59,29 @@ def choose_data_dir(explicit: str | None, qsettings: QSettings) -> Path:
     if isinstance(stored, str) and stored.strip():
         return resolve_data_dir(stored.strip())
     return resolve_data_dir(None)
+
+
+def choose_demo_data_dir(explicit: str | None) -> Path | None:
+    """A fresh temporary folder for the demo, or None when the user named a data folder.
+
+    Only ``--data-dir`` and ``$IMGDESK_DATA_DIR`` count: the folder chosen in the settings
+    (QSettings) is the user's real history, which the demo must not touch.
+    """
+    if explicit or os.environ.get(DATA_DIR_ENV):
+        return None
+    return Path(tempfile.mkdtemp(prefix="imgdesk-demo-"))
+
+
+def _remove_demo_data_dir(folder: Path) -> None:
+    """Delete the demo's temporary folder, closing the log file it holds open first."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        filename = getattr(handler, "baseFilename", None)
+        if filename and Path(filename).is_relative_to(folder):
+            # An open file cannot be deleted on Windows.
+            root.removeHandler(handler)
+            handler.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def application() -> QApplication:
@@ -130,18 +159,37 @@ def run_window(
     Args:
         data_dir: ``--data-dir`` from the command line, or None.
         files: CSV files to load at start, as if dropped on the window.
-        demo: serve the bundled sample catalogue from a loopback server and load it.
+        demo: serve the bundled sample catalogue from a loopback server and load it; without
+            ``data_dir`` or ``$IMGDESK_DATA_DIR``, in a temporary data folder removed at exit.
         qsettings: where the window remembers its layout (tests pass a temp file).
         install_crash_handler: show a crash dialog for bugs (tests turn it off).
     """
-    app = application()
     qsettings = qsettings if qsettings is not None else QSettings()
-    folder = choose_data_dir(data_dir, qsettings)
+    demo_folder = choose_demo_data_dir(data_dir) if demo else None
+    try:
+        return _run_window(data_dir, files, demo, demo_folder, qsettings, install_crash_handler)
+    finally:
+        if demo_folder is not None:
+            _remove_demo_data_dir(demo_folder)
+
+
+def _run_window(
+    data_dir: str | None,
+    files: list[Path],
+    demo: bool,
+    demo_folder: Path | None,
+    qsettings: QSettings,
+    install_crash_handler: bool,
+) -> int:
+    app = application()
+    folder = demo_folder or choose_data_dir(data_dir, qsettings)
     log_path = setup_logging(folder)
     tail = TailLogHandler()
     root_logger = logging.getLogger()
     root_logger.addHandler(tail)
     logger.info("imgdesk %s starting; data folder %s", __version__, folder)
+    if demo_folder is not None:
+        logger.info("demo: using the temporary data folder %s, removed at exit", demo_folder)
 
     window: MainWindow | None = None
     crash = CrashHandler(log_path, lambda: window)
@@ -169,12 +217,14 @@ def run_window(
     engine = Engine(repository, settings, folder)
     webhooks = WebhookSender(Outbox(), settings)
 
-    def on_request_finished(request_id: str, _status: str) -> None:
-        request = repository.get_request(request_id)
-        if request is not None:
-            webhooks.request_finished(request)
+    # The window exports each finished request and then queues its webhook. A request that
+    # finishes while resuming, before the window exists, is handed to it once it does.
+    finished_early: list[str] = []
 
-    engine.request_finished.connect(on_request_finished)
+    def on_request_finished_early(request_id: str, _status: str) -> None:
+        finished_early.append(request_id)
+
+    engine.request_finished.connect(on_request_finished_early)
     # Before the window reads anything: in-flight images go back to pending and restart.
     resumed = engine.resume_interrupted()
     if resumed:
@@ -188,7 +238,11 @@ def run_window(
         log_handler=tail,
         log_path=log_path,
         webhook_tester=_webhook_tester(webhooks),
+        webhooks=webhooks,
     )
+    engine.request_finished.disconnect(on_request_finished_early)
+    for request_id in finished_early:
+        window.export_on_finish(request_id)
     window.settings_changed.connect(webhooks.set_settings)
 
     demo_server = None

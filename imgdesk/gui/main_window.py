@@ -5,12 +5,15 @@ writes image state: it calls engine methods (``retry``, ``cancel``, ``pause``...
 refreshes its models from the repository when the engine's coalesced signals say what
 changed. Slow work never runs on the GUI thread: CSV parsing and CSV export run in a
 thread pool, thumbnails are decoded in one, originals are downloaded on a daemon thread.
+
+When a request finishes, the window writes its output CSV into the request's folder and
+only then queues the request's webhook event, so the event always names the file (see
+:meth:`MainWindow.export_on_finish`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.util
 import logging
 import os
@@ -20,8 +23,11 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from peewee import PeeweeException
 from PySide6.QtCore import (
     QByteArray,
+    QCoreApplication,
+    QEvent,
     QItemSelection,
     QMimeData,
     QModelIndex,
@@ -65,17 +71,20 @@ from PySide6.QtWidgets import (
     QStyle,
     QSystemTrayIcon,
     QTableView,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from imgdesk import __version__
-from imgdesk.core.csvio import write_output_csv
+from imgdesk.core.csvio import Catalogue, write_output_csv
+from imgdesk.core.outbox import Outbox
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine, ImageEvent
+from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.delegates import (
     ElidingDelegate,
     ProgressBarDelegate,
@@ -92,11 +101,12 @@ from imgdesk.gui.models import (
     format_bytes,
 )
 from imgdesk.gui.preview import ImageCache, OriginalFetcher, PreviewPanel
+from imgdesk.gui.webhook_view import WebhookPanel
 
 logger = logging.getLogger(__name__)
 
 # Bump when columns or docks change, so an old saved layout is not applied to a new one.
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 STATUS_INTERVAL_MS = 1000
 RATE_WINDOW_S = 10.0
 NOTIFY_MS = 8000
@@ -185,6 +195,14 @@ def _windows_working_set() -> int | None:
     return None
 
 
+def write_output_file(
+    path: Path, catalogue: Catalogue, outputs: dict[int, list[str | None]], neutralise: bool
+) -> None:
+    """Write an output CSV, creating its folder (a request with no stored image has none)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_output_csv(path, catalogue, outputs, neutralise=neutralise)
+
+
 def local_files(mime: QMimeData) -> list[Path]:
     """The local files (not folders) a drag carries."""
     if not mime.hasUrls():
@@ -237,15 +255,20 @@ class MainWindow(QMainWindow):
         log_handler: the buffer the log dock shows (None: an empty log dock).
         log_path: the log file, for "Open log folder".
         webhook_tester: sends a webhook test event for the settings dialog (None: no test).
+        webhooks: queues the webhook event of each request that finishes, after its output
+            CSV is written, and redelivers by hand (None: no event is sent).
 
     Signals:
         settings_changed(Settings): the user saved new processing settings.
-        export_finished(str, str): request id and the path of a written output CSV.
+        export_finished(str, str): request id and the path of an output CSV the user exported.
+        finish_exported(str, str): a finished request's id and the output CSV written into
+            its folder ("" when it could not be written); its webhook event is queued.
         closed(): the window closed; the application should quit.
     """
 
     settings_changed = Signal(object)
     export_finished = Signal(str, str)
+    finish_exported = Signal(str, str)
     closed = Signal()
 
     def __init__(
@@ -258,6 +281,7 @@ class MainWindow(QMainWindow):
         log_handler: TailLogHandler | None = None,
         log_path: Path | None = None,
         webhook_tester: WebhookTester | None = None,
+        webhooks: WebhookSender | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """Build the window and load the requests."""
@@ -268,7 +292,10 @@ class MainWindow(QMainWindow):
         self._qsettings = qsettings
         self._log_path = log_path
         self._webhook_tester = webhook_tester
-        self._exports: dict[int, tuple[str, Path]] = {}  # exports being written, by task id
+        self._webhooks = webhooks
+        self._closing = False
+        # Exports being written, by task id: (request id, path, written because it finished).
+        self._exports: dict[int, tuple[str, Path, bool]] = {}
         self._next_export_id = 0
         self._export_relay = TaskRelay(self)
         self._export_relay.succeeded.connect(self._on_export_relay_succeeded)
@@ -298,6 +325,7 @@ class MainWindow(QMainWindow):
         self._create_menus()
         self._create_toolbar()
         self._create_log_dock(log_handler)
+        self._create_webhook_dock()
         self._create_status_bar()
         self._connect_signals()
 
@@ -672,6 +700,27 @@ class MainWindow(QMainWindow):
         toggle.setShortcut(QKeySequence("Ctrl+L"))
         self.view_menu.addAction(toggle)
 
+    def _create_webhook_dock(self) -> None:
+        # Beside the log, full width: deliveries and attempts side by side fit there, where
+        # the preview column would cramp them. The outbox is only read here.
+        self.webhook_panel = WebhookPanel(Outbox(), self._webhooks, lambda: self._engine.settings)
+        self.webhook_panel.setObjectName("webhook_panel")
+        self.webhook_panel.settings_requested.connect(self._on_webhook_settings_requested)
+        self.webhook_dock = QDockWidget("Webhook deliveries", self)
+        self.webhook_dock.setObjectName("webhook_dock")
+        self.webhook_dock.setWidget(self.webhook_panel)
+        self.webhook_dock.setFeatures(self.log_dock.features())
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.webhook_dock)
+        self.tabifyDockWidget(self.log_dock, self.webhook_dock)
+        self.log_dock.raise_()
+        # Room for an event's four attempts (the default retries) without scrolling.
+        self.resizeDocks([self.log_dock], [165], Qt.Orientation.Vertical)
+        toggle = self.webhook_dock.toggleViewAction()
+        toggle.setText("&Webhook Deliveries")
+        toggle.setStatusTip("Webhook events sent for the selected request, and every attempt")
+        toggle.triggered.connect(self._on_webhook_toggle_triggered)
+        self.view_menu.addAction(toggle)
+
     def _create_status_bar(self) -> None:
         bar = self.statusBar()
         self.status_alert = QLabel()
@@ -743,6 +792,15 @@ class MainWindow(QMainWindow):
             ("splitters/lower", self.lower_splitter.restoreState),
             ("columns/requests", self.requests_view.horizontalHeader().restoreState),
             ("columns/images", self.images_view.horizontalHeader().restoreState),
+            ("splitters/webhook", self.webhook_panel.splitter.restoreState),
+            (
+                "columns/webhook_deliveries",
+                self.webhook_panel.deliveries_view.horizontalHeader().restoreState,
+            ),
+            (
+                "columns/webhook_attempts",
+                self.webhook_panel.attempts_view.horizontalHeader().restoreState,
+            ),
         ):
             value = settings.value(key)
             if isinstance(value, QByteArray | bytes):
@@ -763,6 +821,14 @@ class MainWindow(QMainWindow):
         settings.setValue("splitters/lower", self.lower_splitter.saveState())
         settings.setValue("columns/requests", self.requests_view.horizontalHeader().saveState())
         settings.setValue("columns/images", self.images_view.horizontalHeader().saveState())
+        panel = self.webhook_panel
+        settings.setValue("splitters/webhook", panel.splitter.saveState())
+        settings.setValue(
+            "columns/webhook_deliveries", panel.deliveries_view.horizontalHeader().saveState()
+        )
+        settings.setValue(
+            "columns/webhook_attempts", panel.attempts_view.horizontalHeader().saveState()
+        )
         settings.setValue("preview/compare_original", self.preview.compare_original())
         settings.sync()
 
@@ -808,28 +874,53 @@ class MainWindow(QMainWindow):
         image = index.data(OBJECT_ROLE)
         return image if isinstance(image, ImageInfo) else None
 
-    def export_to(self, request_id: str, path: Path) -> None:
-        """Write a request's output CSV to ``path`` in the background."""
+    def export_to(self, request_id: str, path: Path, *, on_finish: bool = False) -> None:
+        """Write a request's output CSV to ``path`` in the background.
+
+        ``on_finish``: the export policy's own export (:meth:`export_on_finish`); its outcome
+        queues the webhook instead of talking to the user.
+        """
         catalogue, outputs = self._repo.export_data(request_id)
         neutralise = self._engine.settings.neutralise_formulas
         self._next_export_id += 1
         task_id = self._next_export_id
-        self._exports[task_id] = (request_id, path)
+        self._exports[task_id] = (request_id, path, on_finish)
         task = BackgroundTask(
-            self._export_relay,
-            task_id,
-            functools.partial(write_output_csv, neutralise=neutralise),
-            path,
-            catalogue,
-            outputs,
+            self._export_relay, task_id, write_output_file, path, catalogue, outputs, neutralise
         )
-        self._io_pool.start(task)
+        if self._closing:
+            # The window is going: no event loop will deliver a result, and nobody is
+            # looking. Write now, so the finished request's webhook is still queued.
+            task.run()
+        else:
+            self._io_pool.start(task)
+
+    def export_on_finish(self, request_id: str) -> None:
+        """The export policy of a finished request: its output CSV first, then its webhook.
+
+        The CSV goes to ``<request folder>/<CSV name>-output.csv``, written off the GUI
+        thread and recorded as the request's output; only then is the webhook event queued,
+        so its ``output_csv`` names that file. If the file cannot be written, the event is
+        queued all the same (with whatever output was recorded before) and a warning logged.
+        """
+        request = self._repo.get_request(request_id)
+        if request is None:
+            return
+        stem = Path(request.csv_name).stem or "products"
+        try:
+            path = request_folder(self._data_dir, request_id) / f"{stem}-output.csv"
+            self.export_to(request_id, path, on_finish=True)
+        except (PeeweeException, ValueError) as error:
+            self._on_finish_export_done(request_id, None, error)
 
     def _on_export_relay_succeeded(self, task_id: int, _result: object) -> None:
         found = self._exports.pop(task_id, None)
         if found is None:
             return
-        request_id, path = found
+        request_id, path, on_finish = found
+        if on_finish:
+            self._on_finish_export_done(request_id, path, None)
+            return
         if self._repo.get_request(request_id) is not None:
             self._repo.set_output_csv(request_id, path.absolute().as_uri())
         logger.info("exported request %s to %s", request_id, path)
@@ -840,7 +931,10 @@ class MainWindow(QMainWindow):
         found = self._exports.pop(task_id, None)
         if found is None:
             return
-        request_id, path = found
+        request_id, path, on_finish = found
+        if on_finish:
+            self._on_finish_export_done(request_id, path, error)
+            return
         logger.error("export of %s to %s failed: %s", request_id, path, error)
         reason = getattr(error, "strerror", None) or str(error)
         self._show_message(
@@ -849,6 +943,62 @@ class MainWindow(QMainWindow):
             f"{path.name} could not be written.",
             f"{reason}\n\nChoose another folder or file name and try again.",
         )
+
+    def _on_finish_export_done(
+        self, request_id: str, path: Path | None, error: object | None
+    ) -> None:
+        """Record the output CSV written on finish (if it was), then queue the webhook."""
+        if error is None and path is not None and self._repo.get_request(request_id) is not None:
+            try:
+                self._repo.set_output_csv(request_id, path.absolute().as_uri())
+            except PeeweeException as db_error:
+                error = db_error
+        if error is None and path is not None:
+            logger.info("output CSV of request %s written to %s", request_id, path)
+        else:
+            reason = getattr(error, "strerror", None) or str(error)
+            name = path.name if path is not None else "The output CSV"
+            logger.warning(
+                "the output CSV of request %s could not be written to %s: %s; its webhook is "
+                "queued with the output recorded before",
+                request_id,
+                path,
+                reason,
+            )
+            self.statusBar().showMessage(f"{name} could not be written: {reason}", 10000)
+        self._queue_webhook(request_id)
+        self.finish_exported.emit(request_id, str(path) if error is None and path else "")
+
+    def _queue_webhook(self, request_id: str) -> None:
+        if self._webhooks is None:
+            return
+        request = self._repo.get_request(request_id)
+        if request is None or not request.finished:
+            # Deleted, or retried meanwhile: its next finish queues an event of its own.
+            logger.info("request %s is no longer finished; no webhook event", request_id)
+            return
+        try:
+            queued = self._webhooks.request_finished(request)
+        except PeeweeException as error:
+            logger.error("webhook event of request %s could not be queued: %s", request_id, error)
+            return
+        shown = self.webhook_panel.request
+        if queued is not None and shown is not None and shown.id == request_id:
+            self.webhook_panel.refresh()
+
+    def _flush_finish_exports(self) -> None:
+        """At close: hand over finished exports' results, so no webhook event is left out."""
+        if not any(on_finish for _id, _path, on_finish in self._exports.values()):
+            return
+        # The pool is done; its results wait as queued calls on this thread.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
+        for task_id, (request_id, path, on_finish) in list(self._exports.items()):
+            if on_finish:
+                # Still being written after the wait: queue the event without it.
+                del self._exports[task_id]
+                self._on_finish_export_done(
+                    request_id, path, TimeoutError("still being written at exit")
+                )
 
     # -- drag and drop ----------------------------------------------------------------------
 
@@ -890,11 +1040,13 @@ class MainWindow(QMainWindow):
         if self._engine.is_busy() and not self._confirm_quit():
             event.ignore()
             return
+        self._closing = True
         self.save_layout()
         self._status_timer.stop()
         self.log_view.stop()
         self.fetcher.stop()
         self._io_pool.waitForDone(5000)  # an export being written is finished, not cut
+        self._flush_finish_exports()
         self.importer.shutdown()
         self.image_cache.shutdown()
         if self._tray is not None:
@@ -930,9 +1082,12 @@ class MainWindow(QMainWindow):
         request = self.current_request()
         if request is None:
             return
-        if request.output_csv:
-            suggested = Path(QUrl(request.output_csv).toLocalFile())
+        previous = Path(QUrl(request.output_csv).toLocalFile()) if request.output_csv else None
+        finish_folder = request_folder(self._data_dir, request.id).absolute()
+        if previous is not None and previous.parent != finish_folder:
+            suggested = previous
         else:
+            # Not the copy written on finish deep in the data folder: next to the input.
             stem = Path(request.csv_name).stem or "products"
             folder = Path(request.csv_path).parent if request.csv_path else None
             folder = folder or Path(str(self._qsettings.value("paths/export", str(Path.home()))))
@@ -1069,6 +1224,18 @@ class MainWindow(QMainWindow):
         self.search_edit.selectAll()
 
     def _on_settings_triggered(self) -> None:
+        self.open_settings()
+
+    def _on_webhook_settings_requested(self) -> None:
+        if self.action_settings.isEnabled():
+            self.open_settings("Webhook")
+
+    def _on_webhook_toggle_triggered(self, checked: bool) -> None:
+        if checked:
+            self.webhook_dock.raise_()  # in front of the log it shares a place with
+
+    def open_settings(self, page: str = "") -> None:
+        """Open the settings dialog (on the tab titled ``page``, if given)."""
         from imgdesk.gui.settings_dialog import SettingsDialog
 
         dialog_box: list[SettingsDialog] = []
@@ -1091,6 +1258,11 @@ class MainWindow(QMainWindow):
             send_test_event if self._webhook_tester is not None else None,
         )
         dialog_box.append(dialog)
+        tabs = dialog.findChild(QTabWidget)
+        if page and tabs is not None:
+            for index in range(tabs.count()):
+                if tabs.tabText(index).replace("&", "") == page:
+                    tabs.setCurrentIndex(index)
 
         def finished(result: int) -> None:
             if result == SettingsDialog.DialogCode.Accepted:
@@ -1102,6 +1274,7 @@ class MainWindow(QMainWindow):
         self._repo.save_settings(settings)
         self._engine.set_settings(settings)
         self.settings_changed.emit(settings)
+        self.webhook_panel.set_request(self.current_request())  # a URL may be set now
         logger.info("settings saved")
         if data_dir.absolute() != self._data_dir.absolute():
             self._qsettings.setValue("data_dir", str(data_dir))
@@ -1198,6 +1371,7 @@ class MainWindow(QMainWindow):
             self.images_model.set_request(request_id)
             self.preview.show_image(None)
         self.images_title.setText(request.csv_name if request is not None else "")
+        self.webhook_panel.set_request(request)
         self._update_images_counts()
         self._update_actions()
 
@@ -1259,6 +1433,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 10000)
         if not self._in_foreground():
             self._notify("imgdesk finished a request", text)
+        self.export_on_finish(request_id)
 
     def _on_engine_image_finished(self, _event: ImageEvent) -> None:
         self._finished_times.append(time.monotonic())

@@ -22,6 +22,7 @@ from imgdesk.core.paths import database_path
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.log_view import TailLogHandler
 from imgdesk.gui.main_window import MainWindow
 from tests.httpservers import HttpTestServer, respond, running_server
@@ -95,8 +96,10 @@ def make_window(
     """A factory of shown windows (a second one sees what the first remembered)."""
     windows: list[MainWindow] = []
 
-    def make(compare_original: bool = False) -> MainWindow:
-        window = MainWindow(repository, engine, data_dir, qsettings, log_handler=log_handler)
+    def make(compare_original: bool = False, webhooks: WebhookSender | None = None) -> MainWindow:
+        window = MainWindow(
+            repository, engine, data_dir, qsettings, log_handler=log_handler, webhooks=webhooks
+        )
         # The real question would block the test; quitting mid-work is fine here.
         monkeypatch.setattr(window, "_confirm_quit", lambda: True)
         window.preview.set_compare_original(compare_original)
