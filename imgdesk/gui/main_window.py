@@ -1133,19 +1133,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Only failed images can be retried.", 5000)
             return
         count = self._engine.retry(request_id, failed)
-        # The engine resets them in the database; show them waiting right away.
-        self.images_model.refresh_images(request_id, failed)
-        self.requests_model.refresh_request(request_id)
         self.statusBar().showMessage(f"Retrying {count} image{'s' if count != 1 else ''}.", 5000)
 
     def _on_retry_failures_triggered(self) -> None:
         request = self.current_request()
         if request is None:
             return
-        failed = [image.id for image in self.images_model.images() if image.status == "failed"]
         count = self._engine.retry(request.id)
-        self.images_model.refresh_images(request.id, failed)
-        self.requests_model.refresh_request(request.id)
         self.statusBar().showMessage(
             f"Retrying {count} failed image{'s' if count != 1 else ''} of {request.csv_name}.",
             5000,
@@ -1161,14 +1155,7 @@ class MainWindow(QMainWindow):
         request = self.current_request()
         if request is None or request.finished:
             return
-        unfinished = [
-            image.id
-            for image in self.images_model.images()
-            if image.status not in ("done", "failed")
-        ]
         self._engine.cancel(request.id)
-        self.images_model.refresh_images(request.id, unfinished)
-        self.requests_model.refresh_request(request.id)
         self.statusBar().showMessage(
             f"Cancelled {request.csv_name}. Use Retry All Failures to carry on later.", 8000
         )
