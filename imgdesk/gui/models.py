@@ -164,7 +164,50 @@ def _natural_key(text: str) -> str:
 # -- requests ---------------------------------------------------------------------------------
 
 
-class RequestsTableModel(QAbstractTableModel):
+class RowsTableModel(QAbstractTableModel):
+    """The plumbing every imgdesk table shares: a list of rows and titled columns.
+
+    Subclasses set ``COLUMN_COUNT``, ``HEADERS`` (and optionally ``HEADER_TIPS``) and keep
+    their rows in ``self._rows``; they provide ``data``.
+    """
+
+    COLUMN_COUNT = 0
+    HEADERS: dict[int, str] = {}
+    HEADER_TIPS: dict[int, str] = {}
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of rows (a table has no children)."""
+        if parent is not None and parent.isValid():
+            return 0
+        return len(self._rows)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of columns."""
+        if parent is not None and parent.isValid():
+            return 0
+        return self.COLUMN_COUNT
+
+    def headerData(  # noqa: N802
+        self,
+        section: int,
+        orientation: Qt.Orientation,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Column titles and their explanations."""
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS.get(section)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS.get(section)
+        return None
+
+
+class RequestsTableModel(RowsTableModel):
     """Every processing request, newest first, refreshed from the repository on demand.
 
     Call :meth:`refresh_request` whenever the engine says a request changed; changes are
@@ -309,29 +352,6 @@ class RequestsTableModel(QAbstractTableModel):
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of requests (a table has no children)."""
-        if parent is not None and parent.isValid():
-            return 0
-        return len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of columns."""
-        if parent is not None and parent.isValid():
-            return 0
-        return self.COLUMN_COUNT
-
-    def headerData(  # noqa: N802
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Column titles."""
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS.get(section)
-        return None
-
     def data(
         self,
         index: QModelIndex | QPersistentModelIndex,
@@ -455,7 +475,7 @@ class RequestsTableModel(QAbstractTableModel):
 # -- images -----------------------------------------------------------------------------------
 
 
-class ImagesTableModel(QAbstractTableModel):
+class ImagesTableModel(RowsTableModel):
     """The images of one request, in input order, as a compact list of :class:`ImageInfo`.
 
     :meth:`refresh_images` takes the engine's ``images_changed`` ids; every
@@ -595,33 +615,6 @@ class ImagesTableModel(QAbstractTableModel):
         return tuple(self._rows)
 
     # -- Qt model API -----------------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of images (a table has no children)."""
-        if parent is not None and parent.isValid():
-            return 0
-        return len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of columns."""
-        if parent is not None and parent.isValid():
-            return 0
-        return self.COLUMN_COUNT
-
-    def headerData(  # noqa: N802
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Column titles and their explanations."""
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS.get(section)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.HEADER_TIPS.get(section)
-        return None
 
     def data(
         self,

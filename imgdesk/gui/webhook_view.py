@@ -20,7 +20,6 @@ from typing import Any
 
 from peewee import OperationalError
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QDateTime,
     QItemSelection,
     QItemSelectionModel,
@@ -54,7 +53,13 @@ from imgdesk.core.settings import Settings
 from imgdesk.core.webhook import DELIVERED, url_origin
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.delegates import ElidingDelegate, StateDelegate
-from imgdesk.gui.models import OBJECT_ROLE, SORT_ROLE, STATE_ROLE, contiguous_runs
+from imgdesk.gui.models import (
+    OBJECT_ROLE,
+    SORT_ROLE,
+    STATE_ROLE,
+    RowsTableModel,
+    contiguous_runs,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +114,7 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-class DeliveriesTableModel(QAbstractTableModel):
+class DeliveriesTableModel(RowsTableModel):
     """A request's webhook deliveries, newest first, as :class:`DeliveryInfo` rows.
 
     :meth:`set_deliveries` keeps the rows (and so the view's selection) when the same
@@ -168,33 +173,6 @@ class DeliveriesTableModel(QAbstractTableModel):
         return tuple(self._rows)
 
     # -- Qt model API -----------------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of deliveries (a table has no children)."""
-        if parent is not None and parent.isValid():
-            return 0
-        return len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of columns."""
-        if parent is not None and parent.isValid():
-            return 0
-        return self.COLUMN_COUNT
-
-    def headerData(  # noqa: N802
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Column titles and their explanations."""
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS.get(section)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.HEADER_TIPS.get(section)
-        return None
 
     def data(
         self,
@@ -267,7 +245,7 @@ class DeliveriesTableModel(QAbstractTableModel):
         return None
 
 
-class AttemptsTableModel(QAbstractTableModel):
+class AttemptsTableModel(RowsTableModel):
     """The attempts of one delivery, oldest first; new attempts are appended as rows."""
 
     COL_TIME = 0
@@ -322,33 +300,6 @@ class AttemptsTableModel(QAbstractTableModel):
         return tuple(self._rows)
 
     # -- Qt model API -----------------------------------------------------------------------
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of attempts (a table has no children)."""
-        if parent is not None and parent.isValid():
-            return 0
-        return len(self._rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
-        """Number of columns."""
-        if parent is not None and parent.isValid():
-            return 0
-        return self.COLUMN_COUNT
-
-    def headerData(  # noqa: N802
-        self,
-        section: int,
-        orientation: Qt.Orientation,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Column titles and their explanations."""
-        if orientation != Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS.get(section)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.HEADER_TIPS.get(section)
-        return None
 
     def data(
         self,
