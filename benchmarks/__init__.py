@@ -1,0 +1,1 @@
+"""On-demand performance benchmarks for imgdesk (issue 5): ``python -m benchmarks.run``."""
