@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m benchmarks.run            # full: 240 images x 5 repetitions, 10,000-image run
-    python -m benchmarks.run --quick    # about a minute: 60 images x 3, 1,000-image run
+    python -m benchmarks.run            # full, ~10 min: 240 images x 5, a 10,000-image run
+    python -m benchmarks.run --quick    # ~2 min: 60 images x 3, a 1,000-image run
 
 It measures; it does not gate: the exit status is 0 whatever the figures. Every variant runs
 in its own subprocess (see :mod:`benchmarks.workloads`), so CPU time and peak RSS are its own;
@@ -486,7 +486,7 @@ def _pillow_version() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Parse options, measure, print the table; always exits 0 (it measures, not gates)."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a ~1 minute run")
+    parser.add_argument("--quick", action="store_true", help="a ~2 minute run")
     parser.add_argument("--images", type=int, help="corpus size (a multiple of 20)")
     parser.add_argument("--repetitions", type=int, help="repetitions of the throughput runs")
     parser.add_argument("--rss-images", type=int, help="images in the memory run")

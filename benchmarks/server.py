@@ -156,16 +156,17 @@ class ImageServer:
             return dict(self._counters)
 
     def change(self, name: str) -> bool:
-        """Serve other bytes under ``name`` (those of the next file of the same kind)."""
+        """Serve other bytes under ``name``: another file of the same kind, never the same."""
         current = self._entries.get(name)
         if current is None:
             return False
         suffix = name.rsplit("_", 1)[-1]
         others = sorted(n for n in self._entries if n != name and n.endswith(suffix))
-        if not others:
+        bodies = [self._entries[n].body for n in others if self._entries[n].body != current.body]
+        if not bodies:
             return False
-        body = self._entries[others[0]].body
-        self._entries[name] = _entry(name, body, max(current.modified, time.time()) + 1)
+        modified = max(current.modified, time.time()) + 1
+        self._entries[name] = _entry(name, bodies[0], modified)
         return True
 
 

@@ -551,7 +551,7 @@ def window_heartbeat(params: dict[str, Any]) -> dict[str, Any]:
         figures["shown_request_images"] = request.total if request else 0
         return figures
     finally:
-        engine.shutdown(0)
+        engine.shutdown()  # waits for running images, so none writes into a removed folder
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ import re
 import struct
 import warnings
 from dataclasses import dataclass
+from typing import BinaryIO
 
 # The plugins for every type a user may allow are imported here, once, so that Image.open
 # never falls back to Image.init() (which imports every plugin) from a worker thread.
@@ -94,6 +95,7 @@ class Compressed:
     width: int
     height: int
     input_type: str
+    size: int = 0
 
 
 def detect_type(data: bytes) -> str | None:
@@ -166,7 +168,17 @@ def _looks_like_svg(data: bytes) -> bool:
     return text.startswith(b"<svg", pos) and text[pos + 4 : pos + 5] in _SVG_NAME_ENDS
 
 
-def compress_image(data: bytes, settings: Settings) -> Compressed:
+class _DestinationError(Exception):
+    """Writing to the caller's file failed: a storage problem, not a bad image."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def compress_image(
+    data: bytes, settings: Settings, destination: BinaryIO | None = None
+) -> Compressed:
     """Decode ``data`` (an allowed image type) and re-encode it as a JPEG.
 
     EXIF orientation is applied, transparency is flattened onto white, CMYK and 16-bit input
@@ -188,9 +200,11 @@ def compress_image(data: bytes, settings: Settings) -> Compressed:
         # into half-grey pictures that look like successes. That is a bug, not a bad file.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     try:
-        return _compress(data, input_type, pillow_format, settings)
+        return _compress(data, input_type, pillow_format, settings, destination)
     except ImageError:
         raise
+    except _DestinationError as exc:
+        raise exc.error from None  # the caller words it (storage.atomic_file)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         message = _bomb_message(settings, pixels=_pillow_bomb_pixels(exc))
         raise ImageError(ErrorCode.DECOMPRESSION_BOMB, message) from exc
@@ -204,7 +218,13 @@ def compress_image(data: bytes, settings: Settings) -> Compressed:
         raise ImageError(ErrorCode.BAD_IMAGE, _BAD_IMAGE_MESSAGE) from exc
 
 
-def _compress(data: bytes, input_type: str, pillow_format: str, settings: Settings) -> Compressed:
+def _compress(
+    data: bytes,
+    input_type: str,
+    pillow_format: str,
+    settings: Settings,
+    destination: BinaryIO | None,
+) -> Compressed:
     # Only the plugin of the detected (and allowed) type may run: a polyglot file that starts
     # like a JPEG is decoded as a JPEG or not at all. BytesIO over bytes does not copy them.
     with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
@@ -212,6 +232,9 @@ def _compress(data: bytes, input_type: str, pillow_format: str, settings: Settin
         limit = _pixel_limit(settings)
         if im.width * im.height > limit:
             raise ImageError(ErrorCode.DECOMPRESSION_BOMB, _bomb_message(settings, size=im.size))
+        # One decoder call for the whole body: Pillow releases the GIL inside each call and
+        # takes it back between them (64 KiB by default), where other threads hold it.
+        im.decodermaxblock = max(len(data), 65536)
         im.load()  # the first frame of an animation; raises if the file is truncated
         icc_profile = im.info.get("icc_profile")
         _apply_exif_orientation(im)
@@ -219,10 +242,22 @@ def _compress(data: bytes, input_type: str, pillow_format: str, settings: Settin
         keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
         # The encoder copies some fields (e.g. "comment") from info: start from nothing.
         out.info = {}
-        buffer = io.BytesIO()
+        quality = settings.jpeg_quality
         # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
-        out.save(buffer, format="JPEG", quality=settings.jpeg_quality, icc_profile=keep_icc)
-        return Compressed(buffer.getvalue(), out.width, out.height, input_type)
+        if destination is None:
+            buffer = io.BytesIO()
+            out.save(buffer, format="JPEG", quality=quality, icc_profile=keep_icc)
+            value = buffer.getvalue()
+            return Compressed(value, out.width, out.height, input_type, len(value))
+        # A real file: Pillow encodes straight into its descriptor without the GIL (into a
+        # BytesIO it holds the GIL for the whole encode: encoding threads run one at a time).
+        start = destination.tell()
+        try:
+            out.save(destination, format="JPEG", quality=quality, icc_profile=keep_icc)
+        except OSError as exc:
+            raise _DestinationError(exc) from exc
+        size = destination.tell() - start
+        return Compressed(b"", out.width, out.height, input_type, size)
 
 
 def _pixel_limit(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -13,7 +14,7 @@ from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError
 from imgdesk.core.fetch import Validators, download
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import link_atomic, write_atomic
+from imgdesk.core.storage import atomic_file, link_atomic
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ def process_image(
     settings: Settings,
     session: requests.Session,
     on_stage: Callable[[str], None] | None = None,
+    cpu_slot: contextlib.AbstractContextManager[object] | None = None,
 ) -> ImageResult:
     """Fetch, compress and store one image; every expected failure becomes a failed result.
 
@@ -48,9 +50,12 @@ def process_image(
             return _reuse(task, cached, fetched.etag, fetched.last_modified, download_ms, 200)
         if on_stage is not None:
             on_stage("compressing")
-        compress_started = time.monotonic()
-        compressed = compress_image(fetched.data, settings)
-        write_atomic(task.output_path, compressed.data)
+        # Decode + encode only as many images at once as there are cores (cpu_slot); the
+        # fsync when atomic_file ends waits on the disk, outside the slot.
+        with atomic_file(task.output_path) as output, cpu_slot or contextlib.nullcontext():
+            compress_started = time.monotonic()
+            compressed = compress_image(fetched.data, settings, output)
+            compress_ms = _ms_since(compress_started)
         return ImageResult(
             image_id=task.image_id,
             request_id=task.request_id,
@@ -59,12 +64,12 @@ def process_image(
             attempt=task.attempt,
             http_status=http_status,
             input_bytes=input_bytes,
-            output_bytes=len(compressed.data),
+            output_bytes=compressed.size,
             width=compressed.width,
             height=compressed.height,
             input_type=compressed.input_type,
             download_ms=download_ms,
-            compress_ms=_ms_since(compress_started),
+            compress_ms=compress_ms,
             output_path=task.output_path,
             etag=fetched.etag,
             last_modified=fetched.last_modified,

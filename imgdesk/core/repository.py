@@ -311,12 +311,25 @@ class Repository:
     def update_images(self, updates: Mapping[int, Mapping[str, Any]]) -> None:
         """Apply field changes to many images in one transaction (the engine's batched write)."""
         now = time.time()
+        # One executemany per set of changed fields: peewee would build an UPDATE statement
+        # per image (~100-250 us each, on the GUI thread); sqlite3 binds rows in C.
+        groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+        for image_id, fields in updates.items():
+            names = tuple(sorted(fields))
+            unknown = set(names) - IMAGE_UPDATE_FIELDS
+            if unknown:
+                raise ValueError(f"not image fields: {sorted(unknown)}")
+            groups.setdefault(names, []).append((*(fields[n] for n in names), now, image_id))
         with db.atomic():
-            for image_id, fields in updates.items():
-                unknown = set(fields) - IMAGE_UPDATE_FIELDS
-                if unknown:
-                    raise ValueError(f"not image fields: {sorted(unknown)}")
-                ImageRow.update(**fields, updated_at=now).where(ImageRow.id == image_id).execute()
+            cursor = db.cursor()  # type: ignore[no-untyped-call]
+            for names, rows in groups.items():
+                columns = ImageRow._meta.fields
+                assignments = ", ".join(f"{columns[name].column_name} = ?" for name in names)
+                cursor.executemany(
+                    f"UPDATE {ImageRow._meta.table_name} SET {assignments}, "
+                    f"{ImageRow.updated_at.column_name} = ? WHERE {ImageRow.id.column_name} = ?",
+                    rows,
+                )
 
     def store(
         self,
@@ -330,8 +343,18 @@ class Repository:
                 self.set_request_status(request_id, status)
             self.update_images(image_updates)
             now = time.time()
-            for fields in cache_updates:
-                OutputCache.insert(**fields, updated_at=now).on_conflict_replace().execute()
+            if cache_updates:
+                names = sorted(cache_updates[0])
+                columns = OutputCache._meta.fields
+                sql = (
+                    f"INSERT OR REPLACE INTO {OutputCache._meta.table_name} "
+                    f"({', '.join(columns[name].column_name for name in names)}, "
+                    f"{OutputCache.updated_at.column_name}) "
+                    f"VALUES ({', '.join('?' for _ in names)}, ?)"
+                )
+                db.cursor().executemany(  # type: ignore[no-untyped-call]
+                    sql, [(*(fields[name] for name in names), now) for fields in cache_updates]
+                )
 
     def cached_outputs(self, request_id: str, settings_key: str) -> dict[str, CachedOutput]:
         """Earlier outputs of the request's pending URLs made under ``settings_key``."""

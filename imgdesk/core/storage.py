@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from imgdesk.core.errors import ErrorCode, ImageError
@@ -124,6 +127,39 @@ def link_atomic(source: Path, path: Path) -> None:
         write_atomic(path, data)
 
 
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write ``path`` through: it appears whole at ``path`` when the block ends.
+
+    Like :func:`write_atomic`, for writers that want a real file (Pillow encodes into one
+    without holding the GIL). If the block raises, the temp file is removed.
+
+    Raises:
+        ImageError: ``storage``, when the file cannot be created, written or renamed.
+    """
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _storage_error(exc, folder, path.name) from exc
+    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    created = False
+    try:
+        with open(temp, "xb") as handle:
+            created = True
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException as exc:
+        if created:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise _storage_error(exc, folder, path.name) from exc
+        raise
+
+
 def check_folder_writable(folder: Path, probe_bytes: int = 0) -> None:
     """Make sure images can be stored in ``folder`` before any work starts.
 
@@ -185,8 +221,15 @@ def output_url(path: Path, request_id: str, public_base_url: str) -> str:
     folder) ``<base>/<request_id>/<file name>``.
     """
     if not public_base_url:
-        return path.resolve().as_uri()
+        # The folder is resolved once per request folder, not per image (a realpath is one
+        # lstat per path component, on the GUI thread).
+        return f"{_folder_uri(path.parent)}/{quote(path.name)}"
     return f"{public_base_url.rstrip('/')}/{quote(request_id, safe='')}/{quote(path.name, safe='')}"
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_uri(folder: Path) -> str:
+    return folder.resolve().as_uri()
 
 
 def _storage_error(exc: OSError, folder: Path, file_name: str | None = None) -> ImageError:

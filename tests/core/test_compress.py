@@ -600,3 +600,14 @@ def test_threads_give_the_same_results_as_one_thread() -> None:
     serial = [run(data) for data in inputs]
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(run, inputs)) == serial
+
+
+def test_compressing_into_a_file_gives_the_same_bytes_as_into_memory(tmp_path: Path) -> None:
+    data = images.make_jpeg(640, 480, "photo", 92)
+    in_memory = compress_image(data, Settings())
+    path = tmp_path / "out.jpg"
+    with path.open("wb") as handle:
+        into_file = compress_image(data, Settings(), handle)
+    assert path.read_bytes() == in_memory.data
+    assert into_file.size == len(in_memory.data) == in_memory.size
+    assert (into_file.width, into_file.height) == (640, 480)

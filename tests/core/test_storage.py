@@ -444,3 +444,16 @@ def test_link_atomic_of_a_missing_source_is_a_storage_error(tmp_path: Path) -> N
     assert caught.value.code == ErrorCode.STORAGE
     assert not (tmp_path / "b" / "x.jpg").exists()
     assert not [p for p in (tmp_path / "b").iterdir() if p.name.endswith(".part")]
+
+
+def test_atomic_file_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "req" / "0001_x_1.jpg"
+    with pytest.raises(ValueError), storage.atomic_file(target) as handle:
+        handle.write(b"half an ima")
+        raise ValueError("the encoder failed")
+    assert not target.exists()
+    assert list((tmp_path / "req").iterdir()) == []
+    with storage.atomic_file(target) as handle:
+        handle.write(b"a whole image")
+    assert target.read_bytes() == b"a whole image"
+    assert [p.name for p in (tmp_path / "req").iterdir()] == [target.name]
