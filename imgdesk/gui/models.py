@@ -206,6 +206,33 @@ class RowsTableModel(QAbstractTableModel):
             return self.HEADER_TIPS.get(section)
         return None
 
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """Text, the row object and sort keys here; every other role from the subclass."""
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == OBJECT_ROLE:
+            return row
+        if role == SORT_ROLE:
+            return self._sort_value(row, column)
+        return self._role_data(row, column, role)
+
+    def _display(self, row: Any, column: int) -> Any:
+        raise NotImplementedError
+
+    def _sort_value(self, row: Any, column: int) -> Any:
+        raise NotImplementedError
+
+    def _role_data(self, row: Any, column: int, role: int) -> Any:
+        return None
+
 
 class RequestsTableModel(RowsTableModel):
     """Every processing request, newest first, refreshed from the repository on demand.
@@ -352,22 +379,8 @@ class RequestsTableModel(RowsTableModel):
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def data(
-        self,
-        index: QModelIndex | QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Cell values for the view, the delegates and the proxy."""
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        request = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(request, column)
-        if role == OBJECT_ROLE:
-            return request
-        if role == SORT_ROLE:
-            return self._sort_value(request, column)
+    def _role_data(self, request: RequestInfo, column: int, role: int) -> Any:
+        """Other roles for the view, the delegates and the proxy."""
         if role == STATE_ROLE and column == self.COL_STATE:
             return self.state_of(request)
         if role == PROGRESS_ROLE and column == self.COL_PROGRESS:
@@ -616,22 +629,8 @@ class ImagesTableModel(RowsTableModel):
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def data(
-        self,
-        index: QModelIndex | QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Cell values for the view, the delegates and the proxy."""
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        image = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(image, column)
-        if role == OBJECT_ROLE:
-            return image
-        if role == SORT_ROLE:
-            return self._sort_value(image, column)
+    def _role_data(self, image: ImageInfo, column: int, role: int) -> Any:
+        """Other roles for the view, the delegates and the proxy."""
         if role == STATE_ROLE and column == self.COL_STATE:
             return image_state(image)
         if role == PROGRESS_ROLE and column == self.COL_STATE:

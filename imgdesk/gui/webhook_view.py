@@ -25,7 +25,6 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QPoint,
     Qt,
     QTimer,
@@ -54,8 +53,6 @@ from imgdesk.core.webhook import DELIVERED, url_origin
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.delegates import ElidingDelegate, StateDelegate
 from imgdesk.gui.models import (
-    OBJECT_ROLE,
-    SORT_ROLE,
     STATE_ROLE,
     RowsTableModel,
     contiguous_runs,
@@ -174,22 +171,8 @@ class DeliveriesTableModel(RowsTableModel):
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def data(
-        self,
-        index: QModelIndex | QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Cell values for the view and the state delegate."""
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        delivery = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(delivery, column)
-        if role == OBJECT_ROLE:
-            return delivery
-        if role == SORT_ROLE:
-            return self._sort_value(delivery, column)
+    def _role_data(self, delivery: DeliveryInfo, column: int, role: int) -> Any:
+        """Other roles for the view and the state delegate."""
         if role == STATE_ROLE and column == self.COL_STATUS:
             return DELIVERY_STATES.get(delivery.status, ("", delivery.status))[1]
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -301,22 +284,8 @@ class AttemptsTableModel(RowsTableModel):
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def data(
-        self,
-        index: QModelIndex | QPersistentModelIndex,
-        role: int = Qt.ItemDataRole.DisplayRole,
-    ) -> Any:
-        """Cell values for the view and the state delegate."""
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        attempt = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(attempt, column)
-        if role == OBJECT_ROLE:
-            return attempt
-        if role == SORT_ROLE:
-            return self._sort_value(attempt, column)
+    def _role_data(self, attempt: AttemptInfo, column: int, role: int) -> Any:
+        """Other roles for the view and the state delegate."""
         if role == STATE_ROLE and column == self.COL_RESULT:
             return "done" if attempt_succeeded(attempt) else "failed"
         if role == Qt.ItemDataRole.ToolTipRole:
