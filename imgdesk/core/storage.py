@@ -72,33 +72,8 @@ def write_atomic(path: Path, data: bytes) -> None:
         ImageError: ``storage``, with a sentence saying what to do (disk full, no permission,
             a file in the way of a folder, ...).
     """
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _storage_error(exc, folder, path.name) from exc
-    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
-    created = False
-    try:
-        fd = os.open(temp, _WRITE_FLAGS, 0o666)  # 0o666 minus the umask, like open()
-        created = True
-        try:
-            # os.write directly: no buffered copy of data; it may write less than asked.
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except BaseException as exc:
-        if created:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-        if isinstance(exc, OSError):
-            raise _storage_error(exc, folder, path.name) from exc
-        raise
+    with atomic_file(path) as handle:
+        handle.write(data)
 
 
 def link_atomic(source: Path, path: Path) -> None:
@@ -112,7 +87,7 @@ def link_atomic(source: Path, path: Path) -> None:
     """
     if source == path:
         return
-    temp = path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    temp = _temp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.link(source, temp)
@@ -131,8 +106,9 @@ def link_atomic(source: Path, path: Path) -> None:
 def atomic_file(path: Path) -> Iterator[BinaryIO]:
     """A file to write ``path`` through: it appears whole at ``path`` when the block ends.
 
-    Like :func:`write_atomic`, for writers that want a real file (Pillow encodes into one
-    without holding the GIL). If the block raises, the temp file is removed.
+    For writers that want a real file (Pillow encodes into one without holding the GIL);
+    :func:`write_atomic` uses it for bytes in hand. If the block raises, the temp file is
+    removed.
 
     Raises:
         ImageError: ``storage``, when the file cannot be created, written or renamed.
@@ -142,9 +118,10 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _storage_error(exc, folder, path.name) from exc
-    temp = folder / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    temp = _temp_path(path)
     created = False
     try:
+        # "xb" creates the file with 0o666 minus the umask, like any new file.
         with open(temp, "xb") as handle:
             created = True
             yield handle
@@ -158,6 +135,11 @@ def atomic_file(path: Path) -> Iterator[BinaryIO]:
         if isinstance(exc, OSError):
             raise _storage_error(exc, folder, path.name) from exc
         raise
+
+
+def _temp_path(path: Path) -> Path:
+    """A hidden ``.part`` name beside ``path``, easy to recognise and remove after a crash."""
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}{PART_SUFFIX}"
 
 
 def check_folder_writable(folder: Path, probe_bytes: int = 0) -> None:
