@@ -19,7 +19,7 @@ from peewee import (
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Bound to a file by open_database(); one database per process, like Vorta's store.
 db = SqliteDatabase(None)
@@ -60,6 +60,14 @@ class RequestRow(BaseModel):
     webhook_url = TextField(null=True)
     webhook_secret = TextField(null=True)
     output_csv = TextField(null=True)
+    # Image counts kept by the image_counts trigger (schema 2), so reading a request's
+    # progress is one row, not an aggregate over up to 300,000 images on every refresh.
+    total_images = IntegerField(default=0)
+    done_images = IntegerField(default=0)
+    failed_images = IntegerField(default=0)
+    in_flight_images = IntegerField(default=0)
+    done_input_bytes = IntegerField(default=0)
+    output_bytes = IntegerField(default=0)
 
     class Meta:
         table_name = "request"
@@ -208,6 +216,61 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
     return db
 
 
+# The request's counters follow every change of an image's state or sizes. Images are only
+# inserted by create_request (which sets total_images) and only deleted with their request.
+_IN_FLIGHT_SQL = "('downloading', 'compressing')"
+IMAGE_COUNTS_TRIGGER = f"""
+CREATE TRIGGER IF NOT EXISTS image_counts
+AFTER UPDATE OF status, input_bytes, output_bytes ON image
+WHEN OLD.status IS NOT NEW.status
+  OR OLD.input_bytes IS NOT NEW.input_bytes
+  OR OLD.output_bytes IS NOT NEW.output_bytes
+BEGIN
+  UPDATE request SET
+    done_images = done_images + (NEW.status = 'done') - (OLD.status = 'done'),
+    failed_images = failed_images + (NEW.status = 'failed') - (OLD.status = 'failed'),
+    in_flight_images = in_flight_images
+      + (NEW.status IN {_IN_FLIGHT_SQL}) - (OLD.status IN {_IN_FLIGHT_SQL}),
+    done_input_bytes = done_input_bytes
+      + CASE WHEN NEW.status = 'done' THEN COALESCE(NEW.input_bytes, 0) ELSE 0 END
+      - CASE WHEN OLD.status = 'done' THEN COALESCE(OLD.input_bytes, 0) ELSE 0 END,
+    output_bytes = output_bytes + COALESCE(NEW.output_bytes, 0) - COALESCE(OLD.output_bytes, 0)
+  WHERE id = NEW.request_id;
+END
+"""
+
+_COUNTER_COLUMNS = (
+    "total_images",
+    "done_images",
+    "failed_images",
+    "in_flight_images",
+    "done_input_bytes",
+    "output_bytes",
+)
+
+
+def _add_request_counters() -> None:
+    """Schema 1 -> 2: counter columns on request, filled from the images once."""
+    for column in _COUNTER_COLUMNS:
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            f"ALTER TABLE request ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+        )
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "UPDATE request SET "
+        "total_images = (SELECT COUNT(*) FROM image i WHERE i.request_id = request.id), "
+        "done_images = (SELECT COUNT(*) FROM image i "
+        "  WHERE i.request_id = request.id AND i.status = 'done'), "
+        "failed_images = (SELECT COUNT(*) FROM image i "
+        "  WHERE i.request_id = request.id AND i.status = 'failed'), "
+        "in_flight_images = (SELECT COUNT(*) FROM image i "
+        f"  WHERE i.request_id = request.id AND i.status IN {_IN_FLIGHT_SQL}), "
+        "done_input_bytes = (SELECT COALESCE(SUM(i.input_bytes), 0) FROM image i "
+        "  WHERE i.request_id = request.id AND i.status = 'done'), "
+        "output_bytes = (SELECT COALESCE(SUM(i.output_bytes), 0) FROM image i "
+        "  WHERE i.request_id = request.id)"
+    )
+
+
 def _migrate() -> None:
     with db.atomic():
         db.create_tables(TABLES, safe=True)
@@ -218,8 +281,10 @@ def _migrate() -> None:
                 f"The database was written by a newer imgdesk (schema {version}); "
                 f"this version understands schema {SCHEMA_VERSION}."
             )
+        if version == 1:
+            _add_request_counters()
+        db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]
         if version < SCHEMA_VERSION:
-            # Future versions add playhouse.migrate steps here, one per version.
             KeyValue.insert(
                 key="schema_version", value=str(SCHEMA_VERSION)
             ).on_conflict_replace().execute()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from peewee import JOIN, fn
+from peewee import fn
 
 from imgdesk.core.csvio import Catalogue, CatalogueRow
 from imgdesk.core.db import ImageRow, KeyValue, OutputCache, ProductRow, RequestRow, db
@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = ("downloading", "compressing")
 UNFINISHED = ("pending", *IN_FLIGHT)
 FINAL_REQUEST_STATES = ("completed", "failed")
+# Values bound per statement when a query takes a list (SQLite allows 32,766 since 3.32).
+SQL_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ class Repository:
                 output_column=catalogue.output_column,
                 webhook_url=webhook_url or None,
                 webhook_secret=webhook_secret or None,
+                total_images=sum(len(row.urls) for row in catalogue.valid_rows),
             )
             # Bulk rows go through sqlite3's executemany: peewee builds SQL per value, which
             # took 20 s for 300,000 images against well under one this way.
@@ -231,49 +234,31 @@ class Repository:
         return ids[0] if len(ids) == 1 else None
 
     def _requests(self, request_id: str | None) -> list[RequestInfo]:
-        def count(status: str | Sequence[str]) -> Any:
-            statuses = [status] if isinstance(status, str) else list(status)
-            return fn.COALESCE(fn.SUM(ImageRow.status.in_(statuses)), 0)
-
-        query = (
-            RequestRow.select(
-                RequestRow,
-                fn.COUNT(ImageRow.id).alias("total"),
-                count("done").alias("done"),
-                count("failed").alias("failed"),
-                count(IN_FLIGHT).alias("in_flight"),
-                fn.COALESCE(fn.SUM(ImageRow.input_bytes * (ImageRow.status == "done")), 0).alias(
-                    "input_bytes"
-                ),
-                fn.COALESCE(fn.SUM(ImageRow.output_bytes), 0).alias("output_bytes"),
-            )
-            .join(ImageRow, JOIN.LEFT_OUTER, on=(ImageRow.request == RequestRow.id))
-            .group_by(RequestRow.id)
-            .order_by(RequestRow.created_at.desc())
-        )
+        # The counts are columns kept by a trigger (see db.IMAGE_COUNTS_TRIGGER): one row read.
+        query = RequestRow.select().order_by(RequestRow.created_at.desc())
         if request_id is not None:
             query = query.where(RequestRow.id == request_id)
         return [
             RequestInfo(
-                id=r["id"],
-                csv_name=r["csv_name"],
-                csv_path=r["csv_path"],
-                status=r["status"],
-                error=r["error"],
-                created_at=r["created_at"],
-                started_at=r["started_at"],
-                finished_at=r["finished_at"],
-                total=r["total"],
-                done=r["done"],
-                failed=r["failed"],
-                in_flight=r["in_flight"],
-                input_bytes=r["input_bytes"],
-                output_bytes=r["output_bytes"],
-                webhook_url=r["webhook_url"],
-                webhook_secret=r["webhook_secret"],
-                output_csv=r["output_csv"],
+                id=r.id,
+                csv_name=r.csv_name,
+                csv_path=r.csv_path,
+                status=r.status,
+                error=r.error,
+                created_at=r.created_at,
+                started_at=r.started_at,
+                finished_at=r.finished_at,
+                total=r.total_images,
+                done=r.done_images,
+                failed=r.failed_images,
+                in_flight=r.in_flight_images,
+                input_bytes=r.done_input_bytes,
+                output_bytes=r.output_bytes,
+                webhook_url=r.webhook_url,
+                webhook_secret=r.webhook_secret,
+                output_csv=r.output_csv,
             )
-            for r in _dicts(query)
+            for r in query
         ]
 
     def list_images(
@@ -287,10 +272,29 @@ class Repository:
             params += wanted
         return _image_infos(f"{where} ORDER BY p.row_index, i.position", params)
 
+    def list_images_page(
+        self,
+        request_id: str,
+        after_id: int,
+        limit: int,
+        statuses: Iterable[str] | None = None,
+    ) -> list[ImageInfo]:
+        """Up to ``limit`` images with an id above ``after_id``, in input order.
+
+        Images are inserted in input order, so id order is input order: a big request is read
+        a page at a time, each page an index range, never the whole request at once.
+        """
+        where, params = "i.request_id = ? AND i.id > ?", [request_id, after_id]
+        if statuses is not None:
+            wanted = list(statuses)
+            where += f" AND i.status IN ({', '.join('?' * len(wanted))})"
+            params += wanted
+        return _image_infos(f"{where} ORDER BY i.id LIMIT ?", [*params, limit])
+
     def get_images(self, image_ids: Iterable[int]) -> list[ImageInfo]:
         """Some images by id, in input order."""
         found: list[ImageInfo] = []
-        for chunk in _chunks(image_ids, 500):
+        for chunk in _chunks(image_ids, SQL_CHUNK):
             found.extend(_image_infos(f"i.id IN ({', '.join('?' * len(chunk))})", chunk))
         found.sort(key=lambda image: (image.row_index, image.position))
         return found
@@ -356,16 +360,39 @@ class Repository:
                     sql, [(*(fields[name] for name in names), now) for fields in cache_updates]
                 )
 
-    def cached_outputs(self, request_id: str, settings_key: str) -> dict[str, CachedOutput]:
-        """Earlier outputs of the request's pending URLs made under ``settings_key``."""
+    def cached_outputs(self, urls: Iterable[str], settings_key: str) -> dict[str, CachedOutput]:
+        """Earlier outputs of these URLs made under ``settings_key`` (for conditional requests)."""
+        found: dict[str, CachedOutput] = {}
+        for chunk in _chunks(set(urls), SQL_CHUNK):
+            cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+                "SELECT url, output_path, etag, last_modified, content_sha256, input_bytes, "
+                "output_bytes, width, height, input_type FROM output_cache "
+                f"WHERE settings_key = ? AND url IN ({', '.join('?' * len(chunk))})",
+                (settings_key, *chunk),
+            )
+            found.update((url, CachedOutput(Path(path), *rest)) for url, path, *rest in cursor)
+        return found
+
+    def done_twins(self, request_id: str, urls: Iterable[str]) -> dict[str, ImageInfo]:
+        """A finished image of the request for each of these URLs that has one."""
+        found: dict[str, ImageInfo] = {}
+        for chunk in _chunks(set(urls), SQL_CHUNK):
+            condition = (
+                f"i.request_id = ? AND i.status = 'done' "
+                f"AND i.url IN ({', '.join('?' * len(chunk))})"
+            )
+            images = _image_infos(condition, [request_id, *chunk])
+            found.update((image.url, image) for image in images)
+        return found
+
+    def done_output_names(self, request_id: str) -> set[str]:
+        """File names of the request's finished outputs (what its folder must keep)."""
         cursor = db.execute_sql(  # type: ignore[no-untyped-call]
-            "SELECT DISTINCT c.url, c.output_path, c.etag, c.last_modified, c.content_sha256, "
-            "c.input_bytes, c.output_bytes, c.width, c.height, c.input_type "
-            "FROM image i JOIN output_cache c ON c.url = i.url AND c.settings_key = ? "
-            "WHERE i.request_id = ? AND i.status = 'pending'",
-            (settings_key, request_id),
+            "SELECT output_path FROM image "
+            "WHERE request_id = ? AND status = 'done' AND output_path IS NOT NULL",
+            (request_id,),
         )
-        return {url: CachedOutput(Path(path), *rest) for url, path, *rest in cursor}
+        return {Path(path).name for (path,) in cursor}
 
     def set_request_error(self, request_id: str, error: str | None) -> None:
         """Show why a request waits (or clear it) without changing its state."""
