@@ -48,6 +48,14 @@ DB_BUSY_RETRY_MS = 500
 # A held request carries on once this much can be written: room for a typical output image.
 STORAGE_PROBE_BYTES = 512 * 1024
 CANCELLED_MESSAGE = "Cancelled by the user."
+# A started request's pending images are read a page at a time, in input order, so a
+# 300,000-image request costs neither seconds on the GUI thread nor 300,000 jobs in memory.
+FEED_PAGE_IMAGES = 1000
+FEED_LOW_WATER = 200  # read the next page once fewer jobs than this wait in the queues
+# While slots are free but every queued job waits for its busy host, read further ahead
+# (up to this many queued jobs) to find images of other hosts.
+FEED_MAX_QUEUED = 20_000
+FEED_PAGES_PER_PUMP = 3
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,9 @@ class Engine(QObject):
         self._host_active: Counter[str] = Counter()
         self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
         self._scheduled: dict[int, str] = {}  # image id -> request id, for every job's images
+        self._url_jobs: dict[tuple[str, str], _Job] = {}  # (request id, URL) -> outstanding job
+        # Started requests with pending images not read yet: the id of the last image read.
+        self._feeds: dict[str, int] = {}
         self._processing: set[str] = set()
         self._generation: dict[str, int] = {}  # bumped on cancel/delete: old work is stale
         self._paused = False
@@ -235,8 +246,8 @@ class Engine(QObject):
     def is_busy(self, request_id: str | None = None) -> bool:
         """True while a request (or any) has images queued, running or waiting to retry."""
         if request_id is None:
-            return any(self._outstanding.values())
-        return self._outstanding[request_id] > 0
+            return bool(self._feeds) or any(self._outstanding.values())
+        return request_id in self._feeds or self._outstanding[request_id] > 0
 
     def set_settings(self, settings: Settings) -> None:
         """Use new settings for work that starts from now on."""
@@ -246,7 +257,10 @@ class Engine(QObject):
         self._pump()
 
     def start_request(self, request_id: str) -> None:
-        """Queue every pending image of the request that is not already scheduled."""
+        """Queue the request's pending images that are not already scheduled.
+
+        The first page is queued now; later pages as the queues drain (see ``_pump``).
+        """
         request = self._repo.get_request(request_id)
         if request is None:
             raise KeyError(request_id)
@@ -267,42 +281,64 @@ class Engine(QObject):
             remove_partial_files(folder)
             self._remove_orphan_files(request_id, folder)
         self._generation.setdefault(request_id, 0)
+        # Pages are read from the database: store what is buffered first, so an image that
+        # just finished is not read as pending again.
+        self.flush()
+        self._feeds[request_id] = 0
+        self._feed_page(request_id)
+        logger.info("request %s started (%s images pending)", request_id, request.pending)
+        self._finish_if_done(request_id)
+        self._pump()
 
-        pending = [
-            image
-            for image in self._repo.list_images(request_id, ("pending",))
-            if image.id not in self._scheduled
-        ]
-        reusable = {image.url: image for image in self._repo.list_images(request_id, ("done",))}
-        cache = self._repo.cached_outputs(request_id, self._settings.output_key)
-        by_url: dict[str, list[ImageInfo]] = {}
-        for image in pending:
-            if image.url in reusable:
-                # The same URL in one request is fetched once: copy the finished twin.
-                self._finish_from_twin(image, reusable[image.url])
-            else:
-                by_url.setdefault(image.url, []).append(image)
-        for url, images in by_url.items():
-            first = images[0]
+    def _feed_page(self, request_id: str) -> None:
+        """Queue the next page of the request's pending images, one job per new URL."""
+        after_id = self._feeds[request_id]
+        page = self._repo.list_images_page(request_id, after_id, FEED_PAGE_IMAGES, ("pending",))
+        if len(page) < FEED_PAGE_IMAGES:
+            del self._feeds[request_id]
+        else:
+            self._feeds[request_id] = page[-1].id
+        fresh = [image for image in page if image.id not in self._scheduled]
+        new_urls = {image.url for image in fresh if (request_id, image.url) not in self._url_jobs}
+        # The same URL in one request is fetched once: a twin already done is copied, one
+        # still on its way takes this image along.
+        twins = self._repo.done_twins(request_id, new_urls) if new_urls else {}
+        cache = self._repo.cached_outputs(new_urls, self._settings.output_key) if new_urls else {}
+        folder = request_folder(self._data_dir, request_id)
+        for image in fresh:
+            job = self._url_jobs.get((request_id, image.url))
+            if job is not None:
+                job.images.append(image)
+                job.image_ids.append(image.id)
+                self._scheduled[image.id] = request_id
+                continue
+            twin = twins.get(image.url)
+            if twin is not None:
+                self._finish_from_twin(image, twin)
+                continue
             job = _Job(
                 request_id=request_id,
-                url=url,
-                images=images,
+                url=image.url,
+                images=[image],
                 output_path=folder
-                / output_file_name(first.row_index + 1, first.product_name, first.position),
-                host=(urlsplit(url).hostname or "").lower(),
+                / output_file_name(image.row_index + 1, image.product_name, image.position),
+                host=(urlsplit(image.url).hostname or "").lower(),
                 generation=self._generation[request_id],
-                cached=cache.get(url),
+                cached=cache.get(image.url),
             )
-            self._enqueue(job)
+            self._url_jobs[(request_id, image.url)] = job
+            self._scheduled[image.id] = request_id
             self._outstanding[request_id] += 1
-            self._scheduled.update(dict.fromkeys(job.image_ids, request_id))
-        logger.info(
-            "request %s: %s images queued as %s downloads", request_id, len(pending), len(by_url)
-        )
-        if not self._outstanding[request_id]:
-            self._finish_request(request_id)
-        self._pump()
+            self._enqueue(job)
+
+    def _feed_next(self) -> bool:
+        """Read a page of the first started request that is not held; False when none is left."""
+        for request_id in self._feeds:
+            if request_id not in self._held:
+                self._feed_page(request_id)
+                self._finish_if_done(request_id)
+                return True
+        return False
 
     def _remove_orphan_files(self, request_id: str, folder: Path) -> None:
         """Delete outputs written just before a crash whose ``done`` was never stored.
@@ -310,11 +346,7 @@ class Engine(QObject):
         Their images are pending again and will be stored anew, so a file on disk always has
         its done row and a done row always has its file.
         """
-        kept = {
-            Path(image.output_path).name
-            for image in self._repo.list_images(request_id, ("done",))
-            if image.output_path
-        }
+        kept = self._repo.done_output_names(request_id)
         for path in folder.glob("*.jpg"):
             if path.name not in kept:
                 logger.info("removing %s, left by an interrupted run", path.name)
@@ -385,6 +417,7 @@ class Engine(QObject):
         """Stop starting work, let running images end, store what is known."""
         self._paused = True
         self._queues.clear()
+        self._feeds.clear()
         self._held_jobs.clear()
         self._storage_probe.stop()
         self._pool.clear()
@@ -407,10 +440,28 @@ class Engine(QObject):
             self._queues.setdefault(job.host, deque()).append(job)
 
     def _pump(self) -> None:
+        """Start queued jobs while there are free slots; read more pages as the queues drain.
+
+        A few pages at most per call, so reading ahead never holds the GUI thread for long.
+        """
+        for _page in range(FEED_PAGES_PER_PUMP):
+            if self._paused:
+                return
+            self._start_queued_jobs()
+            queued = sum(len(queue) for queue in self._queues.values())
+            if len(self._in_flight) >= self._settings.concurrency:
+                enough = queued >= FEED_LOW_WATER
+            else:
+                enough = queued >= FEED_MAX_QUEUED  # the queued jobs all wait for busy hosts
+            if enough or not self._feed_next():
+                return
+        self._start_queued_jobs()
+
+    def _start_queued_jobs(self) -> None:
         """Start queued jobs while there are free slots, one host after another."""
         settings = self._settings
         started = True
-        while started and not self._paused:
+        while started:
             started = False
             for host in list(self._queues):
                 if len(self._in_flight) >= settings.concurrency:
@@ -611,9 +662,14 @@ class Engine(QObject):
     def _job_done(self, job: _Job) -> None:
         for image_id in job.image_ids:
             self._scheduled.pop(image_id, None)
+        self._url_jobs.pop((job.request_id, job.url), None)
         self._outstanding[job.request_id] -= 1
-        if self._outstanding[job.request_id] <= 0:
-            self._finish_request(job.request_id)
+        self._finish_if_done(job.request_id)
+
+    def _finish_if_done(self, request_id: str) -> None:
+        """Finish a started request once nothing of it is queued, running or left to read."""
+        if request_id not in self._feeds and self._outstanding[request_id] <= 0:
+            self._finish_request(request_id)
 
     def _drop_jobs(self, request_id: str) -> None:
         """Forget queued, waiting and running jobs of a request (running ones become stale)."""
@@ -629,6 +685,8 @@ class Engine(QObject):
         self._scheduled = {
             image_id: owner for image_id, owner in self._scheduled.items() if owner != request_id
         }
+        self._url_jobs = {key: job for key, job in self._url_jobs.items() if key[0] != request_id}
+        self._feeds.pop(request_id, None)
         self._outstanding.pop(request_id, None)
         self.flush()
 

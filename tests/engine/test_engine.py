@@ -6,12 +6,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.db import db
 from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
+from imgdesk.engine import engine as engine_module
 from imgdesk.engine.engine import Engine, ImageEvent
 from tests import images
 from tests.engine.conftest import FAST, create_request
@@ -525,3 +527,61 @@ def test_changed_output_settings_or_a_deleted_output_mean_no_reuse(
     assert run(qtbot, engine, third) == "completed"
     image = by_url(repo, third)[tagged]
     assert image.http_status == 200 and Path(image.output_path or "").is_file()
+
+
+def test_a_request_bigger_than_a_page_is_read_in_pages_and_finishes(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "FEED_PAGE_IMAGES", 7)
+    monkeypatch.setattr(engine_module, "FEED_LOW_WATER", 3)
+    shared = http_server.route("/shared.jpg", delayed(0.05, respond(JPEG)))
+    urls = [http_server.route(f"/p{i}.jpg", respond(JPEG)) for i in range(40)]
+    # The shared URL comes first and again in pages far behind: still fetched once.
+    rows = [("0", "First", [shared])]
+    rows += [(str(i + 1), f"P{i}", [url]) for i, url in enumerate(urls)]
+    rows += [("41", "Again", [shared]), ("42", "Last", [urls[0], shared])]
+    request_id = create_request(repo, rows)
+    engine = make_engine()
+    engine.pause()
+    engine.start_request(request_id)
+    # Paused: only the first page is read, and the request counts as busy until all is read.
+    assert 0 < len(engine._scheduled) <= 7
+    assert engine.is_busy(request_id)
+
+    with qtbot.waitSignal(engine.request_finished, timeout=20_000) as blocker:
+        engine.resume()
+    assert blocker.args == [request_id, "completed"]
+    images_ = repo.list_images(request_id)
+    assert len(images_) == 44 and all(image.status == "done" for image in images_)
+    assert http_server.hits("/shared.jpg") == 1
+    assert all(http_server.hits(f"/p{i}.jpg") == 1 for i in range(40))
+    assert not engine.is_busy()
+
+
+def test_a_retry_while_running_reads_the_request_again_from_the_start(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine_module, "FEED_PAGE_IMAGES", 5)
+    monkeypatch.setattr(engine_module, "FEED_LOW_WATER", 2)
+    broken = http_server.route("/broken.jpg", sequence(respond(b"", 404), respond(JPEG)))
+    slow = [http_server.route(f"/s{i}.jpg", delayed(0.1, respond(JPEG))) for i in range(30)]
+    request_id = create_request(
+        repo, [("0", "Broken", [broken])] + [(str(i + 1), f"S{i}", [u]) for i, u in enumerate(slow)]
+    )
+    engine = make_engine(FAST.replace(concurrency=2))
+    engine.start_request(request_id)
+    qtbot.waitUntil(lambda: by_url(repo, request_id)[broken].status == "failed", timeout=10_000)
+    # The failed image lies behind the page cursor now; a retry must still pick it up.
+    with qtbot.waitSignal(engine.request_finished, timeout=20_000) as blocker:
+        assert engine.retry(request_id) == 1
+    assert blocker.args == [request_id, "completed"]
+    assert http_server.hits("/broken.jpg") == 2
+    assert all(http_server.hits(f"/s{i}.jpg") == 1 for i in range(30))
