@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -38,6 +39,11 @@ class KeyValue(BaseModel):
     value = TextField()
 
 
+def _counter() -> IntegerField:
+    """A count column; its SQL default matches the one schema 2's upgrade adds."""
+    return IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+
+
 class RequestRow(BaseModel):
     """One loaded CSV: a processing request."""
 
@@ -62,12 +68,12 @@ class RequestRow(BaseModel):
     output_csv = TextField(null=True)
     # Image counts kept by the image_counts trigger (schema 2), so reading a request's
     # progress is one row, not an aggregate over up to 300,000 images on every refresh.
-    total_images = IntegerField(default=0)
-    done_images = IntegerField(default=0)
-    failed_images = IntegerField(default=0)
-    in_flight_images = IntegerField(default=0)
-    done_input_bytes = IntegerField(default=0)
-    output_bytes = IntegerField(default=0)
+    total_images = _counter()
+    done_images = _counter()
+    failed_images = _counter()
+    in_flight_images = _counter()
+    done_input_bytes = _counter()
+    output_bytes = _counter()
 
     class Meta:
         table_name = "request"

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = ("downloading", "compressing")
 UNFINISHED = ("pending", *IN_FLIGHT)
 FINAL_REQUEST_STATES = ("completed", "failed")
+# A request whose rows are still being recorded: invisible to lists and to the engine.
+IMPORTING = "importing"
+IMPORT_CHUNK_ROWS = 2000
 # Values bound per statement when a query takes a list (SQLite allows 32,766 since 3.32).
 SQL_CHUNK = 1000
 
@@ -123,6 +126,136 @@ IMAGE_UPDATE_FIELDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class PreparedCatalogue:
+    """A catalogue with its rows encoded for the database, built off the GUI thread."""
+
+    catalogue: Catalogue
+    # (row_index, line, serial, name, cells, urls, problems, valid) per row, JSON encoded.
+    products: list[tuple[Any, ...]]
+    image_count: int
+
+
+def prepare_catalogue(catalogue: Catalogue) -> PreparedCatalogue:
+    """Encode the rows once; the JSON work is most of the cost of recording a big file."""
+    products = [
+        (
+            row.index,
+            row.line,
+            row.serial,
+            row.product_name,
+            json.dumps(row.cells),
+            json.dumps(row.urls),
+            json.dumps(row.problems),
+            row.valid,
+        )
+        for row in catalogue.rows
+    ]
+    image_count = sum(len(row.urls) for row in catalogue.valid_rows)
+    return PreparedCatalogue(catalogue, products, image_count)
+
+
+class RequestImport:
+    """Records one request in short transactions, so the window keeps responding.
+
+    The request is ``importing`` (hidden from every list and from the engine) until its
+    last rows are in; an import cut short is removed by :meth:`Repository.recover_interrupted`.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedCatalogue,
+        csv_path: Path | None,
+        webhook_url: str | None,
+        webhook_secret: str | None,
+    ) -> None:
+        catalogue = prepared.catalogue
+        self.request_id = str(uuid.uuid4())
+        self._prepared = prepared
+        self._next_row = 0
+        with db.atomic():
+            RequestRow.create(
+                id=self.request_id,
+                csv_name=catalogue.name,
+                csv_path=str(csv_path or ""),
+                status=IMPORTING,
+                created_at=time.time(),
+                header=json.dumps(list(catalogue.header)),
+                delimiter=catalogue.delimiter,
+                encoding=catalogue.encoding,
+                serial_column=catalogue.serial_column,
+                name_column=catalogue.name_column,
+                urls_column=catalogue.urls_column,
+                output_column=catalogue.output_column,
+                webhook_url=webhook_url or None,
+                webhook_secret=webhook_secret or None,
+                total_images=prepared.image_count,
+            )
+
+    @property
+    def name(self) -> str:
+        """The file name shown to users."""
+        return self._prepared.catalogue.name
+
+    @property
+    def fraction(self) -> float:
+        """How much of the file is recorded, 0 to 1."""
+        return self._next_row / max(1, len(self._prepared.products))
+
+    def step(self, rows: int | None = None) -> bool:
+        """Record the next ``rows`` (default IMPORT_CHUNK_ROWS) products and their images.
+
+        Returns True once all are in.
+
+        Each step is one transaction: a step that fails (database busy) changed nothing and
+        can simply be called again.
+        """
+        rows = rows or IMPORT_CHUNK_ROWS
+        first = self._next_row
+        products = self._prepared.products[first : first + rows]
+        catalogue_rows = self._prepared.catalogue.rows[first : first + rows]
+        last = first + rows >= len(self._prepared.products)
+        request_id = self.request_id
+        with db.atomic():
+            # sqlite3's executemany: peewee builds SQL per value, which took 20 s for
+            # 300,000 images against well under one this way.
+            cursor = db.cursor()  # type: ignore[no-untyped-call]
+            cursor.executemany(
+                "INSERT INTO product (request_id, row_index, line, serial, name, cells, urls, "
+                "problems, valid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(request_id, *product) for product in products],
+            )
+            product_ids = dict(
+                cursor.execute(
+                    "SELECT row_index, id FROM product WHERE request_id = ? "
+                    "AND row_index BETWEEN ? AND ?",
+                    (request_id, products[0][0], products[-1][0]),
+                )
+                if products
+                else ()
+            )
+            cursor.executemany(
+                "INSERT INTO image (request_id, product_id, position, url, status, attempts) "
+                "VALUES (?, ?, ?, ?, 'pending', 0)",
+                [
+                    (request_id, product_ids[row.index], position, url)
+                    for row in catalogue_rows
+                    if row.valid
+                    for position, url in enumerate(row.urls, start=1)
+                ],
+            )
+            if last:
+                RequestRow.update(status="pending").where(RequestRow.id == request_id).execute()
+        self._next_row = first + len(products)
+        if last:
+            logger.info("request %s created from %s", request_id, self.name)
+        return last
+
+    def abandon(self) -> None:
+        """Remove what was recorded so far (the window closed during the import)."""
+        Repository().delete_request(self.request_id)
+
+
 class Repository:
     """Reads and writes requests, products, images and settings in the open database."""
 
@@ -154,66 +287,26 @@ class Repository:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
     ) -> str:
-        """Record a request for the catalogue's valid rows, in one transaction.
+        """Record a request for the catalogue's valid rows, all at once (command line, tests).
 
         Invalid rows are stored too (without images) so the export keeps every input row.
         """
-        request_id = str(uuid.uuid4())
-        with db.atomic():
-            RequestRow.create(
-                id=request_id,
-                csv_name=catalogue.name,
-                csv_path=str(csv_path or ""),
-                status="pending",
-                created_at=time.time(),
-                header=json.dumps(list(catalogue.header)),
-                delimiter=catalogue.delimiter,
-                encoding=catalogue.encoding,
-                serial_column=catalogue.serial_column,
-                name_column=catalogue.name_column,
-                urls_column=catalogue.urls_column,
-                output_column=catalogue.output_column,
-                webhook_url=webhook_url or None,
-                webhook_secret=webhook_secret or None,
-                total_images=sum(len(row.urls) for row in catalogue.valid_rows),
-            )
-            # Bulk rows go through sqlite3's executemany: peewee builds SQL per value, which
-            # took 20 s for 300,000 images against well under one this way.
-            cursor = db.cursor()  # type: ignore[no-untyped-call]
-            cursor.executemany(
-                "INSERT INTO product (request_id, row_index, line, serial, name, cells, urls, "
-                "problems, valid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (
-                        request_id,
-                        row.index,
-                        row.line,
-                        row.serial,
-                        row.product_name,
-                        json.dumps(row.cells),
-                        json.dumps(row.urls),
-                        json.dumps(row.problems),
-                        row.valid,
-                    )
-                    for row in catalogue.rows
-                ),
-            )
-            product_ids = dict(
-                cursor.execute(
-                    "SELECT row_index, id FROM product WHERE request_id = ?", (request_id,)
-                )
-            )
-            cursor.executemany(
-                "INSERT INTO image (request_id, product_id, position, url, status, attempts) "
-                "VALUES (?, ?, ?, ?, 'pending', 0)",
-                (
-                    (request_id, product_ids[row.index], position, url)
-                    for row in catalogue.valid_rows
-                    for position, url in enumerate(row.urls, start=1)
-                ),
-            )
-        logger.info("request %s created from %s", request_id, catalogue.name)
-        return request_id
+        recording = self.start_import(
+            prepare_catalogue(catalogue), csv_path, webhook_url, webhook_secret
+        )
+        while not recording.step():
+            pass
+        return recording.request_id
+
+    def start_import(
+        self,
+        prepared: PreparedCatalogue,
+        csv_path: Path | None = None,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+    ) -> RequestImport:
+        """Begin recording a request; call :meth:`RequestImport.step` until it returns True."""
+        return RequestImport(prepared, csv_path, webhook_url, webhook_secret)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -228,14 +321,19 @@ class Repository:
 
     def find_request_id(self, prefix: str) -> str | None:
         """The id of the only request whose id starts with ``prefix`` (as users type ids)."""
-        ids = [
-            r.id for r in RequestRow.select(RequestRow.id).where(RequestRow.id.startswith(prefix))
-        ]
+        query = RequestRow.select(RequestRow.id).where(
+            RequestRow.id.startswith(prefix) & (RequestRow.status != IMPORTING)
+        )
+        ids = [r.id for r in query]
         return ids[0] if len(ids) == 1 else None
 
     def _requests(self, request_id: str | None) -> list[RequestInfo]:
         # The counts are columns kept by a trigger (see db.IMAGE_COUNTS_TRIGGER): one row read.
-        query = RequestRow.select().order_by(RequestRow.created_at.desc())
+        query = (
+            RequestRow.select()
+            .where(RequestRow.status != IMPORTING)
+            .order_by(RequestRow.created_at.desc())
+        )
         if request_id is not None:
             query = query.where(RequestRow.id == request_id)
         return [
@@ -284,11 +382,15 @@ class Repository:
         Images are inserted in input order, so id order is input order: a big request is read
         a page at a time, each page an index range, never the whole request at once.
         """
-        where, params = "i.request_id = ? AND i.id > ?", [request_id, after_id]
-        if statuses is not None:
+        if statuses is None:
+            # "+" keeps SQLite off the (request, status) index, which would sort the whole
+            # request for every page: the id range is already in order.
+            where, params = "+i.request_id = ? AND i.id > ?", [request_id, after_id]
+        else:
             wanted = list(statuses)
-            where += f" AND i.status IN ({', '.join('?' * len(wanted))})"
-            params += wanted
+            where = f"i.request_id = ? AND i.status IN ({', '.join('?' * len(wanted))})"
+            where += " AND i.id > ?"
+            params = [request_id, *wanted, after_id]
         return _image_infos(f"{where} ORDER BY i.id LIMIT ?", [*params, limit])
 
     def get_images(self, image_ids: Iterable[int]) -> list[ImageInfo]:
@@ -304,7 +406,7 @@ class Repository:
         query = (
             RequestRow.select(RequestRow.id)
             .join(ImageRow, on=(ImageRow.request == RequestRow.id))
-            .where(ImageRow.status.in_(UNFINISHED))
+            .where(ImageRow.status.in_(UNFINISHED) & (RequestRow.status != IMPORTING))
             .distinct()
             .order_by(RequestRow.created_at)
         )
@@ -439,6 +541,11 @@ class Repository:
         with db.atomic():
             reset = ImageRow.update(status="pending").where(images).execute()
             RequestRow.update(status="pending").where(requests).execute()
+        if request_id is None:
+            cut_short = RequestRow.select(RequestRow.id).where(RequestRow.status == IMPORTING)
+            for stale_id in [row.id for row in cut_short]:
+                logger.info("removing request %s: its import was cut short", stale_id)
+                self.delete_request(stale_id)
         if reset:
             logger.info("recovered %s interrupted images", reset)
         return self.unfinished_request_ids()

@@ -2,13 +2,15 @@
 
 The flow for each file, in the order the files were given:
 
-1. :func:`~imgdesk.core.csvio.read_catalogue` runs in a ``QThreadPool`` worker (a big CSV
-   takes a while to parse and validate); the result comes back by a queued signal.
+1. :func:`~imgdesk.core.csvio.read_catalogue` and
+   :func:`~imgdesk.core.repository.prepare_catalogue` run in a ``QThreadPool`` worker (a big
+   CSV takes a while to parse, validate and encode); the result comes back by a queued signal.
 2. A file rejected as a whole gets a message naming the problem and the line. Rows with
    problems are listed in :class:`RowProblemsDialog`; the user decides whether to go on with
    the valid rows.
-3. On the GUI thread, ``Repository.create_request`` records the request and
-   ``Engine.start_request`` queues it.
+3. On the GUI thread, which owns the database, a :class:`~imgdesk.core.repository.RequestImport`
+   records the request in short transactions, one per event-loop turn, so the window keeps
+   painting; then ``Engine.start_request`` queues it.
 
 Dialogs are opened window-modal with ``open()``, never ``exec()``, so the window keeps
 painting and processing while a question is on screen.
@@ -23,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from peewee import OperationalError
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,12 +44,24 @@ from PySide6.QtWidgets import (
 
 from imgdesk.core.csvio import Catalogue, read_catalogue
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.repository import Repository
+from imgdesk.core.repository import (
+    PreparedCatalogue,
+    Repository,
+    RequestImport,
+    prepare_catalogue,
+)
 from imgdesk.engine.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 1000
+# A recording step that found the database busy (another program writing) tries again then.
+BUSY_RETRY_MS = 500
+
+
+def read_and_prepare(path: Path) -> PreparedCatalogue:
+    """The slow part of loading a file, for a worker thread: parse, validate, encode."""
+    return prepare_catalogue(read_catalogue(path))
 
 
 # -- a background task, like Picard's util/thread.py -------------------------------------------
@@ -207,7 +222,7 @@ class _Load:
 
     path: Path
     task_id: int
-    catalogue: Catalogue | None = None
+    prepared: PreparedCatalogue | None = None
     message: str | None = None
     done: bool = False
 
@@ -218,11 +233,13 @@ class CsvImporter(QObject):
     Signals:
         request_created(str): a request was recorded and handed to the engine.
         file_rejected(str, str): a file (name) was refused, with the message shown.
-        idle_changed(bool): True once no file is being read or waiting for an answer.
+        recording_progress(str, float): a file (name) is being recorded, this fraction so far.
+        idle_changed(bool): True once no file is being read, recorded or waiting for an answer.
     """
 
     request_created = Signal(str)
     file_rejected = Signal(str, str)
+    recording_progress = Signal(str, float)
     idle_changed = Signal(bool)
 
     def __init__(
@@ -240,6 +257,10 @@ class CsvImporter(QObject):
         self._pool = pool or QThreadPool(self)
         self._loads: list[_Load] = []  # in the order the files were given
         self._dialog: QDialog | None = None
+        self._recording: RequestImport | None = None
+        self._recording_timer = QTimer(self)
+        self._recording_timer.setInterval(0)  # one step per event-loop turn
+        self._recording_timer.timeout.connect(self._on_recording_step)
         self._idle = True
         self._next_task_id = 0
         self._relay = TaskRelay(self)
@@ -252,15 +273,15 @@ class CsvImporter(QObject):
         return self._dialog
 
     def is_idle(self) -> bool:
-        """True when no file is being read or waiting for the user."""
-        return not self._loads and self._dialog is None
+        """True when no file is being read, recorded or waiting for the user."""
+        return not self._loads and self._dialog is None and self._recording is None
 
     def load(self, paths: list[Path]) -> None:
         """Read these files in the background, then ask and queue them one by one."""
         was_idle = self.is_idle()
         for path in paths:
             self._next_task_id += 1
-            task = BackgroundTask(self._relay, self._next_task_id, read_catalogue, path)
+            task = BackgroundTask(self._relay, self._next_task_id, read_and_prepare, path)
             load = _Load(path=path, task_id=self._next_task_id)
             self._loads.append(load)
             logger.info("reading %s", path)
@@ -270,22 +291,27 @@ class CsvImporter(QObject):
             self.idle_changed.emit(False)
 
     def shutdown(self) -> None:
-        """Forget files not asked about yet and wait briefly for running reads."""
+        """Forget files not asked about yet, drop a half-recorded one, wait for running reads."""
         self._pool.clear()
         self._pool.waitForDone(2000)
         self._loads.clear()
+        self._recording_timer.stop()
+        if self._recording is not None:
+            logger.info("%s was not recorded: the window closed", self._recording.name)
+            self._recording.abandon()
+            self._recording = None
 
     # -- slots ------------------------------------------------------------------------------
 
     def _find(self, task_id: int) -> _Load | None:
         return next((load for load in self._loads if load.task_id == task_id), None)
 
-    def _on_relay_succeeded(self, task_id: int, catalogue: object) -> None:
+    def _on_relay_succeeded(self, task_id: int, prepared: object) -> None:
         load = self._find(task_id)
         if load is None:
             return
-        assert isinstance(catalogue, Catalogue)
-        load.catalogue = catalogue
+        assert isinstance(prepared, PreparedCatalogue)
+        load.prepared = prepared
         load.done = True
         self._next()
 
@@ -305,14 +331,16 @@ class CsvImporter(QObject):
 
     def _next(self) -> None:
         """Deal with the first file in order once it is read, unless a dialog is open."""
-        while self._dialog is None and self._loads and self._loads[0].done:
+        while (
+            self._dialog is None and self._recording is None and self._loads and self._loads[0].done
+        ):
             load = self._loads.pop(0)
-            if load.catalogue is None:
+            if load.prepared is None:
                 self._reject(load.path, load.message or "The file cannot be read.")
-            elif load.catalogue.invalid_rows or load.catalogue.warnings:
-                self._ask(load.path, load.catalogue)
+            elif load.prepared.catalogue.invalid_rows or load.prepared.catalogue.warnings:
+                self._ask(load.path, load.prepared)
             else:
-                self._create(load.path, load.catalogue)
+                self._create(load.path, load.prepared)
         if self.is_idle() and not self._idle:
             self._idle = True
             self.idle_changed.emit(True)
@@ -331,12 +359,12 @@ class CsvImporter(QObject):
         self.file_rejected.emit(path.name, message)
         self._show(box, lambda _result: None)
 
-    def _ask(self, path: Path, catalogue: Catalogue) -> None:
-        dialog = RowProblemsDialog(catalogue, self._parent_widget)
+    def _ask(self, path: Path, prepared: PreparedCatalogue) -> None:
+        dialog = RowProblemsDialog(prepared.catalogue, self._parent_widget)
 
         def on_finished(result: int) -> None:
-            if result == QDialog.DialogCode.Accepted and catalogue.valid_rows:
-                self._create(path, catalogue)
+            if result == QDialog.DialogCode.Accepted and prepared.catalogue.valid_rows:
+                self._create(path, prepared)
             else:
                 logger.info("%s not loaded: the user declined its problem rows", path.name)
 
@@ -355,7 +383,45 @@ class CsvImporter(QObject):
         dialog.finished.connect(finished)
         dialog.open()
 
-    def _create(self, path: Path, catalogue: Catalogue) -> None:
-        request_id = self._repo.create_request(catalogue, path.absolute())
-        self._engine.start_request(request_id)
-        self.request_created.emit(request_id)
+    def _create(self, path: Path, prepared: PreparedCatalogue) -> None:
+        """Start recording the file; :meth:`_on_recording_step` carries on turn by turn."""
+        self._recording = self._repo.start_import(prepared, path.absolute())
+        self.recording_progress.emit(self._recording.name, 0.0)
+        self._recording_timer.start()
+
+    def _on_recording_step(self) -> None:
+        recording = self._recording
+        if recording is None:
+            self._recording_timer.stop()
+            return
+        try:
+            finished = recording.step()
+        except OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                # Another program holds the database; the step changed nothing, so redo it.
+                logger.warning("database busy while recording %s: %s", recording.name, error)
+                self._recording_timer.stop()
+                QTimer.singleShot(BUSY_RETRY_MS, self, self._recording_timer.start)
+                return
+            self._give_up_recording(recording, f"The database refused it: {error}")
+            return
+        except Exception as error:  # noqa: BLE001 - one bad file must not take the window down
+            logger.exception("recording %s failed", recording.name)
+            self._give_up_recording(recording, f"imgdesk could not record it: {error!r}")
+            return
+        self.recording_progress.emit(recording.name, recording.fraction)
+        if not finished:
+            return
+        self._recording_timer.stop()
+        self._recording = None
+        self._engine.start_request(recording.request_id)
+        self.request_created.emit(recording.request_id)
+        self._next()
+
+    def _give_up_recording(self, recording: RequestImport, message: str) -> None:
+        self._recording_timer.stop()
+        self._recording = None
+        with contextlib.suppress(OperationalError):
+            recording.abandon()  # else the next start removes it
+        self._reject(Path(recording.name), message)
+        self._next()

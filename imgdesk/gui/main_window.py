@@ -767,6 +767,7 @@ class MainWindow(QMainWindow):
         self.images_proxy.rowsInserted.connect(self._update_images_counts)
         self.images_proxy.rowsRemoved.connect(self._update_images_counts)
         self.images_proxy.modelReset.connect(self._update_images_counts)
+        self.images_model.loading_finished.connect(self._update_images_counts)
         self.requests_view.selectionModel().selectionChanged.connect(
             self._on_requests_selection_changed
         )
@@ -778,6 +779,7 @@ class MainWindow(QMainWindow):
         )
         self.importer.request_created.connect(self._on_importer_request_created)
         self.importer.file_rejected.connect(self._on_importer_file_rejected)
+        self.importer.recording_progress.connect(self._on_importer_recording_progress)
         self.preview.compare_original_changed.connect(self._on_preview_compare_changed)
 
     # -- layout persistence -----------------------------------------------------------------
@@ -1400,6 +1402,9 @@ class MainWindow(QMainWindow):
                 f"Processing {request.total:,} images from {request.csv_name}.", 5000
             )
 
+    def _on_importer_recording_progress(self, name: str, fraction: float) -> None:
+        self.statusBar().showMessage(f"Recording {name}… {fraction:.0%}", 2000)
+
     def _on_importer_file_rejected(self, name: str, message: str) -> None:
         self.statusBar().showMessage(f"{name} was not loaded: {message}", 10000)
 
@@ -1465,17 +1470,19 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(0 if self.requests_model.rowCount() == 0 else 1)
 
     def _update_images_counts(self, *_: object) -> None:
-        images = self.images_model.images()
-        if self.images_model.request_id is None:
+        # From the request's stored counters: counting loaded rows would walk up to 300,000
+        # of them for every page the images table appends.
+        request = self.current_request()
+        if self.images_model.request_id is None or request is None:
             self.images_count_label.setText("Select a request to see its images")
             return
-        failed = sum(1 for image in images if image.status == "failed")
-        text = f"{len(images):,} images"
-        if failed:
-            text += f", {failed:,} failed"
-        shown = self.images_proxy.rowCount()
-        if shown != len(images):
-            text += f" \u2014 {shown:,} shown"
+        text = f"{request.total:,} images"
+        if request.failed:
+            text += f", {request.failed:,} failed"
+        if self.images_model.is_loading:
+            text += f" \u2014 loading, {self.images_model.rowCount():,} so far"
+        elif self.images_proxy.rowCount() != request.total:
+            text += f" \u2014 {self.images_proxy.rowCount():,} shown"
         self.images_count_label.setText(text)
 
     def _update_actions(self) -> None:

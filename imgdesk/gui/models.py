@@ -41,6 +41,9 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 4  # 0.0-1.0 for a progress bar, or N
 REFRESH_INTERVAL_MS = 200
 BUSY_RETRY_MS = 1000
 CLOCK_INTERVAL_MS = 1000
+# Images read per query when a request is shown: the first page at once, the rest one page
+# per event-loop turn, so a 300,000-image request never holds the GUI thread for long.
+LOAD_PAGE_ROWS = 2000
 
 # Every state either model shows, with the word a shop owner reads.
 STATE_LABELS = {
@@ -303,6 +306,7 @@ class RequestsTableModel(RowsTableModel):
     def flush(self) -> None:
         """Re-read the requests marked stale now."""
         self._refresh_timer.stop()
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)  # after a busy retry's longer wait
         stale, self._stale = self._stale, set()
         try:
             infos = {request_id: self._repo.get_request(request_id) for request_id in stale}
@@ -491,12 +495,17 @@ class RequestsTableModel(RowsTableModel):
 class ImagesTableModel(RowsTableModel):
     """The images of one request, in input order, as a compact list of :class:`ImageInfo`.
 
+    :meth:`set_request` lists the first ``LOAD_PAGE_ROWS`` images at once and appends the
+    rest a page per event-loop turn, so a huge request shows and scrolls without a freeze.
+
     :meth:`refresh_images` takes the engine's ``images_changed`` ids; every
     ``REFRESH_INTERVAL_MS`` the changed images are re-read in one query and announced with
-    one ``dataChanged`` per contiguous run of rows, over the columns that can change.
+    one ``dataChanged`` per contiguous run of rows, over the columns that can change. Images
+    not listed yet need no refresh: they are read fresh when their page loads.
 
     Signals:
         images_refreshed(list): ids of images whose row was re-read.
+        loading_finished(str): id of the request shown, once every one of its images is listed.
     """
 
     COL_SERIAL = 0
@@ -543,6 +552,7 @@ class ImagesTableModel(RowsTableModel):
     ]
 
     images_refreshed = Signal(list)
+    loading_finished = Signal(str)
 
     def __init__(self, repository: Repository, parent: QObject | None = None) -> None:
         """Create an empty model; call :meth:`set_request` to show a request."""
@@ -556,6 +566,13 @@ class ImagesTableModel(RowsTableModel):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
         self._refresh_timer.timeout.connect(self.flush)
+        self._loading = False
+        self._load_started = 0.0
+        # Bumped by set_request, so loading notices a request switched by a slot of its signals.
+        self._generation = 0
+        self._load_timer = QTimer(self)
+        self._load_timer.setSingleShot(True)
+        self._load_timer.timeout.connect(self._load_next_page)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -564,21 +581,31 @@ class ImagesTableModel(RowsTableModel):
         """The request shown, or None."""
         return self._request_id
 
+    @property
+    def is_loading(self) -> bool:
+        """Whether images of the request shown are still to be listed."""
+        return self._loading
+
     def set_request(self, request_id: str | None) -> None:
-        """Show the images of a request (None: none), read in one query."""
-        started = time.perf_counter()
+        """Show the images of a request (None: none).
+
+        Only the first page is read here, so even a 300,000-image request is listed at once;
+        the other pages follow, one per event-loop turn, until ``loading_finished``.
+        """
+        self._load_timer.stop()
+        self._generation += 1
+        generation = self._generation
         self.beginResetModel()
         self._request_id = request_id
-        self._rows = self._repo.list_images(request_id) if request_id else []
-        self._row_of = {image.id: row for row, image in enumerate(self._rows)}
         self._stale.clear()
+        self._loading = request_id is not None
+        self._load_started = time.perf_counter()
+        page = None if request_id is None else self._read_page(request_id, 0)
+        self._rows = page or []
+        self._row_of = {image.id: row for row, image in enumerate(self._rows)}
         self.endResetModel()
-        logger.debug(
-            "images of %s loaded: %s rows in %.0f ms",
-            request_id,
-            len(self._rows),
-            (time.perf_counter() - started) * 1000,
-        )
+        if request_id is not None and page is not None and generation == self._generation:
+            self._page_loaded(request_id, len(page))
 
     def refresh_images(self, request_id: str, image_ids: Iterable[int]) -> None:
         """Re-read these images soon, if they belong to the request shown."""
@@ -591,6 +618,7 @@ class ImagesTableModel(RowsTableModel):
     def flush(self) -> None:
         """Re-read the stale images now, in one query, and announce the changed runs."""
         self._refresh_timer.stop()
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)  # after a busy retry's longer wait
         stale, self._stale = self._stale, set()
         if not stale:
             return
@@ -624,7 +652,7 @@ class ImagesTableModel(RowsTableModel):
         return self._row_of.get(image_id)
 
     def images(self) -> Sequence[ImageInfo]:
-        """Every image shown, in input order."""
+        """Every image listed so far, in input order."""
         return tuple(self._rows)
 
     # -- Qt model API -----------------------------------------------------------------------
@@ -646,6 +674,46 @@ class ImagesTableModel(RowsTableModel):
         return None
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _load_next_page(self) -> None:
+        """Append the next page of the request shown (the load timer's slot)."""
+        request_id, generation = self._request_id, self._generation
+        if request_id is None:
+            return
+        page = self._read_page(request_id, self._rows[-1].id if self._rows else 0)
+        if page is None:
+            return
+        if page:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
+            self._rows.extend(page)
+            self._row_of.update((image.id, row) for row, image in enumerate(page, first))
+            self.endInsertRows()
+        if generation == self._generation:  # no slot of rowsInserted showed another request
+            self._page_loaded(request_id, len(page))
+
+    def _read_page(self, request_id: str, after_id: int) -> list[ImageInfo] | None:
+        """The images after ``after_id``; None when the database is busy (read again soon)."""
+        try:
+            return self._repo.list_images_page(request_id, after_id, LOAD_PAGE_ROWS)
+        except OperationalError as busy:
+            logger.warning("database busy, images listed later: %s", busy)
+            self._load_timer.start(BUSY_RETRY_MS)
+            return None
+
+    def _page_loaded(self, request_id: str, count: int) -> None:
+        """Ask for the next page after a full one; a short page was the last."""
+        if count == LOAD_PAGE_ROWS:
+            self._load_timer.start(0)
+            return
+        self._loading = False
+        logger.debug(
+            "images of %s loaded: %s rows in %.0f ms",
+            request_id,
+            len(self._rows),
+            (time.perf_counter() - self._load_started) * 1000,
+        )
+        self.loading_finished.emit(request_id)
 
     def _display(self, image: ImageInfo, column: int) -> str | None:
         if column == self.COL_SERIAL:

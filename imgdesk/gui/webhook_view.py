@@ -501,6 +501,7 @@ class WebhookPanel(QWidget):
     def refresh(self) -> None:
         """Re-read the shown request's deliveries now, keeping the selected one selected."""
         self._refresh_timer.stop()
+        self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)  # after a busy retry's longer wait
         request_id = self._request.id if self._request is not None else None
         try:
             deliveries = self._outbox.list_deliveries(request_id) if request_id else []

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from imgdesk.core import repository as repository_module
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.db import db, open_database
 from imgdesk.core.paths import database_path
@@ -167,6 +168,63 @@ def test_a_dropped_csv_becomes_a_request_that_finishes(
         assert Path(image.output_path).parent == request_folder(data_dir, request_id)
     for url in urls:
         assert server.hits("/" + url.rsplit("/", 1)[1]) == 1
+
+
+def test_a_big_file_is_recorded_step_by_step_and_listed_only_once_complete(
+    qtbot: QtBot,
+    window: MainWindow,
+    engine: Engine,
+    repository: Repository,
+    server: HttpTestServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 4)
+    rows = [(str(n), f"Shirt {n}", [serve_jpeg(server, f"s{n}.jpg")]) for n in range(1, 19)]
+    csv_path = write_csv(tmp_path / "products.csv", rows)
+    progress: list[float] = []
+    listed_while_recording: list[int] = []
+
+    def on_progress(_name: str, fraction: float) -> None:
+        progress.append(fraction)
+        if fraction < 1:
+            listed_while_recording.append(len(repository.list_requests()))
+
+    window.importer.recording_progress.connect(on_progress)
+    request_id, status = load_and_finish(qtbot, window, engine, csv_path)
+
+    assert status == "completed"
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert len(progress) >= 5  # 18 rows, 4 per step: five steps and the start
+    assert listed_while_recording and set(listed_while_recording) == {0}
+    request = repository.get_request(request_id)
+    assert request is not None and (request.total, request.done) == (18, 18)
+    assert window.images_proxy.rowCount() == 18
+
+
+def test_closing_during_recording_leaves_no_partial_request(
+    qtbot: QtBot,
+    window: MainWindow,
+    repository: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 2)
+    rows = [(str(n), f"Shirt {n}", [f"http://127.0.0.1:9/{n}.jpg"]) for n in range(1, 41)]
+    csv_path = write_csv(tmp_path / "products.csv", rows)
+    with qtbot.waitSignal(
+        window.importer.recording_progress,
+        timeout=WAIT_MS,
+        check_params_cb=lambda _name, fraction: 0 < fraction < 1,
+    ):
+        window.load_files([csv_path])
+
+    window.importer.shutdown()
+
+    assert repository.list_requests() == []
+    assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
+    assert db.execute_sql("SELECT COUNT(*) FROM product").fetchone()[0] == 0
+    assert window.importer.is_idle()
 
 
 def test_several_files_dropped_at_once_each_become_a_request(
@@ -911,7 +969,8 @@ def test_ten_thousand_images_scroll_smoothly(
         }
     )
     window.requests_model.refresh_request(request_id)
-    window.select_request(request_id)
+    with qtbot.waitSignal(window.images_model.loading_finished, timeout=WAIT_MS):
+        window.select_request(request_id)
     assert window.images_proxy.rowCount() == 10_000
     view = window.images_view
     bar = view.verticalScrollBar()

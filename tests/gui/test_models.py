@@ -12,6 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
+from imgdesk.gui import models
 from imgdesk.gui.models import (
     OBJECT_ROLE,
     PROGRESS_ROLE,
@@ -281,7 +282,8 @@ def test_ten_thousand_images_load_and_refresh_quickly(qtbot: QtBot, repository: 
     proxy = ImagesFilterProxyModel()
     proxy.setSourceModel(model)
     started = time.perf_counter()
-    model.set_request(request_id)
+    with qtbot.waitSignal(model.loading_finished, timeout=10_000):
+        model.set_request(request_id)
     loaded = time.perf_counter() - started
     assert model.rowCount() == 10_000
     assert proxy.rowCount() == 10_000
@@ -326,3 +328,141 @@ def test_a_busy_database_delays_a_refresh_but_loses_nothing(
         pass
     assert model.image_at(1).status == "compressing"
     assert len(calls) == 2
+
+
+# -- loading a big request a page at a time ----------------------------------------------------
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Pages of 7 images, so a 50-image request takes eight pages."""
+    monkeypatch.setattr(models, "LOAD_PAGE_ROWS", 7)
+    return 7
+
+
+def test_a_big_request_lists_its_first_page_at_once_and_the_rest_soon(
+    qtbot: QtBot, repository: Repository, small_pages: int
+) -> None:
+    request_id = make_request(repository, 25, urls_per_product=2)
+    model = ImagesTableModel(repository)
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    model.set_request(request_id)
+    assert model.rowCount() == small_pages
+    assert model.is_loading
+    assert model.row_of(model.image_at(small_pages - 1).id) == small_pages - 1
+    with qtbot.waitSignal(model.loading_finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [request_id]
+    assert not model.is_loading
+    expected = [image.id for image in repository.list_images(request_id)]
+    assert [image.id for image in model.images()] == expected
+    assert [model.row_of(image_id) for image_id in expected] == list(range(50))
+    assert [model.index(row, model.COL_SERIAL).data() for row in (0, 1, 48, 49)] == [
+        "1",
+        "1",
+        "25",
+        "25",
+    ]
+    # Every later page was one insertion of its own rows, after the first page.
+    assert inserted == [(first, min(first + 6, 49)) for first in range(7, 50, 7)]
+
+
+def test_a_request_that_fits_one_page_is_loaded_by_set_request(
+    qtbot: QtBot, repository: Repository, mixed_request: str
+) -> None:
+    model = ImagesTableModel(repository)
+    with qtbot.waitSignal(model.loading_finished, timeout=1000) as blocker:
+        model.set_request(mixed_request)
+    assert blocker.args == [mixed_request]
+    assert model.rowCount() == 6
+    assert not model.is_loading
+    with qtbot.assertNotEmitted(model.loading_finished, wait=50):
+        model.set_request(None)
+    assert model.rowCount() == 0
+    assert not model.is_loading
+
+
+def test_switching_requests_while_loading_never_mixes_their_rows(
+    qtbot: QtBot, repository: Repository, small_pages: int
+) -> None:
+    first = make_request(repository, 50, name="first.csv")
+    second = make_request(repository, 30, name="second.csv")
+    model = ImagesTableModel(repository)
+    finished: list[str] = []
+    model.loading_finished.connect(finished.append)
+    with qtbot.waitSignal(model.rowsInserted, timeout=5000):
+        model.set_request(first)  # the first page; the second follows on the event loop
+    assert model.rowCount() == 2 * small_pages
+    assert model.is_loading
+    with qtbot.waitSignal(model.loading_finished, timeout=5000) as blocker:
+        model.set_request(second)
+    assert blocker.args == [second]
+    qtbot.wait(50)  # turns of the event loop the first request's pages would have taken
+    expected = [image.id for image in repository.list_images(second)]
+    assert [image.id for image in model.images()] == expected
+    assert finished == [second]
+
+    # Switched by a slot of rowsInserted, in the middle of appending the first's last page.
+    def switch_to_second(_parent: object, _first: int, last: int) -> None:
+        if last == 49:
+            model.rowsInserted.disconnect(switch_to_second)
+            model.set_request(second)
+
+    model.rowsInserted.connect(switch_to_second)
+    model.set_request(first)
+    with qtbot.waitSignal(model.loading_finished, timeout=5000) as blocker:
+        pass
+    assert blocker.args == [second]
+    qtbot.wait(50)
+    assert [image.id for image in model.images()] == expected
+    assert finished == [second, second]
+
+    model.set_request(first)
+    with qtbot.assertNotEmitted(model.loading_finished, wait=100):
+        model.set_request(None)  # stops loading too
+    assert model.rowCount() == 0
+    assert not model.is_loading
+
+
+def test_an_image_changed_before_its_page_loads_shows_its_new_state(
+    qtbot: QtBot, repository: Repository, small_pages: int
+) -> None:
+    request_id = make_request(repository, 50)
+    ids = [image.id for image in repository.list_images(request_id)]
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    assert model.row_of(ids[40]) is None  # not listed yet
+    repository.update_images({ids[40]: {"status": "done"}})
+    model.refresh_images(request_id, [ids[40]])  # ignored: read fresh with its page
+    with qtbot.waitSignal(model.loading_finished, timeout=5000):
+        pass
+    assert model.image_at(40).status == "done"
+    assert model.index(40, model.COL_STATE).data() == "Done"
+
+
+def test_a_busy_database_delays_a_page_but_loses_nothing(
+    qtbot: QtBot, repository: Repository, small_pages: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from peewee import OperationalError
+
+    monkeypatch.setattr(models, "BUSY_RETRY_MS", 50)
+    request_id = make_request(repository, 20)
+    real = repository.list_images_page
+    calls: list[int] = []
+
+    def busy_second_page(rid: str, after_id: int, limit: int) -> Any:
+        calls.append(after_id)
+        if len(calls) == 2:
+            raise OperationalError("database is locked")
+        return real(rid, after_id, limit)
+
+    monkeypatch.setattr(repository, "list_images_page", busy_second_page)
+    model = ImagesTableModel(repository)
+    with qtbot.waitSignal(model.loading_finished, timeout=5000):
+        model.set_request(request_id)
+    assert [image.id for image in model.images()] == [
+        image.id for image in repository.list_images(request_id)
+    ]
+    assert calls[1] == calls[2]  # the busy page was read again, not skipped
+    assert len(calls) == 4  # 7 + (busy) + 7 + 6
