@@ -555,6 +555,161 @@ def window_heartbeat(params: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def window_scale(params: dict[str, Any]) -> dict[str, Any]:
+    """A ``rows``-row CSV dropped on the real window, to its request listed and scrollable.
+
+    The window is built as ``imgdesk`` builds it, with the engine paused (the figure is about
+    the import, not downloads). From the drop (``load_files``, as a drop calls it) the Qt
+    event loop runs until the new request has a row in the requests table and the images
+    table shows rows of it; if the window does not select the new request by itself, it is
+    selected the way a user would (a click on its row), inside the measured time. The loop
+    then runs on until every image row is in the images table (and the model, where it
+    says so, has finished loading) and at least ``tail_s`` past the first rows. A 10 ms
+    heartbeat on the GUI thread runs from the drop to the end: its lateness shows whether
+    the window froze. Gives up after ``timeout_s`` (``timed_out``).
+    """
+    _use_imgdesk(params.get("imgdesk_path"))
+    import asyncio
+
+    import qasync
+    from PySide6.QtCore import QTimer
+
+    rows = int(params["rows"])
+    timeout_s = float(params.get("timeout_s", 60.0))
+    tail_s = float(params.get("tail_s", 2.0))
+    app, _repo, engine, window, data_dir = _window_parts(params)
+    figures: dict[str, Any] = {"rows": rows, "timed_out": False}
+    probe = _Probe()
+    try:
+        engine.pause()  # before the drop: no image starts, the URLs are not real anyway
+        csv_path = data_dir / "big.csv"
+        csv_path.write_bytes(_big_csv(rows))
+        figures["csv_mb"] = csv_path.stat().st_size / 1e6
+        requests_model, images_model = window.requests_model, window.images_model
+        # Being added to the images model while this is written: use it where it exists.
+        loading_finished = getattr(images_model, "loading_finished", None)
+        figures["model_reports_loading"] = hasattr(images_model, "is_loading") or (
+            loading_finished is not None
+        )
+        state: dict[str, Any] = {"request_id": None, "dropped": 0.0, "total": None}
+        state["before"] = {request.id for request in requests_model.requests()}
+        loop = qasync.QEventLoop(app)
+
+        def since_drop() -> float:
+            return time.perf_counter() - state["dropped"]
+
+        def still_loading() -> bool:
+            flag = getattr(images_model, "is_loading", False)
+            return bool(flag() if callable(flag) else flag)
+
+        def mark_responsive() -> None:
+            figures.setdefault("responsive_s", since_drop())
+
+        def find_request() -> str | None:
+            if state["request_id"] is None:
+                # The window may list the request before ``request_created`` reaches this
+                # workload (its own slot comes first): a request not there before the drop.
+                new = [r.id for r in requests_model.requests() if r.id not in state["before"]]
+                if new:
+                    state["request_id"] = new[0]
+            return state["request_id"]
+
+        def check(may_select: bool = False) -> None:
+            if not state["dropped"] or "stopped_s" in figures:
+                return
+            elapsed = since_drop()
+            dialog = window.importer.active_dialog
+            if dialog is not None and "error" not in figures:
+                figures["error"] = f"the window asked about the CSV: {dialog.windowTitle()}"
+            request_id = find_request()
+            if request_id is not None:
+                row = requests_model.row_of(request_id)
+                if row is not None and "listed_s" not in figures:
+                    figures["listed_s"] = elapsed
+                if (
+                    may_select
+                    and row is not None
+                    and images_model.request_id != request_id
+                    and not figures.get("selected_by_benchmark")
+                ):
+                    # The window did not show it by itself: click its row as a user would.
+                    figures["selected_by_benchmark"] = True
+                    window.requests_view.selectRow(row)
+                    elapsed = since_drop()
+                shown = images_model.request_id == request_id
+                count = images_model.rowCount() if shown else 0
+                if count > 0 and "scrollable_s" not in figures:
+                    figures["scrollable_s"] = elapsed
+                    # The first timer event after that: the loop is free to scroll and paint.
+                    QTimer.singleShot(0, mark_responsive)
+                if state["total"] is None and row is not None:
+                    listed = requests_model.get(request_id)
+                    state["total"] = listed.total if listed is not None else None
+                complete = state["total"] is not None and count >= state["total"]
+                if complete and not still_loading() and "all_rows_s" not in figures:
+                    figures["all_rows_s"] = elapsed
+                figures["rows_shown"] = count
+            settled = "all_rows_s" in figures and elapsed >= (
+                figures.get("scrollable_s", figures["all_rows_s"]) + tail_s
+            )
+            timed_out = elapsed >= timeout_s
+            if settled or timed_out or "error" in figures:
+                figures["timed_out"] = timed_out and not settled
+                figures["stopped_s"] = elapsed
+                loop.stop()
+
+        def on_model_signal(*_args: object) -> None:
+            # Inside the window's own reaction: note what is there, never click meanwhile.
+            check(may_select=False)
+
+        def on_request_created(request_id: str) -> None:
+            # Connected after the window's own slot, so this runs once the window reacted.
+            figures.setdefault("created_s", since_drop())
+            if state["request_id"] is None:
+                state["request_id"] = request_id
+            elif state["request_id"] != request_id:
+                figures["error"] = "another request than the dropped one appeared first"
+            check(may_select=True)
+
+        def on_file_rejected(name: str, message: str) -> None:
+            figures["error"] = f"{name} rejected: {message}"
+            check()
+
+        window.importer.request_created.connect(on_request_created)
+        window.importer.file_rejected.connect(on_file_rejected)
+        requests_model.rowsInserted.connect(on_model_signal)
+        requests_model.modelReset.connect(on_model_signal)
+        images_model.modelReset.connect(on_model_signal)
+        images_model.rowsInserted.connect(on_model_signal)
+        if loading_finished is not None:
+            loading_finished.connect(on_model_signal)
+        checker = QTimer()
+        checker.timeout.connect(lambda: check(may_select=True))
+
+        with loop:
+            # The user drops onto a window that is already on screen and idle.
+            window.show()
+            loop.run_until_complete(asyncio.sleep(0.5))
+            with measured(figures):
+                probe.start()
+                checker.start(10)
+                state["dropped"] = time.perf_counter()
+                window.load_files([csv_path])
+                loop.run_forever()
+            checker.stop()
+            probe.stop()
+        figures.update(probe.figures())
+        figures["images"] = state["total"] or 0
+        request = window.current_request()
+        figures["selected_request_images"] = request.total if request else 0
+        return figures
+    finally:
+        probe.stop()
+        window.importer.shutdown()  # waits for a CSV still being read (a timed-out run)
+        engine.shutdown(0)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 WORKLOADS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "codec_limit": codec_limit,
     "codec_ceiling": codec_ceiling,
@@ -566,6 +721,7 @@ WORKLOADS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "cold_start": cold_start,
     "window_start": window_start,
     "window_heartbeat": window_heartbeat,
+    "window_scale": window_scale,
 }
 
 
