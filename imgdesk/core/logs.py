@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import logging.handlers
+import queue
 from pathlib import Path
 
 from imgdesk.core.paths import log_dir
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s"
 
+# Records are written by a thread of their own: a file write on the GUI thread gives up the
+# GIL, and getting it back from busy workers can take a whole switch interval per line.
+_listener: logging.handlers.QueueListener | None = None
+
 
 def setup_logging(data_dir: Path, verbose: bool = False) -> Path:
     """Log to a rotating file in the data folder (and to stderr when verbose); returns its path."""
+    global _listener
     folder = log_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "imgdesk.log"
@@ -21,19 +28,34 @@ def setup_logging(data_dir: Path, verbose: bool = False) -> Path:
         if getattr(handler, "imgdesk", False):
             root.removeHandler(handler)
             handler.close()
+    stop_logging()
     file_handler = logging.handlers.RotatingFileHandler(
         path, maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
     )
-    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    file_handler.imgdesk = True  # type: ignore[attr-defined]
-    root.addHandler(file_handler)
+    handlers: list[logging.Handler] = [file_handler]
     if verbose:
-        stream = logging.StreamHandler()
-        stream.setFormatter(logging.Formatter(LOG_FORMAT))
-        stream.imgdesk = True  # type: ignore[attr-defined]
-        root.addHandler(stream)
+        handlers.append(logging.StreamHandler())
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, *handlers)
+    _listener.start()
+    queue_handler = logging.handlers.QueueHandler(records)
+    queue_handler.imgdesk = True  # type: ignore[attr-defined]
+    root.addHandler(queue_handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # urllib3 logs every connection at DEBUG; keep the file about imgdesk.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("PIL").setLevel(logging.WARNING)
     return path
+
+
+@atexit.register
+def stop_logging() -> None:
+    """Write out the records still queued and close the log file."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        for handler in _listener.handlers:
+            handler.close()
+        _listener = None

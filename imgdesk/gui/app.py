@@ -49,6 +49,7 @@ ORGANIZATION = "imgdesk"
 APPLICATION = "imgdesk"
 DATA_DIR_KEY = "data_dir"
 EXIT_ALREADY_RUNNING = 2
+GUI_SWITCH_INTERVAL_S = 0.001
 
 
 def choose_data_dir(explicit: str | None, qsettings: QSettings) -> Path:
@@ -90,6 +91,10 @@ def application() -> QApplication:
     if app is None:
         app = QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
+    # The GUI thread gives up the GIL on every SQLite step and Qt call; with busy workers,
+    # getting it back took up to a whole switch interval (5 ms by default) each time.
+    # Measured at full speed: heartbeat p99 28 ms -> 14 ms, throughput unchanged.
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("imgdesk")

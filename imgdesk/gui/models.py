@@ -43,7 +43,8 @@ BUSY_RETRY_MS = 1000
 CLOCK_INTERVAL_MS = 1000
 # Images read per query when a request is shown: the first page at once, the rest one page
 # per event-loop turn, so a 300,000-image request never holds the GUI thread for long.
-LOAD_PAGE_ROWS = 2000
+FIRST_PAGE_ROWS = 2000  # read when a request is selected: a click may take ~20 ms
+LOAD_PAGE_ROWS = 500  # then per turn: ~8 ms, so the window keeps its 10 ms heartbeat
 
 # Every state either model shows, with the word a shop owner reads.
 STATE_LABELS = {
@@ -495,7 +496,7 @@ class RequestsTableModel(RowsTableModel):
 class ImagesTableModel(RowsTableModel):
     """The images of one request, in input order, as a compact list of :class:`ImageInfo`.
 
-    :meth:`set_request` lists the first ``LOAD_PAGE_ROWS`` images at once and appends the
+    :meth:`set_request` lists the first ``FIRST_PAGE_ROWS`` images at once and appends the
     rest a page per event-loop turn, so a huge request shows and scrolls without a freeze.
 
     :meth:`refresh_images` takes the engine's ``images_changed`` ids; every
@@ -600,12 +601,12 @@ class ImagesTableModel(RowsTableModel):
         self._stale.clear()
         self._loading = request_id is not None
         self._load_started = time.perf_counter()
-        page = None if request_id is None else self._read_page(request_id, 0)
+        page = None if request_id is None else self._read_page(request_id, 0, FIRST_PAGE_ROWS)
         self._rows = page or []
         self._row_of = {image.id: row for row, image in enumerate(self._rows)}
         self.endResetModel()
         if request_id is not None and page is not None and generation == self._generation:
-            self._page_loaded(request_id, len(page))
+            self._page_loaded(request_id, len(page), FIRST_PAGE_ROWS)
 
     def refresh_images(self, request_id: str, image_ids: Iterable[int]) -> None:
         """Re-read these images soon, if they belong to the request shown."""
@@ -680,7 +681,8 @@ class ImagesTableModel(RowsTableModel):
         request_id, generation = self._request_id, self._generation
         if request_id is None:
             return
-        page = self._read_page(request_id, self._rows[-1].id if self._rows else 0)
+        after_id = self._rows[-1].id if self._rows else 0
+        page = self._read_page(request_id, after_id, LOAD_PAGE_ROWS)
         if page is None:
             return
         if page:
@@ -690,20 +692,20 @@ class ImagesTableModel(RowsTableModel):
             self._row_of.update((image.id, row) for row, image in enumerate(page, first))
             self.endInsertRows()
         if generation == self._generation:  # no slot of rowsInserted showed another request
-            self._page_loaded(request_id, len(page))
+            self._page_loaded(request_id, len(page), LOAD_PAGE_ROWS)
 
-    def _read_page(self, request_id: str, after_id: int) -> list[ImageInfo] | None:
+    def _read_page(self, request_id: str, after_id: int, limit: int) -> list[ImageInfo] | None:
         """The images after ``after_id``; None when the database is busy (read again soon)."""
         try:
-            return self._repo.list_images_page(request_id, after_id, LOAD_PAGE_ROWS)
+            return self._repo.list_images_page(request_id, after_id, limit)
         except OperationalError as busy:
             logger.warning("database busy, images listed later: %s", busy)
             self._load_timer.start(BUSY_RETRY_MS)
             return None
 
-    def _page_loaded(self, request_id: str, count: int) -> None:
+    def _page_loaded(self, request_id: str, count: int, limit: int) -> None:
         """Ask for the next page after a full one; a short page was the last."""
-        if count == LOAD_PAGE_ROWS:
+        if count == limit:
             self._load_timer.start(0)
             return
         self._loading = False

@@ -336,6 +336,7 @@ def test_a_busy_database_delays_a_refresh_but_loses_nothing(
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
     """Pages of 7 images, so a 50-image request takes eight pages."""
+    monkeypatch.setattr(models, "FIRST_PAGE_ROWS", 7)
     monkeypatch.setattr(models, "LOAD_PAGE_ROWS", 7)
     return 7
 
