@@ -14,12 +14,13 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import io
 import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -164,11 +165,21 @@ class Catalogue:
         return tuple(row for row in self.rows if not row.valid)
 
 
-def read_catalogue(path: Path) -> Catalogue:
+# Called with the file's head (a Catalogue without rows) and each run of new rows, while the
+# file is still being parsed: the window records the first rows while later ones are read.
+RowsCallback = Callable[["Catalogue", Sequence["CatalogueRow"]], None]
+
+
+def read_catalogue(
+    path: Path, on_rows: RowsCallback | None = None, chunk_rows: int = 1000
+) -> Catalogue:
     """Read and validate the CSV at ``path``.
 
     Args:
         path: the CSV file.
+        on_rows: if given, called with every ``chunk_rows`` new rows as they are parsed
+            (the rows given so far may still be followed by a CsvFileError).
+        chunk_rows: rows per ``on_rows`` call.
 
     Returns:
         The catalogue; rows with problems are included and say what is wrong.
@@ -186,15 +197,19 @@ def read_catalogue(path: Path) -> Catalogue:
         data = path.read_bytes()
     except OSError as exc:
         raise CsvFileError(f"The file {path.name} cannot be read: {exc.strerror or exc}.") from exc
-    return parse_catalogue(data, path.name)
+    return parse_catalogue(data, path.name, on_rows, chunk_rows)
 
 
-def parse_catalogue(data: bytes, name: str) -> Catalogue:
+def parse_catalogue(
+    data: bytes, name: str, on_rows: RowsCallback | None = None, chunk_rows: int = 1000
+) -> Catalogue:
     """Parse and validate CSV bytes, exactly as :func:`read_catalogue` does for a file.
 
     Args:
         data: the raw file content.
         name: the file name shown to users.
+        on_rows: see :func:`read_catalogue`.
+        chunk_rows: see :func:`read_catalogue`.
 
     Returns:
         The catalogue; rows with problems are included and say what is wrong.
@@ -217,24 +232,29 @@ def parse_catalogue(data: bytes, name: str) -> Catalogue:
     records = _records(text, delimiter)
     header_line, header = _first_non_blank(records)
     serial_col, name_col, urls_col, output_col = _locate_columns(header, header_line)
-
-    rows = _parse_rows(records, header, serial_col, name_col, urls_col)
-    if not rows:
-        raise CsvFileError("The file has a header but no product rows.", line=header_line)
-    _check_last_record_closed(text, delimiter, rows[-1].line)
-
-    catalogue = Catalogue(
+    head = Catalogue(
         name=name,
         header=tuple(header),
         delimiter=delimiter,
         encoding=encoding,
         warnings=tuple(warnings),
-        rows=tuple(rows),
+        rows=(),
         serial_column=serial_col,
         name_column=name_col,
         urls_column=urls_col,
         output_column=output_col,
     )
+
+    def on_parsed(rows: Sequence[CatalogueRow]) -> None:
+        if on_rows is not None:
+            on_rows(head, rows)
+
+    rows = _parse_rows(records, header, serial_col, name_col, urls_col, on_parsed, chunk_rows)
+    if not rows:
+        raise CsvFileError("The file has a header but no product rows.", line=header_line)
+    _check_last_record_closed(text, delimiter, rows[-1].line)
+
+    catalogue = dataclasses.replace(head, rows=tuple(rows))
     logger.info(
         "Read %s: %d rows (%d with problems), encoding %s, delimiter %r",
         name,
@@ -556,9 +576,15 @@ def _parse_rows(
     serial_col: int,
     name_col: int,
     urls_col: int,
+    on_rows: Callable[[Sequence[CatalogueRow]], None],
+    chunk_rows: int,
 ) -> list[CatalogueRow]:
-    """Turn the data records into rows, finding each row's problems."""
+    """Turn the data records into rows, finding each row's problems.
+
+    ``on_rows`` gets every ``chunk_rows`` new rows, and the rest at the end.
+    """
     width = len(header)
+    given = 0
     first_line_of_serial: dict[str, int] = {}
     rows: list[CatalogueRow] = []
     for line, cells in records:
@@ -609,6 +635,11 @@ def _parse_rows(
                 problems=tuple(problems),
             )
         )
+        if len(rows) - given == chunk_rows:
+            on_rows(rows[given:])
+            given = len(rows)
+    if len(rows) > given:
+        on_rows(rows[given:])
     return rows
 
 

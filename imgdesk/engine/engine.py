@@ -270,7 +270,7 @@ class Engine(QObject):
         except ImageError as error:
             # One clear message before any download, rather than the same failure per image.
             logger.error("request %s cannot start: %s", request_id, error.message)
-            unfinished = [image.id for image in self._repo.list_images(request_id, UNFINISHED)]
+            unfinished = self._repo.image_ids(request_id, UNFINISHED)
             self._drop_jobs(request_id)
             self._repo.fail_unfinished(request_id, error.code, error.message)
             self._announce(request_id, unfinished)
@@ -363,9 +363,9 @@ class Engine(QObject):
         """Put failed images (all, or some) back in the queue; returns how many."""
         wanted = None if image_ids is None else set(image_ids)
         failed = [
-            image.id
-            for image in self._repo.list_images(request_id, ("failed",))
-            if wanted is None or image.id in wanted
+            image_id
+            for image_id in self._repo.image_ids(request_id, ("failed",))
+            if wanted is None or image_id in wanted
         ]
         count = self._repo.reset_failed(request_id, failed)
         if count:
@@ -376,7 +376,7 @@ class Engine(QObject):
 
     def cancel(self, request_id: str) -> None:
         """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
-        unfinished = [image.id for image in self._repo.list_images(request_id, UNFINISHED)]
+        unfinished = self._repo.image_ids(request_id, UNFINISHED)
         self._drop_jobs(request_id)
         cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
         self._announce(request_id, unfinished)
@@ -731,11 +731,9 @@ class Engine(QObject):
             for job in self._held_jobs.pop(request_id, []):
                 self._enqueue(job)
             self._repo.set_request_error(request_id, None)
-            storage_failures = [
-                image.id
-                for image in self._repo.list_images(request_id, ("failed",))
-                if image.error_code == ErrorCode.STORAGE
-            ]
+            storage_failures = self._repo.image_ids(
+                request_id, ("failed",), error_code=ErrorCode.STORAGE
+            )
             self.request_changed.emit(request_id)
             self.request_held.emit(request_id, "")
             if storage_failures:

@@ -1,16 +1,18 @@
-"""Loading CSV files: parsed off the GUI thread, checked with the user, then queued.
+"""Loading CSV files: parsed off the GUI thread, recorded as they are read, then queued.
 
 The flow for each file, in the order the files were given:
 
-1. :func:`~imgdesk.core.csvio.read_catalogue` and
-   :func:`~imgdesk.core.repository.prepare_catalogue` run in a ``QThreadPool`` worker (a big
-   CSV takes a while to parse, validate and encode); the result comes back by a queued signal.
-2. A file rejected as a whole gets a message naming the problem and the line. Rows with
-   problems are listed in :class:`RowProblemsDialog`; the user decides whether to go on with
-   the valid rows.
-3. On the GUI thread, which owns the database, a :class:`~imgdesk.core.repository.RequestImport`
-   records the request in short transactions, one per event-loop turn, so the window keeps
-   painting; then ``Engine.start_request`` queues it.
+1. :func:`~imgdesk.core.csvio.read_catalogue` runs in a ``QThreadPool`` worker (a big CSV
+   takes a while to parse and validate). Every ``IMPORT_CHUNK_ROWS`` rows it hands over,
+   encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued signal.
+2. On the GUI thread, which owns the database, a
+   :class:`~imgdesk.core.repository.RequestImport` records them one chunk per event-loop
+   turn, hidden, while the worker reads on: reading and recording overlap, and the window
+   keeps painting.
+3. Once the file is read: a file rejected as a whole gets a message naming the problem and
+   the line, and its recorded rows are removed. Rows with problems are listed in
+   :class:`RowProblemsDialog`; the user decides whether to go on with the valid rows.
+   Otherwise the request is shown and ``Engine.start_request`` queues it.
 
 Dialogs are opened window-modal with ``open()``, never ``exec()``, so the window keeps
 painting and processing while a question is on screen.
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from peewee import OperationalError
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
@@ -42,14 +45,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgdesk.core.csvio import Catalogue, read_catalogue
+from imgdesk.core import repository as repository_module
+from imgdesk.core.csvio import Catalogue, CatalogueRow, read_catalogue
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.repository import (
-    PreparedCatalogue,
-    Repository,
-    RequestImport,
-    prepare_catalogue,
-)
+from imgdesk.core.repository import PreparedRows, Repository, RequestImport, prepare_rows
 from imgdesk.engine.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -57,11 +56,6 @@ logger = logging.getLogger(__name__)
 MAX_LISTED_PROBLEMS = 1000
 # A recording step that found the database busy (another program writing) tries again then.
 BUSY_RETRY_MS = 500
-
-
-def read_and_prepare(path: Path) -> PreparedCatalogue:
-    """The slow part of loading a file, for a worker thread: parse, validate, encode."""
-    return prepare_catalogue(read_catalogue(path))
 
 
 # -- a background task, like Picard's util/thread.py -------------------------------------------
@@ -74,10 +68,12 @@ class TaskRelay(QObject):
     worker, and the task id says which task a result belongs to.
 
     Signals:
+        partial(int, object): a task id and a piece of its result, while it runs.
         succeeded(int, object): a task id and its function's return value.
         failed(int, object): a task id and the exception its function raised.
     """
 
+    partial = Signal(int, object)
     succeeded = Signal(int, object)
     failed = Signal(int, object)
 
@@ -216,13 +212,28 @@ def _html(text: str) -> str:
 # -- the importer ---------------------------------------------------------------------------------
 
 
+def read_in_chunks(path: Path, report: Callable[[object], None]) -> Catalogue:
+    """For a worker thread: parse and validate the file, reporting encoded rows as they come.
+
+    ``report`` gets ``(head, PreparedRows)`` for every ``IMPORT_CHUNK_ROWS`` rows, so the
+    GUI thread records the first rows while the rest of the file is still being read.
+    """
+
+    def on_rows(head: Catalogue, rows: Sequence[CatalogueRow]) -> None:
+        report((head, prepare_rows(rows)))
+
+    return read_catalogue(path, on_rows, repository_module.IMPORT_CHUNK_ROWS)
+
+
 @dataclass
 class _Load:
-    """One file on its way: parsed (catalogue), rejected (message) or still being read."""
+    """One file on its way: rows to record, then parsed (catalogue) or rejected (message)."""
 
     path: Path
     task_id: int
-    prepared: PreparedCatalogue | None = None
+    pending_rows: deque[tuple[Catalogue, PreparedRows]] = field(default_factory=deque)
+    recording: RequestImport | None = None
+    catalogue: Catalogue | None = None
     message: str | None = None
     done: bool = False
 
@@ -230,16 +241,21 @@ class _Load:
 class CsvImporter(QObject):
     """Turns CSV files into started requests, asking the user about problems on the way.
 
+    Files are dealt with in the order they were given. While a file is read on a worker
+    thread, its rows are recorded (hidden) a chunk per event-loop turn; once it is read the
+    request is shown and started, or, for a file with problem rows, the user is asked
+    first, or a refused file's rows are removed again.
+
     Signals:
         request_created(str): a request was recorded and handed to the engine.
         file_rejected(str, str): a file (name) was refused, with the message shown.
-        recording_progress(str, float): a file (name) is being recorded, this fraction so far.
+        recording_progress(str, int): a file (name) is being recorded, this many rows so far.
         idle_changed(bool): True once no file is being read, recorded or waiting for an answer.
     """
 
     request_created = Signal(str)
     file_rejected = Signal(str, str)
-    recording_progress = Signal(str, float)
+    recording_progress = Signal(str, int)
     idle_changed = Signal(bool)
 
     def __init__(
@@ -257,15 +273,16 @@ class CsvImporter(QObject):
         self._pool = pool or QThreadPool(self)
         self._loads: list[_Load] = []  # in the order the files were given
         self._dialog: QDialog | None = None
-        self._recording: RequestImport | None = None
-        self._recording_timer = QTimer(self)
-        self._recording_timer.setInterval(0)  # one step per event-loop turn
-        self._recording_timer.timeout.connect(self._on_recording_step)
         self._idle = True
         self._next_task_id = 0
         self._relay = TaskRelay(self)
+        self._relay.partial.connect(self._on_relay_partial)
         self._relay.succeeded.connect(self._on_relay_succeeded)
         self._relay.failed.connect(self._on_relay_failed)
+        # One piece of work per event-loop turn: record a chunk, or conclude a file.
+        self._work_timer = QTimer(self)
+        self._work_timer.setInterval(0)
+        self._work_timer.timeout.connect(self._advance)
 
     @property
     def active_dialog(self) -> QDialog | None:
@@ -274,16 +291,18 @@ class CsvImporter(QObject):
 
     def is_idle(self) -> bool:
         """True when no file is being read, recorded or waiting for the user."""
-        return not self._loads and self._dialog is None and self._recording is None
+        return not self._loads and self._dialog is None
 
     def load(self, paths: list[Path]) -> None:
-        """Read these files in the background, then ask and queue them one by one."""
+        """Read these files in the background, then record, ask and queue them one by one."""
         was_idle = self.is_idle()
         for path in paths:
             self._next_task_id += 1
-            task = BackgroundTask(self._relay, self._next_task_id, read_and_prepare, path)
-            load = _Load(path=path, task_id=self._next_task_id)
-            self._loads.append(load)
+            task_id = self._next_task_id
+            task = BackgroundTask(
+                self._relay, task_id, read_in_chunks, path, self._reporter(task_id)
+            )
+            self._loads.append(_Load(path=path, task_id=task_id))
             logger.info("reading %s", path)
             self._pool.start(task)
         if paths and was_idle:
@@ -291,29 +310,46 @@ class CsvImporter(QObject):
             self.idle_changed.emit(False)
 
     def shutdown(self) -> None:
-        """Forget files not asked about yet, drop a half-recorded one, wait for running reads."""
+        """Forget files not finished yet (removing their recorded rows); wait for reads."""
         self._pool.clear()
         self._pool.waitForDone(2000)
+        self._work_timer.stop()
+        for load in self._loads:
+            if load.recording is not None:
+                logger.info("%s was not recorded: the window closed", load.path.name)
+                load.recording.abandon()
         self._loads.clear()
-        self._recording_timer.stop()
-        if self._recording is not None:
-            logger.info("%s was not recorded: the window closed", self._recording.name)
-            self._recording.abandon()
-            self._recording = None
 
     # -- slots ------------------------------------------------------------------------------
+
+    def _reporter(self, task_id: int) -> Callable[[object], None]:
+        """What a worker calls with a piece of its file (it arrives here by a queued signal)."""
+
+        def report(value: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the importer is gone: nobody to tell
+                self._relay.partial.emit(task_id, value)
+
+        return report
 
     def _find(self, task_id: int) -> _Load | None:
         return next((load for load in self._loads if load.task_id == task_id), None)
 
-    def _on_relay_succeeded(self, task_id: int, prepared: object) -> None:
+    def _on_relay_partial(self, task_id: int, value: object) -> None:
         load = self._find(task_id)
         if load is None:
             return
-        assert isinstance(prepared, PreparedCatalogue)
-        load.prepared = prepared
+        head, rows = cast(tuple[Catalogue, PreparedRows], value)
+        load.pending_rows.append((head, rows))
+        self._work_timer.start()
+
+    def _on_relay_succeeded(self, task_id: int, catalogue: object) -> None:
+        load = self._find(task_id)
+        if load is None:
+            return
+        assert isinstance(catalogue, Catalogue)
+        load.catalogue = catalogue
         load.done = True
-        self._next()
+        self._work_timer.start()
 
     def _on_relay_failed(self, task_id: int, error: object) -> None:
         load = self._find(task_id)
@@ -327,23 +363,76 @@ class CsvImporter(QObject):
             logger.error("reading %s failed unexpectedly", load.path, exc_info=error)  # type: ignore[arg-type]
             load.message = f"imgdesk could not read this file: {error!r}"
         load.done = True
-        self._next()
+        self._work_timer.start()
 
-    def _next(self) -> None:
-        """Deal with the first file in order once it is read, unless a dialog is open."""
-        while (
-            self._dialog is None and self._recording is None and self._loads and self._loads[0].done
-        ):
-            load = self._loads.pop(0)
-            if load.prepared is None:
-                self._reject(load.path, load.message or "The file cannot be read.")
-            elif load.prepared.catalogue.invalid_rows or load.prepared.catalogue.warnings:
-                self._ask(load.path, load.prepared)
-            else:
-                self._create(load.path, load.prepared)
+    def _advance(self) -> None:
+        """Record the first file's next chunk, or conclude it once it is read and recorded."""
+        while self._dialog is None and self._loads:
+            load = self._loads[0]
+            if load.pending_rows and load.message is None:
+                self._record_next(load)
+                return  # one chunk per turn: the timer calls again
+            if not load.done:
+                break  # wait for the worker
+            self._loads.pop(0)
+            self._conclude(load)
+        self._work_timer.stop()
         if self.is_idle() and not self._idle:
             self._idle = True
             self.idle_changed.emit(True)
+
+    def _record_next(self, load: _Load) -> None:
+        head, rows = load.pending_rows[0]
+        try:
+            if load.recording is None:
+                load.recording = self._repo.start_import(head, load.path.absolute())
+            load.recording.add(rows)
+        except OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                # Another program holds the database; the chunk is still here: redo it.
+                logger.warning("database busy while recording %s: %s", load.path.name, error)
+                self._work_timer.stop()
+                QTimer.singleShot(BUSY_RETRY_MS, self, self._work_timer.start)
+                return
+            self._stop_recording(load, f"The database refused it: {error}")
+            return
+        except Exception as error:  # noqa: BLE001 - one bad file must not take the window down
+            logger.exception("recording %s failed", load.path.name)
+            self._stop_recording(load, f"imgdesk could not record it: {error!r}")
+            return
+        load.pending_rows.popleft()
+        self.recording_progress.emit(load.path.name, load.recording.rows_recorded)
+
+    def _stop_recording(self, load: _Load, message: str) -> None:
+        """Give up on a file: its rows go, the rest of it is ignored, the user is told."""
+        load.message = message
+        load.pending_rows.clear()
+        if not load.done:
+            load.done = True  # what the worker still reports finds no load and is dropped
+            self._loads.remove(load)
+            self._conclude(load)
+
+    def _conclude(self, load: _Load) -> None:
+        """A file is read and its rows recorded: show it, ask about it, or refuse it."""
+        catalogue = load.catalogue
+        if load.message is not None or catalogue is None:
+            self._discard(load)
+            self._reject(load.path, load.message or "The file cannot be read.")
+        elif catalogue.invalid_rows or catalogue.warnings:
+            self._ask(load, catalogue)
+        else:
+            self._start(load)
+
+    def _start(self, load: _Load) -> None:
+        assert load.recording is not None  # a file with no product row is refused
+        request_id = load.recording.finish()
+        self._engine.start_request(request_id)
+        self.request_created.emit(request_id)
+
+    def _discard(self, load: _Load) -> None:
+        if load.recording is not None:
+            with contextlib.suppress(OperationalError):  # else the next start removes it
+                load.recording.abandon()
 
     def _reject(self, path: Path, message: str) -> None:
         logger.warning("%s was refused: %s", path.name, message)
@@ -359,14 +448,15 @@ class CsvImporter(QObject):
         self.file_rejected.emit(path.name, message)
         self._show(box, lambda _result: None)
 
-    def _ask(self, path: Path, prepared: PreparedCatalogue) -> None:
-        dialog = RowProblemsDialog(prepared.catalogue, self._parent_widget)
+    def _ask(self, load: _Load, catalogue: Catalogue) -> None:
+        dialog = RowProblemsDialog(catalogue, self._parent_widget)
 
         def on_finished(result: int) -> None:
-            if result == QDialog.DialogCode.Accepted and prepared.catalogue.valid_rows:
-                self._create(path, prepared)
+            if result == QDialog.DialogCode.Accepted and catalogue.valid_rows:
+                self._start(load)
             else:
-                logger.info("%s not loaded: the user declined its problem rows", path.name)
+                self._discard(load)
+                logger.info("%s not loaded: the user declined its problem rows", load.path.name)
 
         self._show(dialog, on_finished)
 
@@ -378,50 +468,7 @@ class CsvImporter(QObject):
         def finished(result: int) -> None:
             self._dialog = None
             on_finished(result)
-            self._next()
+            self._work_timer.start()
 
         dialog.finished.connect(finished)
         dialog.open()
-
-    def _create(self, path: Path, prepared: PreparedCatalogue) -> None:
-        """Start recording the file; :meth:`_on_recording_step` carries on turn by turn."""
-        self._recording = self._repo.start_import(prepared, path.absolute())
-        self.recording_progress.emit(self._recording.name, 0.0)
-        self._recording_timer.start()
-
-    def _on_recording_step(self) -> None:
-        recording = self._recording
-        if recording is None:
-            self._recording_timer.stop()
-            return
-        try:
-            finished = recording.step()
-        except OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                # Another program holds the database; the step changed nothing, so redo it.
-                logger.warning("database busy while recording %s: %s", recording.name, error)
-                self._recording_timer.stop()
-                QTimer.singleShot(BUSY_RETRY_MS, self, self._recording_timer.start)
-                return
-            self._give_up_recording(recording, f"The database refused it: {error}")
-            return
-        except Exception as error:  # noqa: BLE001 - one bad file must not take the window down
-            logger.exception("recording %s failed", recording.name)
-            self._give_up_recording(recording, f"imgdesk could not record it: {error!r}")
-            return
-        self.recording_progress.emit(recording.name, recording.fraction)
-        if not finished:
-            return
-        self._recording_timer.stop()
-        self._recording = None
-        self._engine.start_request(recording.request_id)
-        self.request_created.emit(recording.request_id)
-        self._next()
-
-    def _give_up_recording(self, recording: RequestImport, message: str) -> None:
-        self._recording_timer.stop()
-        self._recording = None
-        with contextlib.suppress(OperationalError):
-            recording.abandon()  # else the next start removes it
-        self._reject(Path(recording.name), message)
-        self._next()

@@ -1402,8 +1402,8 @@ class MainWindow(QMainWindow):
                 f"Processing {request.total:,} images from {request.csv_name}.", 5000
             )
 
-    def _on_importer_recording_progress(self, name: str, fraction: float) -> None:
-        self.statusBar().showMessage(f"Recording {name}… {fraction:.0%}", 2000)
+    def _on_importer_recording_progress(self, name: str, rows: int) -> None:
+        self.statusBar().showMessage(f"Reading {name}: {rows:,} rows so far…", 2000)
 
     def _on_importer_file_rejected(self, name: str, message: str) -> None:
         self.statusBar().showMessage(f"{name} was not loaded: {message}", 10000)

@@ -1,16 +1,19 @@
-"""Recording a request in steps: hidden until complete, removed when cut short."""
+"""Recording a request chunk by chunk: hidden until finished, removed when cut short."""
 
 from __future__ import annotations
 
-from imgdesk.core.csvio import parse_catalogue
+from collections.abc import Sequence
+
+from imgdesk.core.csvio import Catalogue, CatalogueRow, parse_catalogue
 from imgdesk.core.db import db
-from imgdesk.core.repository import Repository, prepare_catalogue
+from imgdesk.core.repository import PreparedRows, Repository, prepare_rows
 
 from .conftest import csv_bytes
 
 
-def catalogue_rows(count: int) -> list[tuple[str, str, list[str]]]:
-    return [(str(n), f"P{n}", [f"http://h/{n}-a.jpg", f"http://h/{n}-b.jpg"]) for n in range(count)]
+def catalogue_bytes(count: int) -> bytes:
+    rows = [(str(n), f"P{n}", [f"http://h/{n}-a.jpg", f"http://h/{n}-b.jpg"]) for n in range(count)]
+    return csv_bytes(rows)
 
 
 def row_counts() -> tuple[int, int]:
@@ -19,18 +22,30 @@ def row_counts() -> tuple[int, int]:
     return products, images
 
 
-def test_a_request_recorded_in_steps_equals_one_recorded_at_once(repo: Repository) -> None:
-    catalogue = parse_catalogue(csv_bytes(catalogue_rows(25)), "big.csv")
-    recording = repo.start_import(prepare_catalogue(catalogue))
-    fractions = []
-    while not recording.step(rows=4):
-        fractions.append(recording.fraction)
+def test_rows_recorded_as_they_are_parsed_equal_a_request_recorded_at_once(
+    repo: Repository,
+) -> None:
+    heads: list[Catalogue] = []
+    chunks: list[PreparedRows] = []
+
+    def on_rows(head: Catalogue, rows: Sequence[CatalogueRow]) -> None:
+        heads.append(head)
+        chunks.append(prepare_rows(rows))
+
+    catalogue = parse_catalogue(catalogue_bytes(25), "big.csv", on_rows, chunk_rows=4)
+    assert [chunk.row_count for chunk in chunks] == [4, 4, 4, 4, 4, 4, 1]
+    assert heads[0].rows == () and heads[0].header == catalogue.header
+
+    recording = repo.start_import(heads[0])
+    for chunk in chunks:
+        recording.add(chunk)
         # Not listed, not offered to the engine, while its rows are still coming in.
         assert repo.list_requests() == []
         assert repo.unfinished_request_ids() == []
         assert repo.get_request(recording.request_id) is None
-    assert fractions == sorted(fractions) and len(fractions) == 6
-    stepped = repo.list_images(recording.request_id)
+    assert recording.rows_recorded == 25
+    stepped_id = recording.finish()
+    stepped = repo.list_images(stepped_id)
 
     at_once = repo.create_request(catalogue)
     expected = repo.list_images(at_once)
@@ -39,16 +54,17 @@ def test_a_request_recorded_in_steps_equals_one_recorded_at_once(repo: Repositor
         (i.serial, i.position, i.url, i.status) for i in expected
     ]
     assert [i.id for i in stepped] == sorted(i.id for i in stepped)  # id order is input order
-    request = repo.get_request(recording.request_id)
+    request = repo.get_request(stepped_id)
     assert request is not None and (request.status, request.total) == ("pending", 50)
-    assert repo.unfinished_request_ids() == [recording.request_id, at_once]
+    assert repo.unfinished_request_ids() == [stepped_id, at_once]
+    assert [r.id for r in repo.list_requests()] == [at_once, stepped_id]
 
 
 def test_an_import_cut_short_is_removed_at_the_next_start(repo: Repository) -> None:
-    kept = repo.create_request(parse_catalogue(csv_bytes(catalogue_rows(3)), "kept.csv"))
-    catalogue = parse_catalogue(csv_bytes(catalogue_rows(30)), "cut.csv")
-    recording = repo.start_import(prepare_catalogue(catalogue))
-    recording.step(rows=10)
+    kept = repo.create_request(parse_catalogue(catalogue_bytes(3), "kept.csv"))
+    catalogue = parse_catalogue(catalogue_bytes(30), "cut.csv")
+    recording = repo.start_import(catalogue)
+    recording.add(prepare_rows(catalogue.rows[:10]))
     assert row_counts() == (13, 26)
 
     # The process died here. The next start recovers:
@@ -58,9 +74,9 @@ def test_an_import_cut_short_is_removed_at_the_next_start(repo: Repository) -> N
 
 
 def test_abandoning_an_import_removes_what_it_recorded(repo: Repository) -> None:
-    catalogue = parse_catalogue(csv_bytes(catalogue_rows(30)), "cut.csv")
-    recording = repo.start_import(prepare_catalogue(catalogue))
-    recording.step(rows=10)
+    catalogue = parse_catalogue(catalogue_bytes(30), "cut.csv")
+    recording = repo.start_import(catalogue)
+    recording.add(prepare_rows(catalogue.rows[:10]))
     recording.abandon()
     assert row_counts() == (0, 0)
     assert db.execute_sql("SELECT COUNT(*) FROM request").fetchone()[0] == 0

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
@@ -39,6 +40,7 @@ from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
 from imgdesk.gui import app as gui_app
+from imgdesk.gui import loading
 from imgdesk.gui.crash import CrashDialog, CrashHandler
 from imgdesk.gui.loading import RowProblemsDialog
 from imgdesk.gui.main_window import MainWindow
@@ -170,7 +172,7 @@ def test_a_dropped_csv_becomes_a_request_that_finishes(
         assert server.hits("/" + url.rsplit("/", 1)[1]) == 1
 
 
-def test_a_big_file_is_recorded_step_by_step_and_listed_only_once_complete(
+def test_a_big_file_is_recorded_while_it_is_read_and_listed_only_once_complete(
     qtbot: QtBot,
     window: MainWindow,
     engine: Engine,
@@ -182,21 +184,19 @@ def test_a_big_file_is_recorded_step_by_step_and_listed_only_once_complete(
     monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 4)
     rows = [(str(n), f"Shirt {n}", [serve_jpeg(server, f"s{n}.jpg")]) for n in range(1, 19)]
     csv_path = write_csv(tmp_path / "products.csv", rows)
-    progress: list[float] = []
+    progress: list[int] = []
     listed_while_recording: list[int] = []
 
-    def on_progress(_name: str, fraction: float) -> None:
-        progress.append(fraction)
-        if fraction < 1:
-            listed_while_recording.append(len(repository.list_requests()))
+    def on_progress(_name: str, recorded: int) -> None:
+        progress.append(recorded)
+        listed_while_recording.append(len(repository.list_requests()))
 
     window.importer.recording_progress.connect(on_progress)
     request_id, status = load_and_finish(qtbot, window, engine, csv_path)
 
     assert status == "completed"
-    assert progress == sorted(progress) and progress[-1] == 1.0
-    assert len(progress) >= 5  # 18 rows, 4 per step: five steps and the start
-    assert listed_while_recording and set(listed_while_recording) == {0}
+    assert progress == [4, 8, 12, 16, 18]  # a chunk per event-loop turn
+    assert set(listed_while_recording) == {0}
     request = repository.get_request(request_id)
     assert request is not None and (request.total, request.done) == (18, 18)
     assert window.images_proxy.rowCount() == 18
@@ -215,7 +215,7 @@ def test_closing_during_recording_leaves_no_partial_request(
     with qtbot.waitSignal(
         window.importer.recording_progress,
         timeout=WAIT_MS,
-        check_params_cb=lambda _name, fraction: 0 < fraction < 1,
+        check_params_cb=lambda _name, recorded: 0 < recorded < 40,
     ):
         window.load_files([csv_path])
 
@@ -225,6 +225,50 @@ def test_closing_during_recording_leaves_no_partial_request(
     assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
     assert db.execute_sql("SELECT COUNT(*) FROM product").fetchone()[0] == 0
     assert window.importer.is_idle()
+
+
+def test_a_file_refused_after_its_first_rows_were_recorded_leaves_nothing(
+    qtbot: QtBot,
+    window: MainWindow,
+    repository: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 2)
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 11)]
+    lines.append('11,"Hat,http://127.0.0.1:9/11.jpg')  # a quote never closed: refused at the end
+    csv_path = tmp_path / "broken.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # The worker waits after its first chunk until the window has recorded it.
+    first_chunk_recorded = threading.Event()
+    real_read = loading.read_catalogue
+
+    def read_slowly(path: Path, on_rows: Any, chunk_rows: int) -> Any:
+        def on_rows_then_wait(head: Any, rows: Any) -> None:
+            on_rows(head, rows)
+            first_chunk_recorded.wait(WAIT_MS / 1000)
+
+        return real_read(path, on_rows_then_wait, chunk_rows)
+
+    monkeypatch.setattr(loading, "read_catalogue", read_slowly)
+    recorded: list[int] = []
+
+    def on_progress(_name: str, rows: int) -> None:
+        recorded.append(rows)
+        first_chunk_recorded.set()
+
+    window.importer.recording_progress.connect(on_progress)
+
+    with qtbot.waitSignal(window.importer.file_rejected, timeout=WAIT_MS) as blocker:
+        window.load_files([csv_path])
+
+    assert blocker.args[0] == "broken.csv"
+    assert "quote" in blocker.args[1].lower()
+    assert recorded  # rows were recorded while the file was read ...
+    assert repository.list_requests() == []  # ... and removed when it was refused
+    assert db.execute_sql("SELECT COUNT(*) FROM request").fetchone()[0] == 0
+    assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
 
 
 def test_several_files_dropped_at_once_each_become_a_request(

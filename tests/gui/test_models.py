@@ -449,6 +449,7 @@ def test_a_busy_database_delays_a_page_but_loses_nothing(
 
     monkeypatch.setattr(models, "BUSY_RETRY_MS", 50)
     request_id = make_request(repository, 20)
+    expected = [image.id for image in repository.list_images(request_id)]
     real = repository.list_images_page
     calls: list[int] = []
 
@@ -462,8 +463,6 @@ def test_a_busy_database_delays_a_page_but_loses_nothing(
     model = ImagesTableModel(repository)
     with qtbot.waitSignal(model.loading_finished, timeout=5000):
         model.set_request(request_id)
-    assert [image.id for image in model.images()] == [
-        image.id for image in repository.list_images(request_id)
-    ]
+    assert [image.id for image in model.images()] == expected
     assert calls[1] == calls[2]  # the busy page was read again, not skipped
     assert len(calls) == 4  # 7 + (busy) + 7 + 6
