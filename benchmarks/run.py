@@ -513,12 +513,14 @@ def _details(results: dict[str, Any]) -> list[str]:
     if "second_run" in results:
         second = results["second_run"]
         first_run, second_run = second["first"], second["second"]
+        changed_run = second["changed"]
         lines.append(
-            f"second run: first {first_run['wall_s']:.2f} s, second {second_run['wall_s']:.2f} s;"
-            f" second run server answers: {second_run['server'].get('200', 0)} x 200, "
+            f"second run: first {first_run['wall_s']:.2f} s, unchanged {second_run['wall_s']:.2f} s"
+            f" (server answers: {second_run['server'].get('200', 0)} x 200, "
             f"{second_run['server'].get('304', 0)} x 304, "
-            f"{second_run['server'].get('conditional', 0)} conditional requests; "
-            f"changed image redone: {'yes' if second['changed_redone'] else 'NO'}"
+            f"{second_run['server'].get('conditional', 0)} conditional requests); after one "
+            f"image changed at the server {changed_run['wall_s']:.2f} s, changed image redone: "
+            f"{'yes' if second['changed_redone'] else 'NO'}"
         )
     window = results.get("window")
     if window and "error" not in window:

@@ -138,6 +138,7 @@ class PreparedRows:
 
     products: str
     images: str
+    first_row_index: int
     row_count: int
     image_count: int
 
@@ -163,24 +164,26 @@ def prepare_rows(rows: Sequence[CatalogueRow]) -> PreparedRows:
         if row.valid
         for position, url in enumerate(row.urls, start=1)
     ]
-    return PreparedRows(json.dumps(products), json.dumps(images), len(rows), len(images))
+    first_row_index = rows[0].index if rows else 0
+    return PreparedRows(
+        json.dumps(products), json.dumps(images), first_row_index, len(rows), len(images)
+    )
 
 
 # One statement per chunk: the GUI thread gives up the GIL on every SQLite step, and getting
-# it back from busy workers can take a switch interval each time (see _json_rows).
+# it back from busy workers can take a switch interval each time (see _json_rows). A product's
+# id is given, not looked up: the first free id plus its row's offset in the chunk.
 _INSERT_PRODUCTS = (
-    "INSERT INTO product (request_id, row_index, line, serial, name, cells, urls, problems, "
-    "valid) SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]') "
-    "FROM json_each(?) ORDER BY key"
+    "INSERT INTO product (id, request_id, row_index, line, serial, name, cells, urls, "
+    "problems, valid) SELECT :base + json_extract(value, '$[0]'), :request, "
+    "json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
+    "json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each(:rows) ORDER BY key"
 )
-# CROSS JOIN keeps json_each the outer loop, so images get their ids in input order.
 _INSERT_IMAGES = (
     "INSERT INTO image (request_id, product_id, position, url, status, attempts) "
-    "SELECT p.request_id, p.id, json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'), "
-    "'pending', 0 FROM json_each(?) AS j CROSS JOIN product AS p "
-    "ON p.request_id = ? AND p.row_index = json_extract(j.value, '$[0]') ORDER BY j.key"
+    "SELECT :request, :base + json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), 'pending', 0 FROM json_each(:rows) ORDER BY key"
 )
 
 
@@ -226,8 +229,14 @@ class RequestImport:
         A call that fails (database busy) changed nothing and can simply be made again.
         """
         with db.atomic():
-            db.execute_sql(_INSERT_PRODUCTS, (self.request_id, rows.products))  # type: ignore[no-untyped-call]
-            db.execute_sql(_INSERT_IMAGES, (rows.images, self.request_id))  # type: ignore[no-untyped-call]
+            cursor = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM product")  # type: ignore[no-untyped-call]
+            base = cursor.fetchone()[0] + 1 - rows.first_row_index
+            for sql, rows_json in (
+                (_INSERT_PRODUCTS, rows.products),
+                (_INSERT_IMAGES, rows.images),
+            ):
+                params = {"base": base, "request": self.request_id, "rows": rows_json}
+                db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
             RequestRow.update(total_images=RequestRow.total_images + rows.image_count).where(
                 RequestRow.id == self.request_id
             ).execute()
