@@ -463,8 +463,6 @@ def _window_scale_details(window: dict[str, Any]) -> str:
         notes.append(f"TIMED OUT after {window['stopped_s']:.0f} s")
     if window.get("error"):
         notes.append(f"error: {window['error']}")
-    if not window.get("model_reports_loading"):
-        notes.append("the images model does not report loading")
     return (
         f"window scale ({window['rows']:,} rows, {window.get('images', 0):,} URLs dropped on "
         f"the window, engine paused): request row listed {at('listed_s')}, images table "

@@ -14,6 +14,7 @@ come before the clock starts) and reports:
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -477,6 +478,7 @@ def _window_parts(params: dict[str, Any]) -> tuple[Any, Any, Any, Any, Path]:
     engine.resume_interrupted()
     qsettings = QSettings(str(data_dir / "window.ini"), QSettings.Format.IniFormat)
     window = MainWindow(repo, engine, data_dir, qsettings)
+    gc.freeze()  # as run_window does once the window is built
     return app, repo, engine, window, data_dir
 
 
@@ -591,21 +593,12 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
         csv_path.write_bytes(_big_csv(rows))
         figures["csv_mb"] = csv_path.stat().st_size / 1e6
         requests_model, images_model = window.requests_model, window.images_model
-        # Being added to the images model while this is written: use it where it exists.
-        loading_finished = getattr(images_model, "loading_finished", None)
-        figures["model_reports_loading"] = hasattr(images_model, "is_loading") or (
-            loading_finished is not None
-        )
         state: dict[str, Any] = {"request_id": None, "dropped": 0.0, "total": None}
         state["before"] = {request.id for request in requests_model.requests()}
         loop = qasync.QEventLoop(app)
 
         def since_drop() -> float:
             return time.perf_counter() - state["dropped"]
-
-        def still_loading() -> bool:
-            flag = getattr(images_model, "is_loading", False)
-            return bool(flag() if callable(flag) else flag)
 
         def mark_responsive() -> None:
             figures.setdefault("responsive_s", since_drop())
@@ -651,7 +644,7 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
                     listed = requests_model.get(request_id)
                     state["total"] = listed.total if listed is not None else None
                 complete = state["total"] is not None and count >= state["total"]
-                if complete and not still_loading() and "all_rows_s" not in figures:
+                if complete and not images_model.is_loading and "all_rows_s" not in figures:
                     figures["all_rows_s"] = elapsed
                 figures["rows_shown"] = count
             settled = "all_rows_s" in figures and elapsed >= (
@@ -686,8 +679,7 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
         requests_model.modelReset.connect(on_model_signal)
         images_model.modelReset.connect(on_model_signal)
         images_model.rowsInserted.connect(on_model_signal)
-        if loading_finished is not None:
-            loading_finished.connect(on_model_signal)
+        images_model.loading_finished.connect(on_model_signal)
         checker = QTimer()
         checker.timeout.connect(lambda: check(may_select=True))
 

@@ -44,7 +44,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Bytes asked of each read1() call. urllib3 caps the *decoded* output of one call at this
 # size too, so at most limit + one chunk is ever buffered, even for a gzip bomb.
-_CHUNK_SIZE = 64 * 1024
+# Large reads: each one runs a few Python frames, holding the GIL the window needs.
+_CHUNK_SIZE = 1024 * 1024
 
 # One session serves one worker thread, so it never holds more than one connection at a
 # time; a few per host and a few hosts keep warm connections without hoarding sockets.

@@ -14,6 +14,7 @@ from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
 from imgdesk.gui import models
 from imgdesk.gui.models import (
+    FILTER_ROLE,
     OBJECT_ROLE,
     PROGRESS_ROLE,
     SORT_ROLE,
@@ -264,6 +265,53 @@ def test_images_sort_by_their_sort_role_and_filter_by_state_and_text(
         proxy.set_state_filter("nonsense")
 
 
+def test_the_state_filter_follows_images_as_they_change(
+    qtbot: QtBot, repository: Repository, mixed_request: str
+) -> None:
+    model = ImagesTableModel(repository)
+    model.set_request(mixed_request)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+    proxy.set_state_filter("failed")
+    assert proxy.rowCount() == 1
+    pending = [image for image in model.images() if image.status == "pending"]
+    assert pending
+
+    repository.update_images(
+        {pending[0].id: {"status": "failed", "error_code": "http_404", "error": "Gone."}}
+    )
+    model.refresh_images(mixed_request, [pending[0].id])
+    model.flush()
+
+    assert proxy.rowCount() == 2
+    proxy.set_text_filter("GONE")
+    assert proxy.rowCount() == 1
+    assert proxy.index(0, 0).data(OBJECT_ROLE).id == pending[0].id
+
+
+def test_with_no_filter_rows_are_accepted_without_reading_them(
+    qtbot: QtBot, repository: Repository, small_pages: int
+) -> None:
+    model = ImagesTableModel(repository)
+    proxy = ImagesFilterProxyModel()
+    proxy.setSourceModel(model)
+    asked: list[int] = []
+    real = model._role_data
+
+    def counting(image: Any, column: int, role: int) -> Any:
+        if role == FILTER_ROLE:
+            asked.append(image.id)
+        return real(image, column, role)
+
+    model._role_data = counting  # type: ignore[method-assign]
+    with qtbot.waitSignal(model.loading_finished, timeout=5000):
+        model.set_request(make_request(repository, 30))
+    assert proxy.rowCount() == 30
+    assert asked == []  # appending pages costs no Python call per row
+    proxy.set_text_filter("Product  17 ")
+    assert proxy.rowCount() == 1 and len(asked) == 30
+
+
 def test_serials_sort_as_numbers(repository: Repository) -> None:
     request_id = make_request(repository, 12)
     model = ImagesTableModel(repository)
@@ -335,10 +383,43 @@ def test_a_busy_database_delays_a_refresh_but_loses_nothing(
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
-    """Pages of 7 images, so a 50-image request takes eight pages."""
+    """Pages of 7 images, each shown as it is read, so a 50-image request takes eight."""
     monkeypatch.setattr(models, "FIRST_PAGE_ROWS", 7)
     monkeypatch.setattr(models, "LOAD_PAGE_ROWS", 7)
+    monkeypatch.setattr(models, "INSERT_BATCH_ROWS", 7)
     return 7
+
+
+def test_pages_are_shown_in_batches_and_changes_meanwhile_are_not_lost(
+    qtbot: QtBot, repository: Repository, small_pages: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(models, "INSERT_BATCH_ROWS", 20)
+    request_id = make_request(repository, 50)
+    model = ImagesTableModel(repository)
+    inserted: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _parent, first, last: inserted.append((first, last)))
+    changed_while_unshown: list[int] = []
+
+    def change_a_page_read_but_not_shown() -> None:
+        # After the second page is read (rows 7-13) and before it is shown.
+        if model._unshown and not changed_while_unshown:
+            image = model._unshown[0]
+            repository.update_images({image.id: {"status": "failed", "error": "Gone."}})
+            model.refresh_images(request_id, [image.id])
+            changed_while_unshown.append(image.id)
+
+    model._load_timer.timeout.connect(change_a_page_read_but_not_shown)
+    model.set_request(request_id)
+    with qtbot.waitSignal(model.loading_finished, timeout=5000):
+        pass
+    # 7 shown at once; then pages of 7 are shown 21 at a time, and the rest at the end.
+    assert inserted == [(7, 27), (28, 48), (49, 49)]
+    assert [image.id for image in model.images()] == [
+        image.id for image in repository.list_images(request_id)
+    ]
+    row = model.row_of(changed_while_unshown[0])
+    assert row is not None
+    qtbot.waitUntil(lambda: model.image_at(row).status == "failed", timeout=2000)
 
 
 def test_a_big_request_lists_its_first_page_at_once_and_the_rest_soon(
