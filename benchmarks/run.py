@@ -468,8 +468,8 @@ def _window_scale_details(window: dict[str, Any]) -> str:
         f"the window, engine paused): request row listed {at('listed_s')}, images table "
         f"scrollable {at('scrollable_s')} ({window.get('rows_shown', 0):,} rows at the end), "
         f"event loop free again {at('responsive_s')}, all rows {at('all_rows_s')}, "
-        f"request_created {at('created_s')}; GUI heartbeat from the drop to "
-        f"{window['stopped_s']:.1f} s: worst {window['late_max_ms']:.0f} ms, p99 "
+        f"whole file read and recorded (request started) {at('created_s')}; GUI heartbeat "
+        f"from the drop to {window['stopped_s']:.1f} s: worst {window['late_max_ms']:.0f} ms, p99 "
         f"{window['late_p99_ms']:.0f} ms, median {window['late_median_ms']:.1f} ms; "
         f"CPU {window['cpu_s']:.1f} s; peak RSS {window['peak_rss_mb']:.0f} MB"
         + "".join(f"; {note}" for note in notes)

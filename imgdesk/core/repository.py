@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = ("downloading", "compressing")
 UNFINISHED = ("pending", *IN_FLIGHT)
 FINAL_REQUEST_STATES = ("completed", "failed")
-# A request whose rows are still being recorded: invisible to lists and to the engine.
+# A request whose rows are still being recorded: listed (its rows so far can be looked at),
+# but never started by the engine; removed at the next start if the import was cut short.
 IMPORTING = "importing"
 IMPORT_CHUNK_ROWS = 500
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
@@ -190,7 +191,7 @@ _INSERT_IMAGES = (
 class RequestImport:
     """Records one request chunk by chunk, in short transactions, so the window keeps responding.
 
-    The request is ``importing`` (hidden from every list and from the engine) until
+    The request is ``importing`` (listed, but never started by the engine) until
     :meth:`finish`; an import cut short is removed by :meth:`Repository.recover_interrupted`.
     """
 
@@ -325,11 +326,7 @@ class Repository:
 
     def _requests(self, request_id: str | None) -> list[RequestInfo]:
         # The counts are columns kept by a trigger (see db.IMAGE_COUNTS_TRIGGER): one row read.
-        query = (
-            RequestRow.select()
-            .where(RequestRow.status != IMPORTING)
-            .order_by(RequestRow.created_at.desc())
-        )
+        query = RequestRow.select().order_by(RequestRow.created_at.desc())
         if request_id is not None:
             query = query.where(RequestRow.id == request_id)
         return [

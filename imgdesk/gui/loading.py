@@ -7,8 +7,9 @@ The flow for each file, in the order the files were given:
    encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued signal.
 2. On the GUI thread, which owns the database, a
    :class:`~imgdesk.core.repository.RequestImport` records them one chunk per event-loop
-   turn, hidden, while the worker reads on: reading and recording overlap, and the window
-   keeps painting.
+   turn while the worker reads on: reading and recording overlap, and the window keeps
+   painting. The request is listed from its first chunk on, as "Reading file", so its rows
+   can be looked at while the rest comes in; the engine does not start it yet.
 3. Once the file is read: a file rejected as a whole gets a message naming the problem and
    the line, and its recorded rows are removed. Rows with problems are listed in
    :class:`RowProblemsDialog`; the user decides whether to go on with the valid rows.
@@ -242,20 +243,22 @@ class CsvImporter(QObject):
     """Turns CSV files into started requests, asking the user about problems on the way.
 
     Files are dealt with in the order they were given. While a file is read on a worker
-    thread, its rows are recorded (hidden) a chunk per event-loop turn; once it is read the
-    request is shown and started, or, for a file with problem rows, the user is asked
-    first, or a refused file's rows are removed again.
+    thread, its rows are recorded a chunk per event-loop turn; once it is read the request
+    is started, or, for a file with problem rows, the user is asked first, or a refused
+    file's rows are removed again.
 
     Signals:
-        request_created(str): a request was recorded and handed to the engine.
+        request_listed(str): a file's first rows are recorded: its request can be shown.
+        recording_progress(str, str, int): a request (id, file name) has this many rows so far.
+        request_created(str): a request was recorded in full and handed to the engine.
         file_rejected(str, str): a file (name) was refused, with the message shown.
-        recording_progress(str, int): a file (name) is being recorded, this many rows so far.
         idle_changed(bool): True once no file is being read, recorded or waiting for an answer.
     """
 
+    request_listed = Signal(str)
+    recording_progress = Signal(str, str, int)
     request_created = Signal(str)
     file_rejected = Signal(str, str)
-    recording_progress = Signal(str, int)
     idle_changed = Signal(bool)
 
     def __init__(
@@ -308,6 +311,17 @@ class CsvImporter(QObject):
         if paths and was_idle:
             self._idle = False
             self.idle_changed.emit(False)
+
+    def stop_reading(self, request_id: str) -> bool:
+        """Drop a file still being read (the user cancelled or deleted its request)."""
+        for load in self._loads:
+            if load.recording is not None and load.recording.request_id == request_id:
+                logger.info("%s: reading stopped by the user", load.path.name)
+                self._loads.remove(load)  # what the worker still reports is dropped
+                self._discard(load)
+                self._work_timer.start()
+                return True
+        return False
 
     def shutdown(self) -> None:
         """Forget files not finished yet (removing their recorded rows); wait for reads."""
@@ -401,7 +415,10 @@ class CsvImporter(QObject):
             self._stop_recording(load, f"imgdesk could not record it: {error!r}")
             return
         load.pending_rows.popleft()
-        self.recording_progress.emit(load.path.name, load.recording.rows_recorded)
+        recording = load.recording
+        if recording.rows_recorded == rows.row_count:  # its first rows are in
+            self.request_listed.emit(recording.request_id)
+        self.recording_progress.emit(recording.request_id, load.path.name, recording.rows_recorded)
 
     def _stop_recording(self, load: _Load, message: str) -> None:
         """Give up on a file: its rows go, the rest of it is ignored, the user is told."""

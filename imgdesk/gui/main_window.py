@@ -80,7 +80,7 @@ from PySide6.QtWidgets import (
 from imgdesk import __version__
 from imgdesk.core.csvio import Catalogue, write_output_csv
 from imgdesk.core.outbox import Outbox
-from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
+from imgdesk.core.repository import IMPORTING, ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine, ImageEvent
@@ -780,6 +780,7 @@ class MainWindow(QMainWindow):
         self.importer.request_created.connect(self._on_importer_request_created)
         self.importer.file_rejected.connect(self._on_importer_file_rejected)
         self.importer.recording_progress.connect(self._on_importer_recording_progress)
+        self.importer.request_listed.connect(self._on_importer_request_listed)
         self.preview.compare_original_changed.connect(self._on_preview_compare_changed)
 
     # -- layout persistence -----------------------------------------------------------------
@@ -1157,6 +1158,10 @@ class MainWindow(QMainWindow):
         request = self.current_request()
         if request is None or request.finished:
             return
+        if self.importer.stop_reading(request.id):
+            self.requests_model.refresh_request(request.id)
+            self.statusBar().showMessage(f"Stopped reading {request.csv_name}.", 8000)
+            return
         self._engine.cancel(request.id)
         self.statusBar().showMessage(
             f"Cancelled {request.csv_name}. Use Retry All Failures to carry on later.", 8000
@@ -1182,6 +1187,7 @@ class MainWindow(QMainWindow):
 
         def finished(_result: int) -> None:
             if box.clickedButton() is delete_button:
+                self.importer.stop_reading(request_id)  # if its file is still being read
                 self._engine.delete(request_id, remove_files=remove_files.isChecked())
                 self.requests_model.refresh_request(request_id)
                 self.requests_model.flush()
@@ -1393,17 +1399,32 @@ class MainWindow(QMainWindow):
     def _on_preview_compare_changed(self, enabled: bool) -> None:
         self._qsettings.setValue("preview/compare_original", enabled)
 
+    def _on_importer_request_listed(self, request_id: str) -> None:
+        """A dropped file's first rows are in: show its request while the rest is read.
+
+        Unless the user is watching a request at work: that one stays on screen.
+        """
+        self.requests_model.refresh_request(request_id)
+        shown = self.current_request()
+        if shown is None or shown.finished:
+            self.select_request(request_id)
+
+    def _on_importer_recording_progress(self, request_id: str, name: str, rows: int) -> None:
+        self.statusBar().showMessage(f"Reading {name}: {rows:,} rows so far…", 2000)
+        self.requests_model.refresh_request(request_id)
+        self.images_model.load_more(request_id)
+
     def _on_importer_request_created(self, request_id: str) -> None:
         self.requests_model.refresh_request(request_id)
-        self.select_request(request_id)
+        self.images_model.load_more(request_id)
+        if self.current_request() is None:
+            self.select_request(request_id)
+        self.requests_model.flush()
         request = self.requests_model.get(request_id)
         if request is not None:
             self.statusBar().showMessage(
                 f"Processing {request.total:,} images from {request.csv_name}.", 5000
             )
-
-    def _on_importer_recording_progress(self, name: str, rows: int) -> None:
-        self.statusBar().showMessage(f"Reading {name}: {rows:,} rows so far…", 2000)
 
     def _on_importer_file_rejected(self, name: str, message: str) -> None:
         self.statusBar().showMessage(f"{name} was not loaded: {message}", 10000)
@@ -1488,8 +1509,9 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         request = self.current_request()
         has_request = request is not None
-        self.action_export.setEnabled(has_request)
-        self.action_open_folder.setEnabled(has_request)
+        recorded = request is not None and request.status != IMPORTING
+        self.action_export.setEnabled(recorded)
+        self.action_open_folder.setEnabled(recorded)
         self.action_delete.setEnabled(has_request)
         self.action_retry_failures.setEnabled(request is not None and request.failed > 0)
         self.action_cancel.setEnabled(request is not None and not request.finished)

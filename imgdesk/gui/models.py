@@ -63,6 +63,7 @@ STATE_LABELS = {
     "paused": "Paused",
     "held": "Waiting for disk space",
     "completed": "Completed",
+    "importing": "Reading file",
 }
 IN_FLIGHT_STATES = frozenset({"downloading", "compressing"})
 # Lifecycle order, so sorting by state groups the table the way work moves through it.
@@ -617,6 +618,13 @@ class ImagesTableModel(RowsTableModel):
         self.endResetModel()
         if request_id is not None and page is not None and generation == self._generation:
             self._page_loaded(request_id, len(page), FIRST_PAGE_ROWS)
+
+    def load_more(self, request_id: str) -> None:
+        """Append images recorded since the request was shown (its file is still being read)."""
+        if request_id != self._request_id or self._loading:
+            return
+        self._loading = True
+        self._load_timer.start(0)
 
     def refresh_images(self, request_id: str, image_ids: Iterable[int]) -> None:
         """Re-read these images soon, if they belong to the request shown."""

@@ -39,10 +39,11 @@ def test_rows_recorded_as_they_are_parsed_equal_a_request_recorded_at_once(
     recording = repo.start_import(heads[0])
     for chunk in chunks:
         recording.add(chunk)
-        # Not listed, not offered to the engine, while its rows are still coming in.
-        assert repo.list_requests() == []
+        # Listed as it grows, never offered to the engine while its rows are coming in.
+        listed = repo.get_request(recording.request_id)
+        assert listed is not None and listed.status == "importing"
+        assert listed.total == len(repo.list_images(recording.request_id))
         assert repo.unfinished_request_ids() == []
-        assert repo.get_request(recording.request_id) is None
     assert recording.rows_recorded == 25
     stepped_id = recording.finish()
     stepped = repo.list_images(stepped_id)

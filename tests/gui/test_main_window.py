@@ -172,7 +172,7 @@ def test_a_dropped_csv_becomes_a_request_that_finishes(
         assert server.hits("/" + url.rsplit("/", 1)[1]) == 1
 
 
-def test_a_big_file_is_recorded_while_it_is_read_and_listed_only_once_complete(
+def test_a_big_file_is_listed_from_its_first_rows_and_started_once_read(
     qtbot: QtBot,
     window: MainWindow,
     engine: Engine,
@@ -185,21 +185,79 @@ def test_a_big_file_is_recorded_while_it_is_read_and_listed_only_once_complete(
     rows = [(str(n), f"Shirt {n}", [serve_jpeg(server, f"s{n}.jpg")]) for n in range(1, 19)]
     csv_path = write_csv(tmp_path / "products.csv", rows)
     progress: list[int] = []
-    listed_while_recording: list[int] = []
+    seen_while_reading: list[tuple[str, int, bool]] = []
 
-    def on_progress(_name: str, recorded: int) -> None:
+    def on_progress(request_id: str, _name: str, recorded: int) -> None:
         progress.append(recorded)
-        listed_while_recording.append(len(repository.list_requests()))
+        request = repository.get_request(request_id)
+        assert request is not None
+        seen_while_reading.append((request.status, request.total, engine.is_busy(request_id)))
 
     window.importer.recording_progress.connect(on_progress)
     request_id, status = load_and_finish(qtbot, window, engine, csv_path)
 
     assert status == "completed"
     assert progress == [4, 8, 12, 16, 18]  # a chunk per event-loop turn
-    assert set(listed_while_recording) == {0}
+    # Listed while its rows came in, growing, and not started before the whole file was read.
+    assert seen_while_reading == [("importing", n, False) for n in progress]
+    assert window.current_request() is not None
     request = repository.get_request(request_id)
     assert request is not None and (request.total, request.done) == (18, 18)
     assert window.images_proxy.rowCount() == 18
+    assert server.total_hits == 18
+
+
+def test_a_request_still_being_read_can_be_scrolled_and_cancelled(
+    qtbot: QtBot,
+    window: MainWindow,
+    engine: Engine,
+    repository: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 3)
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 31)]
+    csv_path = tmp_path / "slow.csv"
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # The worker waits after its second chunk until the test lets it go on.
+    go_on = threading.Event()
+    real_read = loading.read_catalogue
+
+    def read_slowly(path: Path, on_rows: Any, chunk_rows: int) -> Any:
+        chunks: list[int] = []
+
+        def on_rows_then_wait(head: Any, rows: Any) -> None:
+            on_rows(head, rows)
+            chunks.append(len(rows))
+            if len(chunks) == 2:
+                go_on.wait(WAIT_MS / 1000)
+
+        return real_read(path, on_rows_then_wait, chunk_rows)
+
+    monkeypatch.setattr(loading, "read_catalogue", read_slowly)
+    try:
+        with qtbot.waitSignal(window.importer.request_listed, timeout=WAIT_MS) as blocker:
+            window.load_files([csv_path])
+        request_id = blocker.args[0]
+        qtbot.waitUntil(lambda: window.images_model.rowCount() == 6, timeout=WAIT_MS)
+        request = window.current_request()
+        assert request is not None and request.id == request_id
+        assert window.requests_model.index(0, RequestsTableModel.COL_STATE).data() == (
+            "Reading file"
+        )
+        assert not window.action_export.isEnabled()
+        assert window.action_cancel.isEnabled()
+
+        window.action_cancel.trigger()
+    finally:
+        go_on.set()
+
+    qtbot.waitUntil(lambda: window.requests_model.rowCount() == 0, timeout=WAIT_MS)
+    qtbot.waitUntil(window.importer.is_idle, timeout=WAIT_MS)
+    assert repository.list_requests() == []
+    assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
+    assert not engine.is_busy()
 
 
 def test_closing_during_recording_leaves_no_partial_request(
@@ -215,7 +273,7 @@ def test_closing_during_recording_leaves_no_partial_request(
     with qtbot.waitSignal(
         window.importer.recording_progress,
         timeout=WAIT_MS,
-        check_params_cb=lambda _name, recorded: 0 < recorded < 40,
+        check_params_cb=lambda _id, _name, recorded: 0 < recorded < 40,
     ):
         window.load_files([csv_path])
 
@@ -254,7 +312,7 @@ def test_a_file_refused_after_its_first_rows_were_recorded_leaves_nothing(
     monkeypatch.setattr(loading, "read_catalogue", read_slowly)
     recorded: list[int] = []
 
-    def on_progress(_name: str, rows: int) -> None:
+    def on_progress(_request_id: str, _name: str, rows: int) -> None:
         recorded.append(rows)
         first_chunk_recorded.set()
 
