@@ -2,9 +2,11 @@
 
 The flow for each file, in the order the files were given:
 
-1. :func:`~imgdesk.core.csvio.read_catalogue` runs in a ``QThreadPool`` worker (a big CSV
-   takes a while to parse and validate). Every ``IMPORT_CHUNK_ROWS`` rows it hands over,
-   encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued signal.
+1. :func:`~imgdesk.core.reader.read_in_child` parses and validates the file in a child
+   process (pure Python work that would otherwise hold the GIL the window paints with),
+   waited on by a ``QThreadPool`` worker. Every ``IMPORT_CHUNK_ROWS`` rows the child hands
+   over, encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued
+   signal.
 2. On the GUI thread, which owns the database, a
    :class:`~imgdesk.core.repository.RequestImport` records them one chunk per event-loop
    turn while the worker reads on: reading and recording overlap, and the window keeps
@@ -23,8 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -47,9 +50,10 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core import repository as repository_module
-from imgdesk.core.csvio import Catalogue, CatalogueRow, read_catalogue
+from imgdesk.core.csvio import Catalogue, CatalogueSummary
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.repository import PreparedRows, Repository, RequestImport, prepare_rows
+from imgdesk.core.reader import read_in_child
+from imgdesk.core.repository import PreparedRows, Repository, RequestImport
 from imgdesk.engine.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -118,33 +122,33 @@ class BackgroundTask(QRunnable):
 class RowProblemsDialog(QDialog):
     """Lists the rows of a catalogue that have problems; accept means "process the valid rows"."""
 
-    def __init__(self, catalogue: Catalogue, parent: QWidget | None = None) -> None:
-        """Build the dialog for ``catalogue`` (which has invalid rows or warnings)."""
+    def __init__(self, summary: CatalogueSummary, parent: QWidget | None = None) -> None:
+        """Build the dialog for a file read with invalid rows or warnings."""
         super().__init__(parent)
-        self._catalogue = catalogue
-        invalid = catalogue.invalid_rows
-        valid = catalogue.valid_rows
-        images = sum(len(row.urls) for row in valid)
-        self.setWindowTitle(f"Problems in {catalogue.name}")
+        self._summary = summary
+        invalid = summary.invalid_rows
+        valid = summary.valid_count
+        images = summary.valid_image_count
+        self.setWindowTitle(f"Problems in {summary.name}")
         layout = QVBoxLayout(self)
 
         if invalid and valid:
             headline = (
-                f"{len(invalid):,} of {len(catalogue.rows):,} rows of <b>{_html(catalogue.name)}"
-                f"</b> have problems and will be skipped. The other {len(valid):,} rows "
+                f"{len(invalid):,} of {summary.row_count:,} rows of <b>{_html(summary.name)}"
+                f"</b> have problems and will be skipped. The other {valid:,} rows "
                 f"({images:,} images) can be processed now."
             )
         elif invalid:
             headline = (
-                f"None of the {len(catalogue.rows):,} rows of <b>{_html(catalogue.name)}</b> "
+                f"None of the {summary.row_count:,} rows of <b>{_html(summary.name)}</b> "
                 "can be processed. Fix the rows below and load the file again."
             )
         else:
-            headline = f"<b>{_html(catalogue.name)}</b> was read with warnings."
+            headline = f"<b>{_html(summary.name)}</b> was read with warnings."
         message = QLabel(headline)
         message.setWordWrap(True)
         layout.addWidget(message)
-        for warning in catalogue.warnings:
+        for warning in summary.warnings:
             label = QLabel(f"\u26a0 {_html(warning)}")
             label.setWordWrap(True)
             layout.addWidget(label)
@@ -177,7 +181,7 @@ class RowProblemsDialog(QDialog):
         self.proceed_button: QPushButton | None = None
         if valid:
             self.proceed_button = self.buttons.addButton(
-                f"Process {len(valid):,} valid rows", QDialogButtonBox.ButtonRole.AcceptRole
+                f"Process {valid:,} valid rows", QDialogButtonBox.ButtonRole.AcceptRole
             )
             self.proceed_button.setDefault(True)
             self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -192,14 +196,14 @@ class RowProblemsDialog(QDialog):
         self.resize(720, 420 if invalid else 160)
 
     @property
-    def catalogue(self) -> Catalogue:
-        """The catalogue the dialog is about."""
-        return self._catalogue
+    def summary(self) -> CatalogueSummary:
+        """The file the dialog is about."""
+        return self._summary
 
     def problems_text(self) -> str:
         """The problems as plain text lines (what "Copy problems" copies)."""
         return "\n".join(
-            f"line {row.line}: {' '.join(row.problems)}" for row in self._catalogue.invalid_rows
+            f"line {row.line}: {' '.join(row.problems)}" for row in self._summary.invalid_rows
         )
 
     def _on_copy_clicked(self) -> None:
@@ -213,17 +217,16 @@ def _html(text: str) -> str:
 # -- the importer ---------------------------------------------------------------------------------
 
 
-def read_in_chunks(path: Path, report: Callable[[object], None]) -> Catalogue:
-    """For a worker thread: parse and validate the file, reporting encoded rows as they come.
+def read_in_chunks(
+    path: Path, report: Callable[[object], None], cancel: threading.Event
+) -> CatalogueSummary:
+    """For a worker thread: have the file read, reporting ``(head, PreparedRows)`` chunks.
 
-    ``report`` gets ``(head, PreparedRows)`` for every ``IMPORT_CHUNK_ROWS`` rows, so the
-    GUI thread records the first rows while the rest of the file is still being read.
+    The GUI thread records the first rows while the rest of the file is still being read.
     """
-
-    def on_rows(head: Catalogue, rows: Sequence[CatalogueRow]) -> None:
-        report((head, prepare_rows(rows)))
-
-    return read_catalogue(path, on_rows, repository_module.IMPORT_CHUNK_ROWS)
+    return read_in_child(
+        path, lambda head, rows: report((head, rows)), repository_module.IMPORT_CHUNK_ROWS, cancel
+    )
 
 
 @dataclass
@@ -232,9 +235,10 @@ class _Load:
 
     path: Path
     task_id: int
+    cancel: threading.Event = field(default_factory=threading.Event)
     pending_rows: deque[tuple[Catalogue, PreparedRows]] = field(default_factory=deque)
     recording: RequestImport | None = None
-    catalogue: Catalogue | None = None
+    summary: CatalogueSummary | None = None
     message: str | None = None
     done: bool = False
 
@@ -302,10 +306,11 @@ class CsvImporter(QObject):
         for path in paths:
             self._next_task_id += 1
             task_id = self._next_task_id
+            load = _Load(path=path, task_id=task_id)
             task = BackgroundTask(
-                self._relay, task_id, read_in_chunks, path, self._reporter(task_id)
+                self._relay, task_id, read_in_chunks, path, self._reporter(task_id), load.cancel
             )
-            self._loads.append(_Load(path=path, task_id=task_id))
+            self._loads.append(load)
             logger.info("reading %s", path)
             self._pool.start(task)
         if paths and was_idle:
@@ -317,6 +322,7 @@ class CsvImporter(QObject):
         for load in self._loads:
             if load.recording is not None and load.recording.request_id == request_id:
                 logger.info("%s: reading stopped by the user", load.path.name)
+                load.cancel.set()  # the reading process stops
                 self._loads.remove(load)  # what the worker still reports is dropped
                 self._discard(load)
                 self._work_timer.start()
@@ -324,7 +330,9 @@ class CsvImporter(QObject):
         return False
 
     def shutdown(self) -> None:
-        """Forget files not finished yet (removing their recorded rows); wait for reads."""
+        """Forget files not finished yet (removing their recorded rows); stop their reading."""
+        for load in self._loads:
+            load.cancel.set()
         self._pool.clear()
         self._pool.waitForDone(2000)
         self._work_timer.stop()
@@ -356,12 +364,12 @@ class CsvImporter(QObject):
         load.pending_rows.append((head, rows))
         self._work_timer.start()
 
-    def _on_relay_succeeded(self, task_id: int, catalogue: object) -> None:
+    def _on_relay_succeeded(self, task_id: int, summary: object) -> None:
         load = self._find(task_id)
         if load is None:
             return
-        assert isinstance(catalogue, Catalogue)
-        load.catalogue = catalogue
+        assert isinstance(summary, CatalogueSummary)
+        load.summary = summary
         load.done = True
         self._work_timer.start()
 
@@ -424,6 +432,7 @@ class CsvImporter(QObject):
         """Give up on a file: its rows go, the rest of it is ignored, the user is told."""
         load.message = message
         load.pending_rows.clear()
+        load.cancel.set()
         if not load.done:
             load.done = True  # what the worker still reports finds no load and is dropped
             self._loads.remove(load)
@@ -431,12 +440,12 @@ class CsvImporter(QObject):
 
     def _conclude(self, load: _Load) -> None:
         """A file is read and its rows recorded: show it, ask about it, or refuse it."""
-        catalogue = load.catalogue
-        if load.message is not None or catalogue is None:
+        summary = load.summary
+        if load.message is not None or summary is None:
             self._discard(load)
             self._reject(load.path, load.message or "The file cannot be read.")
-        elif catalogue.invalid_rows or catalogue.warnings:
-            self._ask(load, catalogue)
+        elif summary.invalid_rows or summary.warnings:
+            self._ask(load, summary)
         else:
             self._start(load)
 
@@ -465,11 +474,11 @@ class CsvImporter(QObject):
         self.file_rejected.emit(path.name, message)
         self._show(box, lambda _result: None)
 
-    def _ask(self, load: _Load, catalogue: Catalogue) -> None:
-        dialog = RowProblemsDialog(catalogue, self._parent_widget)
+    def _ask(self, load: _Load, summary: CatalogueSummary) -> None:
+        dialog = RowProblemsDialog(summary, self._parent_widget)
 
         def on_finished(result: int) -> None:
-            if result == QDialog.DialogCode.Accepted and catalogue.valid_rows:
+            if result == QDialog.DialogCode.Accepted and summary.valid_count:
                 self._start(load)
             else:
                 self._discard(load)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl
@@ -40,7 +40,6 @@ from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
 from imgdesk.gui import app as gui_app
-from imgdesk.gui import loading
 from imgdesk.gui.crash import CrashDialog, CrashHandler
 from imgdesk.gui.loading import RowProblemsDialog
 from imgdesk.gui.main_window import MainWindow
@@ -217,47 +216,29 @@ def test_a_request_still_being_read_can_be_scrolled_and_cancelled(
 ) -> None:
     monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 3)
     lines = ["S. No.,Product Name,Input Image Urls"]
-    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 31)]
-    csv_path = tmp_path / "slow.csv"
+    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 60_001)]
+    csv_path = tmp_path / "big.csv"
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # The worker waits after its second chunk until the test lets it go on.
-    go_on = threading.Event()
-    real_read = loading.read_catalogue
 
-    def read_slowly(path: Path, on_rows: Any, chunk_rows: int) -> Any:
-        chunks: list[int] = []
+    with qtbot.waitSignal(window.importer.request_listed, timeout=WAIT_MS) as blocker:
+        window.load_files([csv_path])
+    request_id = blocker.args[0]
+    qtbot.waitUntil(lambda: window.images_model.rowCount() >= 3, timeout=WAIT_MS)
+    request = window.current_request()
+    assert request is not None and request.id == request_id
+    state = window.requests_model.index(0, RequestsTableModel.COL_STATE)
+    assert state.data() == "Reading file"
+    assert not window.action_export.isEnabled()
+    assert window.action_cancel.isEnabled()
 
-        def on_rows_then_wait(head: Any, rows: Any) -> None:
-            on_rows(head, rows)
-            chunks.append(len(rows))
-            if len(chunks) == 2:
-                go_on.wait(WAIT_MS / 1000)
-
-        return real_read(path, on_rows_then_wait, chunk_rows)
-
-    monkeypatch.setattr(loading, "read_catalogue", read_slowly)
-    try:
-        with qtbot.waitSignal(window.importer.request_listed, timeout=WAIT_MS) as blocker:
-            window.load_files([csv_path])
-        request_id = blocker.args[0]
-        qtbot.waitUntil(lambda: window.images_model.rowCount() == 6, timeout=WAIT_MS)
-        request = window.current_request()
-        assert request is not None and request.id == request_id
-        assert window.requests_model.index(0, RequestsTableModel.COL_STATE).data() == (
-            "Reading file"
-        )
-        assert not window.action_export.isEnabled()
-        assert window.action_cancel.isEnabled()
-
-        window.action_cancel.trigger()
-    finally:
-        go_on.set()
+    window.action_cancel.trigger()  # while 60,000 rows are still being read
 
     qtbot.waitUntil(lambda: window.requests_model.rowCount() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(window.importer.is_idle, timeout=WAIT_MS)
     assert repository.list_requests() == []
     assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
     assert not engine.is_busy()
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=WAIT_MS)
 
 
 def test_closing_during_recording_leaves_no_partial_request(
@@ -292,39 +273,23 @@ def test_a_file_refused_after_its_first_rows_were_recorded_leaves_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 2)
+    monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 50)
     lines = ["S. No.,Product Name,Input Image Urls"]
-    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 11)]
-    lines.append('11,"Hat,http://127.0.0.1:9/11.jpg')  # a quote never closed: refused at the end
+    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 30_001)]
+    lines.append('30001,"Hat,http://127.0.0.1:9/h.jpg')  # a quote never closed: refused at the end
     csv_path = tmp_path / "broken.csv"
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # The worker waits after its first chunk until the window has recorded it.
-    first_chunk_recorded = threading.Event()
-    real_read = loading.read_catalogue
-
-    def read_slowly(path: Path, on_rows: Any, chunk_rows: int) -> Any:
-        def on_rows_then_wait(head: Any, rows: Any) -> None:
-            on_rows(head, rows)
-            first_chunk_recorded.wait(WAIT_MS / 1000)
-
-        return real_read(path, on_rows_then_wait, chunk_rows)
-
-    monkeypatch.setattr(loading, "read_catalogue", read_slowly)
-    recorded: list[int] = []
-
-    def on_progress(_request_id: str, _name: str, rows: int) -> None:
-        recorded.append(rows)
-        first_chunk_recorded.set()
-
-    window.importer.recording_progress.connect(on_progress)
+    listed: list[str] = []
+    window.importer.request_listed.connect(listed.append)
 
     with qtbot.waitSignal(window.importer.file_rejected, timeout=WAIT_MS) as blocker:
         window.load_files([csv_path])
 
     assert blocker.args[0] == "broken.csv"
     assert "quote" in blocker.args[1].lower()
-    assert recorded  # rows were recorded while the file was read ...
-    assert repository.list_requests() == []  # ... and removed when it was refused
+    assert listed  # rows were recorded (and listed) while the file was read ...
+    window.requests_model.flush()
+    assert window.requests_model.rowCount() == 0  # ... and removed when it was refused
     assert db.execute_sql("SELECT COUNT(*) FROM request").fetchone()[0] == 0
     assert db.execute_sql("SELECT COUNT(*) FROM image").fetchone()[0] == 0
 
