@@ -109,6 +109,14 @@ def _shown_images_settled(window: MainWindow, request_id: str) -> bool:
     )
 
 
+def write_unreachable_csv(path: Path, rows: int, tail: str = "") -> Path:
+    """A big catalogue whose URLs are never fetched (port 9 refuses), for reading tests."""
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, rows + 1)]
+    path.write_text("\n".join(lines) + "\n" + tail, encoding="utf-8")
+    return path
+
+
 def proxy_row_of(window: MainWindow, predicate: Callable[[ImageInfo], bool]) -> int:
     """The first row of the images view whose image matches."""
     proxy = window.images_proxy
@@ -215,10 +223,7 @@ def test_a_request_still_being_read_can_be_scrolled_and_cancelled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 3)
-    lines = ["S. No.,Product Name,Input Image Urls"]
-    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 60_001)]
-    csv_path = tmp_path / "big.csv"
-    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    csv_path = write_unreachable_csv(tmp_path / "big.csv", 60_000)
 
     with qtbot.waitSignal(window.importer.request_listed, timeout=WAIT_MS) as blocker:
         window.load_files([csv_path])
@@ -274,11 +279,9 @@ def test_a_file_refused_after_its_first_rows_were_recorded_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(repository_module, "IMPORT_CHUNK_ROWS", 50)
-    lines = ["S. No.,Product Name,Input Image Urls"]
-    lines += [f"{n},Shirt {n},http://127.0.0.1:9/{n}.jpg" for n in range(1, 30_001)]
-    lines.append('30001,"Hat,http://127.0.0.1:9/h.jpg')  # a quote never closed: refused at the end
-    csv_path = tmp_path / "broken.csv"
-    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # A quote never closed on the last line: the file is refused once it is read to the end.
+    tail = '30001,"Hat,http://127.0.0.1:9/h.jpg\n'
+    csv_path = write_unreachable_csv(tmp_path / "broken.csv", 30_000, tail)
     listed: list[str] = []
     window.importer.request_listed.connect(listed.append)
 
