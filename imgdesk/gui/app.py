@@ -29,7 +29,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from imgdesk import __version__
-from imgdesk.core.db import db, open_database
+from imgdesk.core.db import close_database, open_database
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.instance import DataDirLock
 from imgdesk.core.logs import setup_logging
@@ -294,6 +294,6 @@ def _run_window(
         window.deleteLater()
         app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         logger.info("imgdesk stopped")
-        db.close()
+        close_database()
         lock.release()
     return 0

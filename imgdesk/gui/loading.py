@@ -255,6 +255,7 @@ class CsvImporter(QObject):
         request_listed(str): a file's first rows are recorded: its request can be shown.
         recording_progress(str, str, int): a request (id, file name) has this many rows so far.
         request_created(str): a request was recorded in full and handed to the engine.
+        request_removed(str): a listed request went again (file refused, declined, stopped).
         file_rejected(str, str): a file (name) was refused, with the message shown.
         idle_changed(bool): True once no file is being read, recorded or waiting for an answer.
     """
@@ -262,6 +263,7 @@ class CsvImporter(QObject):
     request_listed = Signal(str)
     recording_progress = Signal(str, str, int)
     request_created = Signal(str)
+    request_removed = Signal(str)
     file_rejected = Signal(str, str)
     idle_changed = Signal(bool)
 
@@ -459,6 +461,7 @@ class CsvImporter(QObject):
         if load.recording is not None:
             with contextlib.suppress(OperationalError):  # else the next start removes it
                 load.recording.abandon()
+            self.request_removed.emit(load.recording.request_id)
 
     def _reject(self, path: Path, message: str) -> None:
         logger.warning("%s was refused: %s", path.name, message)

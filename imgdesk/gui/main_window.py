@@ -781,6 +781,7 @@ class MainWindow(QMainWindow):
         self.importer.file_rejected.connect(self._on_importer_file_rejected)
         self.importer.recording_progress.connect(self._on_importer_recording_progress)
         self.importer.request_listed.connect(self._on_importer_request_listed)
+        self.importer.request_removed.connect(self.requests_model.refresh_request)
         self.preview.compare_original_changed.connect(self._on_preview_compare_changed)
 
     # -- layout persistence -----------------------------------------------------------------

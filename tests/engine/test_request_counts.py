@@ -1,11 +1,15 @@
-"""The request's counters (kept by a SQLite trigger) always equal a count over its images."""
+"""Database upkeep: request counters kept by a trigger, the log checkpointed off the writer."""
 
 from __future__ import annotations
 
 import random
 import sqlite3
+import time
 from pathlib import Path
 
+import pytest
+
+from imgdesk.core import db as db_module
 from imgdesk.core.db import SCHEMA_VERSION, db, open_database
 from imgdesk.core.repository import Repository
 
@@ -96,3 +100,23 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
     assert shown(repo, request_id) == (2, 1, 1, 0, 900, 300)
     version = db.execute_sql("SELECT value FROM key_value WHERE key = 'schema_version'")
     assert int(version.fetchone()[0]) == SCHEMA_VERSION == 2
+
+
+def test_the_log_is_checkpointed_by_its_own_thread_not_on_commit(
+    repo: Repository, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module._Checkpointer, "INTERVAL_S", 0.05)
+    path = data_dir / "imgdesk.sqlite3"
+    open_database(path)  # again, with the short interval
+    assert db.execute_sql("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    checkpointer = db_module._checkpointer
+    assert checkpointer is not None and checkpointer.is_alive()
+    before = path.stat().st_size
+    rows = [(str(n), f"P{n}", [f"http://h/{n}-{k}.jpg" for k in range(3)]) for n in range(3000)]
+    create_request(repo, rows)  # a few MB into the log; the database file only by checkpoint
+    deadline = time.monotonic() + 5
+    while path.stat().st_size <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size > before
+    db_module.close_database()
+    assert not checkpointer.is_alive()
