@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -403,10 +404,10 @@ def test_pages_are_shown_in_batches_and_changes_meanwhile_are_not_lost(
     def change_a_page_read_but_not_shown() -> None:
         # After the second page is read (rows 7-13) and before it is shown.
         if model._unshown and not changed_while_unshown:
-            image = model._unshown[0]
-            repository.update_images({image.id: {"status": "failed", "error": "Gone."}})
-            model.refresh_images(request_id, [image.id])
-            changed_while_unshown.append(image.id)
+            image_id = model._unshown[0][0]
+            repository.update_images({image_id: {"status": "failed", "error": "Gone."}})
+            model.refresh_images(request_id, [image_id])
+            changed_while_unshown.append(image_id)
 
     model._load_timer.timeout.connect(change_a_page_read_but_not_shown)
     model.set_request(request_id)
@@ -547,3 +548,14 @@ def test_a_busy_database_delays_a_page_but_loses_nothing(
     assert [image.id for image in model.images()] == expected
     assert calls[1] == calls[2]  # the busy page was read again, not skipped
     assert len(calls) == 4  # 7 + (busy) + 7 + 6
+
+
+def test_loaded_images_cost_the_garbage_collector_nothing(repository: Repository) -> None:
+    model = ImagesTableModel(repository)
+    model.set_request(make_request(repository, 40))
+    gc.collect()
+    # Plain tuples of plain values are dropped from the collector's lists; named tuples are
+    # not, and 300,000 of them made every full collection an 80 ms stall.
+    assert not any(gc.is_tracked(row) for row in model._rows)
+    assert model.image_at(0).serial == "1"
+    assert model.index(0, ImagesTableModel.COL_SERIAL).data() == "1"
