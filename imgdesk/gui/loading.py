@@ -2,9 +2,9 @@
 
 The flow for each file, in the order the files were given:
 
-1. :func:`~imgdesk.core.reader.read_in_child` parses and validates the file in a child
-   process (pure Python work that would otherwise hold the GIL the window paints with),
-   waited on by a ``QThreadPool`` worker. Every ``IMPORT_CHUNK_ROWS`` rows the child hands
+1. :func:`~imgdesk.core.reader.read_in_chunks` parses and validates the file, a big one in
+   a child process (pure Python work that would otherwise hold the GIL the window paints
+   with), from a ``QThreadPool`` worker. Every ``IMPORT_CHUNK_ROWS`` rows the child hands
    over, encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued
    signal.
 2. On the GUI thread, which owns the database, a
@@ -49,10 +49,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgdesk.core import reader
 from imgdesk.core import repository as repository_module
 from imgdesk.core.csvio import Catalogue, CatalogueSummary
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.reader import read_in_child
 from imgdesk.core.repository import PreparedRows, Repository, RequestImport
 from imgdesk.engine.engine import Engine
 
@@ -224,7 +224,7 @@ def read_in_chunks(
 
     The GUI thread records the first rows while the rest of the file is still being read.
     """
-    return read_in_child(
+    return reader.read_in_chunks(
         path, lambda head, rows: report((head, rows)), repository_module.IMPORT_CHUNK_ROWS, cancel
     )
 

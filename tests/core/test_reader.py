@@ -1,4 +1,4 @@
-"""Reading a CSV in a child process: the same rows, the same refusals, and it can be stopped."""
+"""Reading a CSV in chunks, in the caller's thread or a child process: same rows, same refusals."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ import json
 import multiprocessing
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from imgdesk.core import reader
 from imgdesk.core.csvio import Catalogue, read_catalogue
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.reader import ReadCancelled, read_in_child
+from imgdesk.core.reader import ReadCancelled, read_in_chunks
 from imgdesk.core.repository import PreparedRows
+
+
+@pytest.fixture(params=["thread", "child"])
+def where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test runs with the file read in the caller's thread, then in a child process."""
+    if request.param == "child":
+        monkeypatch.setattr(reader, "CHILD_MIN_BYTES", 0)
+    else:
+        monkeypatch.setattr(reader, "CHILD_MIN_BYTES", 1 << 40)
+    return str(request.param)
 
 
 def write_rows(path: Path, count: int, tail: str = "") -> Path:
@@ -23,11 +35,11 @@ def write_rows(path: Path, count: int, tail: str = "") -> Path:
     return path
 
 
-def test_the_child_hands_over_every_row_in_chunks_and_a_summary(tmp_path: Path) -> None:
+def test_every_row_is_handed_over_in_chunks_then_a_summary(tmp_path: Path, where: str) -> None:
     path = write_rows(tmp_path / "p.csv", 25, tail="26,No URL here,\n")
     chunks: list[tuple[Catalogue, PreparedRows]] = []
 
-    summary = read_in_child(path, lambda head, rows: chunks.append((head, rows)), 10)
+    summary = read_in_chunks(path, lambda head, rows: chunks.append((head, rows)), 10)
 
     expected = read_catalogue(path)
     assert [rows.row_count for _head, rows in chunks] == [10, 10, 6]
@@ -40,14 +52,14 @@ def test_the_child_hands_over_every_row_in_chunks_and_a_summary(tmp_path: Path) 
     assert summary.valid_image_count == 50
 
 
-def test_a_refused_file_raises_the_same_error_as_in_process(tmp_path: Path) -> None:
+def test_a_refused_file_raises_the_same_error_as_in_process(tmp_path: Path, where: str) -> None:
     path = tmp_path / "prices.csv"
     path.write_text("S. No.,Product Name,Price\n1,Shirt,10\n", encoding="utf-8")
     with pytest.raises(CsvFileError) as in_process:
         read_catalogue(path)
 
     with pytest.raises(CsvFileError) as in_child:
-        read_in_child(path, lambda head, rows: None, 10)
+        read_in_chunks(path, lambda head, rows: None, 10)
 
     assert (in_child.value.message, in_child.value.line) == (
         in_process.value.message,
@@ -55,7 +67,7 @@ def test_a_refused_file_raises_the_same_error_as_in_process(tmp_path: Path) -> N
     )
 
 
-def test_a_cancelled_read_stops_its_child(tmp_path: Path) -> None:
+def test_a_cancelled_read_stops(tmp_path: Path, where: str) -> None:
     path = write_rows(tmp_path / "big.csv", 100_000)
     cancel = threading.Event()
     chunks: list[int] = []
@@ -65,7 +77,27 @@ def test_a_cancelled_read_stops_its_child(tmp_path: Path) -> None:
         cancel.set()  # the user cancels as soon as the first rows are in
 
     with pytest.raises(ReadCancelled):
-        read_in_child(path, on_rows, 100, cancel)
+        read_in_chunks(path, on_rows, 100, cancel)
 
     assert chunks and sum(chunks) < 100_000
     assert multiprocessing.active_children() == []
+
+
+def test_big_files_go_to_a_child_and_small_ones_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small = write_rows(tmp_path / "small.csv", 10)
+    big = write_rows(tmp_path / "big.csv", 6000)
+    assert small.stat().st_size < reader.CHILD_MIN_BYTES <= big.stat().st_size
+    in_child: list[str] = []
+    real = reader._read_in_child
+
+    def spy(path: Path, *args: Any) -> Any:
+        in_child.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(reader, "_read_in_child", spy)
+    for path in (small, big):
+        summary = read_in_chunks(path, lambda head, rows: None, 1000)
+        assert summary.valid_count == summary.row_count
+    assert in_child == ["big.csv"]
