@@ -231,7 +231,7 @@ def read_in_chunks(
 
 @dataclass
 class _Load:
-    """One file on its way: rows to record, then parsed (catalogue) or rejected (message)."""
+    """One file on its way: rows to record, then read in full (summary) or refused (message)."""
 
     path: Path
     task_id: int
