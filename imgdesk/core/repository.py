@@ -537,15 +537,6 @@ class Repository:
         """Remember where the request's output CSV was last written."""
         RequestRow.update(output_csv=output_csv).where(RequestRow.id == request_id).execute()
 
-    def final_status(self, request_id: str) -> str:
-        """``completed`` when every image is done, else ``failed``."""
-        not_done = (
-            ImageRow.select()
-            .where((ImageRow.request == request_id) & (ImageRow.status != "done"))
-            .count()
-        )
-        return "failed" if not_done else "completed"
-
     def recover_interrupted(self, request_id: str | None = None) -> list[str]:
         """After a crash or quit: in-flight images go back to pending; returns unfinished requests.
 

@@ -749,8 +749,11 @@ class Engine(QObject):
         try:
             if self._writes:
                 raise OperationalError("earlier changes are not stored yet")
-            status = self._repo.final_status(request_id)
             request = self._repo.get_request(request_id)
+            # The request's counters say it: a second count over its images is not needed.
+            status = (
+                "failed" if request is not None and request.done < request.total else "completed"
+            )
             if status == "failed" and request is not None and error is None:
                 error = f"{request.failed} of {request.total} images failed."
             self._repo.set_request_status(request_id, status, error)

@@ -1159,8 +1159,7 @@ class MainWindow(QMainWindow):
         request = self.current_request()
         if request is None or request.finished:
             return
-        if self.importer.stop_reading(request.id):
-            self.requests_model.refresh_request(request.id)
+        if self.importer.stop_reading(request.id):  # its row goes by request_removed
             self.statusBar().showMessage(f"Stopped reading {request.csv_name}.", 8000)
             return
         self._engine.cancel(request.id)

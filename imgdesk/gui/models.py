@@ -675,7 +675,7 @@ class ImagesTableModel(RowsTableModel):
 
     def image_at(self, row: int) -> ImageInfo:
         """The image shown in ``row``."""
-        return ImageInfo._make(self._rows[row])
+        return self._row_object(row)
 
     def _row_object(self, row: int) -> ImageInfo:
         return ImageInfo._make(self._rows[row])
