@@ -86,3 +86,23 @@ class CsvFileError(ImdeskError):
 
 class SettingsError(ImdeskError):
     """A setting has a value that cannot be used; the message names the setting."""
+
+
+class DataFolderError(ImdeskError):
+    """The data folder or its database cannot be used; the message names the file and the fix.
+
+    Raised before anything is touched (a read-only folder, a file that is not imgdesk's
+    database, a newer schema) and when the database vanishes while imgdesk runs.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class DatabaseBusy(ImdeskError):
+    """Another program holds the database's write lock; the same write may succeed later."""
+
+
+class DatabaseError(ImdeskError):
+    """The database refused a read or write for a reason other than being busy."""

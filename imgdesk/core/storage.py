@@ -14,10 +14,11 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
 from imgdesk.core.errors import ErrorCode, ImageError
@@ -36,10 +37,15 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 def request_folder(data_dir: Path, request_id: str) -> Path:
     """The folder holding one request's images: ``data_dir/images/<request_id>``."""
-    if not request_id or request_id in (".", "..") or "/" in request_id or "\\" in request_id:
-        # The id comes from our own database, but a path must never escape images/.
-        raise ValueError(f"not a usable request id: {request_id!r}")
-    return data_dir / "images" / request_id
+    return data_dir / "images" / _checked_name(request_id, "request id")
+
+
+def _checked_name(name: str, what: str) -> str:
+    """``name`` if it is one path component; it comes from our own database, but a path
+    must never escape the images folder."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"not a usable {what}: {name!r}")
+    return name
 
 
 def output_file_name(row_number: int, product_name: str, position: int) -> str:
@@ -251,3 +257,130 @@ def _blocking_file(folder: Path) -> Path:
         if candidate.exists() or candidate.is_symlink():
             return candidate if not candidate.is_dir() else folder
     return folder
+
+
+def storage_key(request_id: str, file_name: str) -> str:
+    """The key of a stored output: ``<request_id>/<file name>``, the same in every storage."""
+    return f"{_checked_name(request_id, 'request id')}/{_checked_name(file_name, 'file name')}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(request_id, file name)`` of a key made by :func:`storage_key`."""
+    request_id, _, file_name = key.partition("/")
+    return request_id, file_name
+
+
+class Storage(Protocol):
+    """Where outputs are kept, addressed by key (``<request_id>/<file name>``).
+
+    Every write is atomic: an output is visible whole or not at all. Failures are
+    :class:`~imgdesk.core.errors.ImageError` with code ``storage`` and a sentence.
+    """
+
+    def check_writable(self, request_id: str, probe_bytes: int = 0) -> None:
+        """Prove a request's outputs can be stored (with room for ``probe_bytes``)."""
+
+    def open_output(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A file to write the output through; it is stored under ``key`` when the block ends."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``."""
+
+    def copy(self, source_key: str, key: str) -> None:
+        """Store under ``key`` the same bytes as ``source_key`` (second-run reuse)."""
+
+    def exists(self, key: str) -> bool:
+        """True when an output is stored under ``key``."""
+
+    def names(self, request_id: str) -> set[str]:
+        """The file names stored for a request (temp files excluded)."""
+
+    def delete(self, key: str) -> None:
+        """Remove one output, if it is there."""
+
+    def delete_request(self, request_id: str) -> None:
+        """Remove every output of a request."""
+
+    def clean_partial(self, request_id: str) -> int:
+        """Remove what an interrupted write left behind; returns how many."""
+
+    def url(self, key: str, public_base_url: str = "") -> str:
+        """The URL the output CSV gives for ``key``."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The output as a file on this computer, when it is one (previews, Open Folder)."""
+
+
+class LocalStorage:
+    """Outputs in a folder: ``<root>/<request_id>/<file name>`` (by default ``images/``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, request_id: str) -> Path:
+        """The folder of one request's outputs."""
+        return self.root / _checked_name(request_id, "request id")
+
+    def path(self, key: str) -> Path:
+        """The file of a key."""
+        request_id, file_name = split_key(key)
+        return self.folder(request_id) / file_name
+
+    def key_of(self, path: Path) -> str:
+        """The key of a file stored here (a path recorded by an older imgdesk)."""
+        return storage_key(path.parent.name, path.name)
+
+    def check_writable(self, request_id: str, probe_bytes: int = 0) -> None:
+        """Create the request's folder and write a probe file there."""
+        check_folder_writable(self.folder(request_id), probe_bytes)
+
+    def open_output(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A temp file beside the target, renamed over it (fsynced) when the block ends."""
+        return atomic_file(self.path(key))
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write ``data`` atomically."""
+        write_atomic(self.path(key), data)
+
+    def copy(self, source_key: str, key: str) -> None:
+        """Hard-link (or copy) an earlier output."""
+        link_atomic(self.path(source_key), self.path(key))
+
+    def exists(self, key: str) -> bool:
+        """True when the file is there."""
+        return self.path(key).is_file()
+
+    def names(self, request_id: str) -> set[str]:
+        """One directory listing; hidden (temp) files left out."""
+        try:
+            with os.scandir(self.folder(request_id)) as entries:
+                return {
+                    entry.name
+                    for entry in entries
+                    if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
+                }
+        except FileNotFoundError:
+            return set()
+        except OSError as exc:
+            raise _storage_error(exc, self.folder(request_id)) from exc
+
+    def delete(self, key: str) -> None:
+        """Unlink the file, if it is there."""
+        self.path(key).unlink(missing_ok=True)
+
+    def delete_request(self, request_id: str) -> None:
+        """Remove the request's folder and everything in it."""
+        shutil.rmtree(self.folder(request_id), ignore_errors=True)
+
+    def clean_partial(self, request_id: str) -> int:
+        """Remove the ``.*.part`` files a crash left in the request's folder."""
+        return remove_partial_files(self.folder(request_id))
+
+    def url(self, key: str, public_base_url: str = "") -> str:
+        """A ``file://`` URI, or ``<base>/<request_id>/<file name>`` with a public base URL."""
+        request_id, _ = split_key(key)
+        return output_url(self.path(key), request_id, public_base_url)
+
+    def local_path(self, key: str) -> Path | None:
+        """The file itself."""
+        return self.path(key)
