@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
 import struct
 import sys
@@ -418,6 +419,80 @@ def delayed(delay_s: float, handler: RouteHandler) -> RouteHandler:
 
     def wrapper(exchange: Exchange) -> None:
         if exchange.wait(delay_s):
+            handler(exchange)
+        else:
+            exchange.abort()
+
+    return wrapper
+
+
+# --- answers let through by the test ---------------------------------------------------------
+
+
+def _client_gone(connection: socket.socket) -> bool:
+    """Whether the client closed its end: a waiting HTTP client sends nothing, so data to
+    read means end of file (or a reset)."""
+
+    readable, _, _ = select.select([connection], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+class Gate:
+    """Holds answers back until the test lets a number of them through (see :func:`gated`).
+
+    A request waiting at the gate is in flight for the client, so a test knows for certain
+    that work is under way, and how much can finish, whatever the machine's speed. A waiting
+    request whose client hangs up (killed) gives up without using a pass.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._passes = 0
+        self._open = False
+
+    def allow(self, count: int) -> None:
+        """Let ``count`` more answers through."""
+        with self._condition:
+            self._passes += count
+            self._condition.notify_all()
+
+    def close(self) -> None:
+        """Take back the passes not used yet: nothing more gets through."""
+        with self._condition:
+            self._passes = 0
+            self._open = False
+
+    def open(self) -> None:
+        """Let every answer through from now on."""
+        with self._condition:
+            self._open = True
+            self._condition.notify_all()
+
+    def wait_for_pass(self, exchange: Exchange) -> bool:
+        """Wait for a pass; False if the client hangs up or the server stops first."""
+        while not exchange.server.owner.stopping.is_set():
+            if _client_gone(exchange.connection):
+                return False
+            with self._condition:
+                if self._open:
+                    return True
+                if self._passes > 0:
+                    self._passes -= 1
+                    return True
+                self._condition.wait(0.02)
+        return False
+
+
+def gated(gate: Gate, handler: RouteHandler) -> RouteHandler:
+    """Answer with ``handler`` once ``gate`` lets this request through."""
+
+    def wrapper(exchange: Exchange) -> None:
+        if gate.wait_for_pass(exchange):
             handler(exchange)
         else:
             exchange.abort()

@@ -7,8 +7,10 @@ shop owner understands. The limits hold against hostile or broken servers:
 - redirects are followed here, one hop at a time, never by requests (its own redirect
   machinery reads a redirect's whole body with no limit);
 - a total deadline per download, whole redirect chain included, on top of the connect and
-  read timeouts: a server trickling one byte a second cannot hold a worker for ever;
-- the size limit counts *decoded* bytes while streaming, so a gzip bomb is stopped too.
+  read timeouts, and a low-speed limit (curl's ``--speed-limit``): a server trickling one
+  byte a second cannot hold a worker for minutes;
+- the size limit counts *decoded* bytes while streaming, so a gzip bomb is stopped too;
+- a URL's ``user:password@`` never appears in a message or a log line.
 
 Use one session per worker thread (:func:`new_session`) and call :func:`download`.
 """
@@ -19,8 +21,10 @@ import contextlib
 import email.utils
 import ipaddress
 import logging
+import math
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC
 from http import HTTPStatus
@@ -34,6 +38,7 @@ import urllib3
 import urllib3.exceptions
 
 from imgdesk.core.errors import TRANSIENT_HTTP_STATUSES, ErrorCode, ImageError, http_code
+from imgdesk.core.redact import redact_text, redact_url
 from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,10 @@ _RETRY_AFTER_MAX_S = 365 * 24 * 3600.0
 
 _MIB = 1024 * 1024
 _KIB = 1024
+
+# The low-speed window is counted in this many buckets: a small fixed cost per read, and
+# the limit acts within 1/30 of the window of the exact moment.
+_SPEED_BUCKETS = 30
 
 # Short explanations after the status phrase, for the statuses people actually meet.
 _STATUS_HINTS = {
@@ -153,7 +162,9 @@ def download(
     """Fetch ``url`` within the limits of ``settings``, following redirects by hand.
 
     With ``validators`` the request is conditional: a 304 answer comes back as a
-    :class:`Download` with no data whose ``not_modified`` is True.
+    :class:`Download` with no data whose ``not_modified`` is True. A body that averages
+    under ``settings.low_speed_bytes_per_s`` over ``settings.low_speed_window_s`` ends with
+    TIMEOUT (SPEC 3's low-speed limit).
 
     Raises:
         ImageError: with one of the codes of the spec; ``transient`` says whether another
@@ -182,9 +193,14 @@ def download(
                     elapsed_ms=int((time.monotonic() - started) * 1000),
                 )
             if response.status_code not in _REDIRECT_STATUSES:
-                data = _read_body(response, host, settings, deadline)
+                guard = _LowSpeedGuard(
+                    settings.low_speed_bytes_per_s, settings.low_speed_window_s, time.monotonic()
+                )
+                data = _read_body(response, host, settings, deadline, guard)
                 elapsed_ms = int((time.monotonic() - started) * 1000)
-                logger.debug("Downloaded %s: %s bytes in %s ms", current, len(data), elapsed_ms)
+                logger.debug(
+                    "Downloaded %s: %s bytes in %s ms", _logged(current), len(data), elapsed_ms
+                )
                 return Download(
                     data=data,
                     http_status=response.status_code,
@@ -196,7 +212,9 @@ def download(
                 )
             target = _redirect_target(response, current, host)
         hops += 1
-        logger.debug("Redirect %s of %s: %s -> %s", hops, url, current, target)
+        logger.debug(
+            "Redirect %s of %s: %s -> %s", hops, _logged(url), _logged(current), _logged(target)
+        )
         if hops > settings.max_redirects:
             raise ImageError(
                 ErrorCode.TOO_MANY_REDIRECTS,
@@ -207,7 +225,7 @@ def download(
         if urldefrag(target).url in seen:
             raise ImageError(
                 ErrorCode.TOO_MANY_REDIRECTS,
-                f"The server {host} redirects in a loop (back to {target}), "
+                f"The server {host} redirects in a loop (back to {redact_url(target)}), "
                 "so the download was stopped.",
             )
         seen.add(urldefrag(target).url)
@@ -282,7 +300,8 @@ def _send(
         UnicodeError,
     ) as exc:
         raise ImageError(
-            ErrorCode.INVALID_URL, f"The address {url!r} is not a valid web address ({exc})."
+            ErrorCode.INVALID_URL,
+            f"The address {redact_url(url)!r} is not a valid web address ({_reason(exc)}).",
         ) from exc
     except requests.exceptions.ConnectTimeout as exc:
         raise _timeout_error(
@@ -318,9 +337,13 @@ def _send(
 
 
 def _read_body(
-    response: requests.Response, host: str, settings: Settings, deadline: float
+    response: requests.Response,
+    host: str,
+    settings: Settings,
+    deadline: float,
+    guard: _LowSpeedGuard,
 ) -> bytes:
-    """Check the status, then stream the decoded body within the size limit and deadline."""
+    """Check the status, then stream the decoded body within the size, speed and time limits."""
     status = response.status_code
     if not 200 <= status < 300:
         raise _status_error(response, host, settings)
@@ -337,12 +360,17 @@ def _read_body(
     while True:
         remaining = _remaining(deadline, host, settings)
         read_timeout = min(settings.read_timeout_s, remaining)
+        too_slow_in = guard.seconds_left(time.monotonic())
+        if too_slow_in <= 0:
+            raise guard.error(host, time.monotonic())
         # http.client has no deadline of its own; clipping the socket timeout before each
         # read bounds how long one read1() may wait for its first byte.
-        _set_socket_timeout(raw, read_timeout)
+        _set_socket_timeout(raw, min(read_timeout, too_slow_in))
         try:
             chunk = raw.read1(_CHUNK_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError as exc:
+            if too_slow_in < read_timeout:
+                raise guard.error(host, time.monotonic()) from exc
             raise _timeout_error(
                 host,
                 settings,
@@ -366,6 +394,8 @@ def _read_body(
             else:
                 message = f"The connection to {host} broke during the download ({_reason(exc)})."
             raise ImageError(ErrorCode.CONNECTION, message, transient=True) from exc
+        # Speed is what came over the wire, before decoding (a gzip bomb is fast, not slow).
+        guard.count(raw.tell(), time.monotonic())
         if not chunk:
             break
         total += len(chunk)
@@ -442,10 +472,12 @@ def _check_url(url: str, *, redirected_from: str | None) -> None:
     if valid:
         return
     if redirected_from is None:
-        message = f"The address {url!r} is not an absolute http:// or https:// web address."
+        message = (
+            f"The address {redact_url(url)!r} is not an absolute http:// or https:// web address."
+        )
     else:
         message = (
-            f"The server {redirected_from} redirected to {url!r}, "
+            f"The server {redirected_from} redirected to {redact_url(url)!r}, "
             "which is not an http:// or https:// web address."
         )
     raise ImageError(ErrorCode.INVALID_URL, message)
@@ -465,7 +497,7 @@ def _check_public_host(url: str) -> None:
         addresses = _resolve(host, port)
     except UnicodeError as exc:
         raise ImageError(
-            ErrorCode.INVALID_URL, f"The address {url!r} has an invalid host name."
+            ErrorCode.INVALID_URL, f"The address {redact_url(url)!r} has an invalid host name."
         ) from exc
     except OSError as exc:
         raise ImageError(
@@ -509,6 +541,68 @@ def _is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         or address.is_unspecified
         or not address.is_global
     )
+
+
+class _LowSpeedGuard:
+    """Ends a body that averages under a rate over a sliding window (curl's --speed-limit).
+
+    Wire bytes are summed in buckets of 1/30 of the window, each dated by its end, so the
+    limit errs towards the server by at most one bucket. The window starts with the body.
+    """
+
+    def __init__(self, bytes_per_s: float, window_s: float, started: float) -> None:
+        self._bytes_per_s = bytes_per_s
+        self._window_s = window_s
+        self._minimum = bytes_per_s * window_s  # bytes each window must bring
+        self._bucket_s = window_s / _SPEED_BUCKETS
+        self._started = started
+        self._counted = 0
+        self._buckets: deque[tuple[float, int]] = deque()  # (end time, bytes), oldest first
+
+    def count(self, received: int, now: float) -> None:
+        """Note that ``received`` bytes in all have arrived by ``now``."""
+        added = received - self._counted
+        if added <= 0:
+            return
+        self._counted = received
+        end = self._started + (int((now - self._started) / self._bucket_s) + 1) * self._bucket_s
+        if self._buckets and self._buckets[-1][0] == end:
+            self._buckets[-1] = (end, self._buckets[-1][1] + added)
+        else:
+            self._buckets.append((end, added))
+
+    def received_in_window(self, now: float) -> int:
+        """Bytes that arrived in the window ending ``now``."""
+        while self._buckets and self._buckets[0][0] + self._window_s <= now:
+            self._buckets.popleft()
+        return sum(count for _end, count in self._buckets)
+
+    def seconds_left(self, now: float) -> float:
+        """Seconds until the body is too slow if nothing more arrives (<= 0: it is now)."""
+        if self._minimum <= 0:
+            return math.inf
+        in_window = self.received_in_window(now)
+        # No verdict before one whole window; then old buckets leave it one by one.
+        when = max(now, self._started + self._window_s)
+        for end, count in self._buckets:
+            if in_window < self._minimum:
+                break
+            when = end + self._window_s
+            in_window -= count
+        return when - now
+
+    def error(self, host: str, now: float) -> ImageError:
+        """The TIMEOUT error that ends a body too slow at ``now``."""
+        received = self.received_in_window(now)
+        window = _seconds(self._window_s)
+        if received == 0:
+            message = f"The server {host} stopped sending data for {window} s."
+        else:
+            message = (
+                f"The server {host} sent only {_size(received)} in the last {window} s "
+                f"(less than {_size(int(self._bytes_per_s))}/s), so the download was stopped."
+            )
+        return ImageError(ErrorCode.TIMEOUT, message, transient=True)
 
 
 def _remaining(deadline: float, host: str, settings: Settings) -> float:
@@ -568,14 +662,20 @@ def _reason(exc: BaseException) -> str:
     """The innermost useful text of an exception, for the end of a message.
 
     urllib3 and requests wrap the operating system's error two or three times; the
-    innermost one says what happened ("Connection reset by peer").
+    innermost one says what happened ("Connection reset by peer"). urllib3 puts URLs into
+    its texts, so any ``user:password@`` in them is hidden.
     """
     for inner in (getattr(exc, "reason", None), *reversed(exc.args)):
         if isinstance(inner, BaseException):
             return _reason(inner)
     if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
+        return redact_text(exc.strerror, hide_query=False)
+    return redact_text(str(exc), hide_query=False) or type(exc).__name__
+
+
+def _logged(url: str) -> str:
+    """``url`` for a log line: userinfo and query values hidden (see :func:`_shown`)."""
+    return redact_url(redact_url(url), hide_query=True)
 
 
 def _set_socket_timeout(raw: urllib3.HTTPResponse, seconds: float) -> None:

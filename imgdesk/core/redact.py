@@ -22,6 +22,10 @@ def redact_url(url: str, *, hide_query: bool = False) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
+        # Not parseable (e.g. an unclosed IPv6 bracket): hide all between scheme and last @.
+        scheme, sep, rest = url.partition("://")
+        if sep and "@" in rest:
+            return f"{scheme}://{HIDDEN}@{rest.rpartition('@')[2]}"
         return url
     netloc = parts.netloc
     if "@" in netloc:

@@ -41,6 +41,10 @@ class Settings:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 30.0
     total_timeout_s: float = 120.0
+    # The low-speed limit (curl's --speed-limit): a body averaging under this many bytes a
+    # second over the window ends the attempt with `timeout`; 0 turns it off.
+    low_speed_bytes_per_s: int = 1024
+    low_speed_window_s: float = 30.0
     max_redirects: int = 5
     max_pixels: int = 89_478_485  # Pillow's own default bomb limit (~ 9459 x 9459)
     block_private_addresses: bool = False
@@ -65,6 +69,8 @@ class Settings:
         _check_range("connect_timeout_s", self.connect_timeout_s, 0.1, 600.0)
         _check_range("read_timeout_s", self.read_timeout_s, 0.1, 600.0)
         _check_range("total_timeout_s", self.total_timeout_s, 0.1, 3600.0)
+        _check_range("low_speed_bytes_per_s", self.low_speed_bytes_per_s, 0, 10 * MIB)
+        _check_range("low_speed_window_s", self.low_speed_window_s, 1.0, 600.0)
         _check_range("max_redirects", self.max_redirects, 0, 30)
         # Pillow treats more than ~89.5 MP as a bomb warning, which imgdesk makes an error.
         _check_range("max_pixels", self.max_pixels, 1, 89_478_485)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import gzip
+import logging
 import socket
 import time
 import tracemalloc
@@ -607,3 +608,200 @@ def test_a_304_to_an_unconditional_request_is_an_error(
     with pytest.raises(ImageError) as caught:
         download(url, FAST, session)
     assert caught.value.code == "http_304"
+
+
+# --- low-speed limit -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_trickle_ends_at_the_low_speed_limit_long_before_the_deadline(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    # One byte every 0.1 s never trips the 5 s read timeout; only the low-speed limit
+    # (1 KiB/s over 1 s here, 1 KiB/s over 30 s by default) can stop it before the deadline.
+    settings = FAST.replace(
+        read_timeout_s=5.0, total_timeout_s=60.0, low_speed_bytes_per_s=KIB, low_speed_window_s=1.0
+    )
+    url = server.route("/a", trickle(BODY, delay_s=0.1))
+    started = time.monotonic()
+    with pytest.raises(ImageError) as caught:
+        download(url, settings, session)
+    elapsed = time.monotonic() - started
+    error = caught.value
+    assert (error.code, error.transient) == (ErrorCode.TIMEOUT, True)
+    # Only the low-speed limit words it so (the read timeout is 5 s): "sent only 9 bytes in
+    # the last 1 s", or, if a busy machine starved the server for that second, "stopped
+    # sending data for 1 s".
+    assert " in the last 1 s (less than 1 KiB/s)" in error.message or (
+        "stopped sending data for 1 s" in error.message
+    )
+    assert elapsed < 15.0  # the window is 1 s; the deadline, 60 s
+
+
+@pytest.mark.timeout(30)
+def test_steady_download_above_the_low_speed_limit_succeeds(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    # 1 KiB every 0.1 s for about 2.4 s, through a limit of 256 bytes/s over 3 s: only three
+    # whole seconds without a single chunk (a starved server thread) could trip it.
+    body = BODY + bytes(22 * KIB)
+    settings = FAST.replace(
+        read_timeout_s=5.0, total_timeout_s=60.0, low_speed_bytes_per_s=256, low_speed_window_s=3.0
+    )
+    url = server.route("/a", trickle(body, delay_s=0.1, chunk_size=KIB))
+    got = download(url, settings, session)
+    assert got.data == body
+
+
+@pytest.mark.timeout(10)
+def test_stall_after_headers_still_ends_by_the_read_timeout(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    settings = FAST.replace(
+        read_timeout_s=0.5, total_timeout_s=60.0, low_speed_bytes_per_s=KIB, low_speed_window_s=2.0
+    )
+    url = server.route("/a", stall())
+    with pytest.raises(ImageError) as caught:
+        download(url, settings, session)
+    assert caught.value.code == ErrorCode.TIMEOUT
+    assert "stopped sending data for 0.5 s" in caught.value.message
+
+
+def test_low_speed_guard_counts_a_sliding_window() -> None:
+    """Exact bookkeeping, on made-up clock readings: 1000 bytes/s is too slow for 1024."""
+    guard = fetch._LowSpeedGuard(1024, 30.0, started=100.0)
+    assert guard.seconds_left(100.0) == pytest.approx(30.0)
+    received = 0
+    for second in range(1, 30):
+        received += 1000
+        guard.count(received, now=100.0 + second)
+    assert guard.seconds_left(129.5) == pytest.approx(0.5)  # 29 000 bytes < 30 720
+    assert guard.seconds_left(130.0) <= 0
+    assert guard.received_in_window(130.0) == 29_000
+    error = guard.error("cdn.example", now=130.0)
+    assert (error.code, error.transient) == (ErrorCode.TIMEOUT, True)
+    assert error.message == (
+        "The server cdn.example sent only 28.3 KiB in the last 30 s (less than 1 KiB/s), "
+        "so the download was stopped."
+    )
+    assert guard.error("cdn.example", now=200.0).message == (
+        "The server cdn.example stopped sending data for 30 s."
+    )
+
+
+def test_low_speed_guard_lets_a_download_at_the_limit_go_on() -> None:
+    guard = fetch._LowSpeedGuard(1024, 30.0, started=0.0)
+    received = 0
+    for second in range(1, 120):
+        received += 1100
+        guard.count(received, now=float(second))
+        assert guard.seconds_left(float(second)) > 0, second
+
+
+def test_low_speed_limit_of_zero_is_off() -> None:
+    guard = fetch._LowSpeedGuard(0, 30.0, started=0.0)
+    assert guard.seconds_left(1000.0) == float("inf")
+
+
+# --- credentials in URLs -------------------------------------------------------------------
+
+SECRET = "s3cret-Pa55"
+
+
+def assert_no_secret(error: ImageError, caplog: pytest.LogCaptureFixture) -> None:
+    assert SECRET not in error.message
+    assert SECRET not in str(error)
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("http://", f"http://shop:{SECRET}@", 1)
+
+
+def test_no_password_when_the_port_refuses(
+    session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    error = fail(with_userinfo(f"http://127.0.0.1:{port}/a.jpg"), session)
+    assert error.code == ErrorCode.CONNECTION
+    assert_no_secret(error, caplog)
+
+
+def test_no_password_on_a_404(
+    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error = fail(with_userinfo(server.url("/missing.jpg")), session)
+    assert error.code == "http_404"
+    assert_no_secret(error, caplog)
+
+
+def test_no_password_in_a_redirect_loop(
+    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.route("/a", redirect("/b"))
+    server.route("/b", redirect("/a"))
+    error = fail(with_userinfo(server.url("/a")), session)
+    assert error.code == ErrorCode.TOO_MANY_REDIRECTS
+    assert "http://***@127.0.0.1:" in error.message  # still says where it went
+    assert_no_secret(error, caplog)
+
+
+def test_no_password_in_the_logs_of_a_redirected_download(
+    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.route("/a", redirect("/b"))
+    server.route("/b", respond(BODY))
+    assert download(with_userinfo(server.url("/a")), FAST, session).data == BODY
+    assert server.requests[0].headers["Authorization"].startswith("Basic ")  # still sent
+    assert any("Redirect" in record.getMessage() for record in caplog.records)
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "location", [f"ftp://shop:{SECRET}@127.0.0.1/a.jpg", f"javascript://shop:{SECRET}@x/"]
+)
+def test_no_password_in_a_redirect_to_another_scheme(
+    server: HttpTestServer,
+    session: requests.Session,
+    caplog: pytest.LogCaptureFixture,
+    location: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error = fail(server.route("/a", redirect(location)), session)
+    assert error.code == ErrorCode.INVALID_URL
+    assert_no_secret(error, caplog)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"ftp://shop:{SECRET}@cdn.example/a.jpg",
+        f"http://shop:{SECRET}@exa mple.com/a.jpg",
+        f"http://shop:{SECRET}@a..b/a.jpg",
+        f"http://shop:{SECRET}@127.0.0.1:99999/a.jpg",
+        f"http://shop:{SECRET}@[::1/a.jpg",
+    ],
+)
+def test_no_password_in_an_invalid_address(
+    session: requests.Session, caplog: pytest.LogCaptureFixture, url: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error = fail(url, session)
+    assert error.code == ErrorCode.INVALID_URL
+    assert_no_secret(error, caplog)
+
+
+def test_no_password_when_private_addresses_are_blocked(
+    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = with_userinfo(server.route("/a", respond(BODY)))
+    error = fail(url, session, FAST.replace(block_private_addresses=True))
+    assert error.code == ErrorCode.INVALID_URL
+    assert_no_secret(error, caplog)

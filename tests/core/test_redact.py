@@ -38,3 +38,7 @@ def test_the_log_filter_redacts_messages_and_arguments(caplog: pytest.LogCapture
         caplog.handler.removeFilter(handler_filter)
     assert "pw@" not in caplog.text and "t0k3n" not in caplog.text
     assert "http://***@h/a.jpg" in caplog.text
+
+
+def test_an_unparseable_url_still_loses_its_password() -> None:
+    assert redact_url("http://u:p4ss@[::1/a.jpg") == "http://***@[::1/a.jpg"
