@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -20,6 +21,10 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
+from peewee import DatabaseError as PeeweeDatabaseError
+
+from imgdesk.core.errors import DatabaseBusy, DataFolderError
+from imgdesk.core.instance import unusable_data_folder
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +209,21 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
 
     WAL lets ``imgdesk status`` read while the window writes; ``synchronous=normal`` can lose
     the last commits on power loss (never corrupts); ``full`` trades speed for that.
+
+    Raises:
+        DataFolderError: the folder cannot be written, or the file is not a database this
+            imgdesk can use (garbage, damaged, newer schema); such a file is left untouched.
+        DatabaseBusy: another program holds the database's write lock.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    global _checkpointer, _opened
     close_database()
+    _check_database_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Opening for writing changes nothing, and an OSError says why in plain words.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as error:
+        raise unusable_data_folder(path.parent, error) from None
     db.init(
         str(path),
         pragmas={
@@ -221,18 +238,115 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
         },
         check_same_thread=False,
     )
-    db.connect(reuse_if_open=True)
-    _migrate()
-    global _checkpointer
+    try:
+        db.connect(reuse_if_open=True)
+        _migrate()
+    except PeeweeDatabaseError as error:
+        close_database()
+        if _is_busy(error):
+            raise _busy(path) from None
+        raise DataFolderError(
+            f"imgdesk cannot use its database {path} ({error}). "
+            "Move it away or use another --data-dir."
+        ) from None
+    file = path.stat()
+    _opened = (path, file.st_dev, file.st_ino)
     _checkpointer = _Checkpointer(path)
     _checkpointer.start()
     return db
 
 
+def check_database_file() -> None:
+    """Make sure the open database is still the file at its path.
+
+    SQLite keeps writing to a deleted (unlinked) or replaced file without a word: results
+    would be "stored" where nobody will ever read them.
+
+    Raises:
+        DataFolderError: the file was deleted or replaced since it was opened.
+    """
+    if _opened is None:
+        return
+    path, device, inode = _opened
+    try:
+        file = path.stat()
+    except OSError:
+        file = None
+    if file is None or (file.st_dev, file.st_ino) != (device, inode):
+        raise DataFolderError(
+            f"The database {path} was deleted or replaced while imgdesk was running, so "
+            "nothing more can be stored. Restore it, or start again with another --data-dir."
+        )
+
+
+def _check_database_file(path: Path) -> None:
+    """Refuse a file that is not an imgdesk database this version can use, touching nothing.
+
+    Read through an ``immutable`` connection (no lock, no ``-wal``/``-shm`` files, no write),
+    or read-only when a write-ahead log exists: then its pages may be the newest.
+    """
+    try:
+        if path.stat().st_size == 0:
+            return  # new, or created but never written: SQLite starts it afresh
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise unusable_data_folder(path.parent, error) from None
+    wal = path.with_name(path.name + "-wal")
+    mode = "mode=ro" if wal.exists() else "immutable=1"
+    try:
+        probe = sqlite3.connect(f"{path.absolute().as_uri()}?{mode}", uri=True)
+    except sqlite3.Error as error:
+        raise _not_usable(path, str(error)) from None
+    try:
+        tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master")}
+        version = 0
+        if tables and KeyValue._meta.table_name not in tables:
+            raise _not_usable(path, "it holds another program's tables")
+        if tables:
+            row = probe.execute(
+                f"SELECT value FROM {KeyValue._meta.table_name} WHERE key = 'schema_version'"
+            ).fetchone()
+            version = int(row[0]) if row else 0
+    except sqlite3.Error as error:
+        if _is_busy(error):
+            raise _busy(path) from None
+        raise _not_usable(path, str(error)) from None
+    except ValueError:
+        raise _not_usable(path, "its schema version is not a number") from None
+    finally:
+        probe.close()
+    if version > SCHEMA_VERSION:
+        raise DataFolderError(
+            f"The database {path} was written by a newer imgdesk (schema {version}; this one "
+            f"knows {SCHEMA_VERSION}). Update imgdesk, or use another --data-dir."
+        )
+
+
+def _not_usable(path: Path, reason: str) -> DataFolderError:
+    return DataFolderError(
+        f"{path} is not an imgdesk database ({reason}). Move it away or use another --data-dir."
+    )
+
+
+def _busy(path: Path) -> DatabaseBusy:
+    return DatabaseBusy(
+        f"Another program is using the database {path}. "
+        "Close it, or wait for it to finish, then try again."
+    )
+
+
+def _is_busy(error: Exception) -> bool:
+    """True for SQLite's "database is locked" / "busy": another writer, not a damaged file."""
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 @atexit.register
 def close_database() -> None:
     """Stop the checkpoint thread and close the connection (before removing the folder)."""
-    global _checkpointer
+    global _checkpointer, _opened
+    _opened = None
     if _checkpointer is not None:
         _checkpointer.stop()
         _checkpointer = None
@@ -273,6 +387,8 @@ class _Checkpointer(threading.Thread):
 
 
 _checkpointer: _Checkpointer | None = None
+# The open database's path and file identity (device, inode), see check_database_file.
+_opened: tuple[Path, int, int] | None = None
 
 
 # The request's counters follow every change of an image's state or sizes. Images are only
@@ -334,12 +450,8 @@ def _migrate() -> None:
     with db.atomic():
         db.create_tables(TABLES, safe=True)
         row = KeyValue.get_or_none(KeyValue.key == "schema_version")
+        # A newer version was refused by _check_database_file before anything was written.
         version = int(row.value) if row else 0
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"The database was written by a newer imgdesk (schema {version}); "
-                f"this version understands schema {SCHEMA_VERSION}."
-            )
         if version == 1:
             _add_request_counters()
         db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]

@@ -18,7 +18,15 @@ from typing import Any, NamedTuple, cast
 from peewee import fn
 
 from imgdesk.core.csvio import Catalogue, CatalogueRow
-from imgdesk.core.db import ImageRow, KeyValue, OutputCache, ProductRow, RequestRow, db
+from imgdesk.core.db import (
+    ImageRow,
+    KeyValue,
+    OutputCache,
+    ProductRow,
+    RequestRow,
+    check_database_file,
+    db,
+)
 from imgdesk.core.settings import Settings
 from imgdesk.core.types import CachedOutput
 
@@ -507,14 +515,47 @@ class Repository:
         )
         return {image.url: image for image in images}
 
-    def done_output_names(self, request_id: str) -> set[str]:
-        """File names of the request's finished outputs (what its folder must keep)."""
-        cursor = db.execute_sql(  # type: ignore[no-untyped-call]
-            "SELECT output_path FROM image "
+    def done_outputs(self, request_id: str) -> dict[str, list[int]]:
+        """The file names of the request's finished outputs, each with its images' ids.
+
+        Twins (the same URL twice) share one file, so a name can stand for several images.
+        """
+        rows = _json_rows(
+            "SELECT id, output_path FROM image "
             "WHERE request_id = ? AND status = 'done' AND output_path IS NOT NULL",
-            (request_id,),
+            ["id", "output_path"],
+            [request_id],
         )
-        return {Path(path).name for (path,) in cursor}
+        outputs: dict[str, list[int]] = {}
+        for image_id, path in rows:
+            outputs.setdefault(Path(path).name, []).append(image_id)
+        return outputs
+
+    def reset_done(self, request_id: str, image_ids: Iterable[int]) -> int:
+        """Put done images whose output file has vanished back to pending; returns how many.
+
+        Their output columns are cleared, so the request's counters (kept by the trigger)
+        stop counting them as done and their bytes as stored.
+        """
+        ids = json.dumps(list(image_ids))
+        with db.atomic():
+            cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+                "UPDATE image SET status = 'pending', output_path = NULL, output_url = NULL, "
+                "output_bytes = NULL, updated_at = ? WHERE request_id = ? AND status = 'done' "
+                "AND id IN (SELECT value FROM json_each(?))",
+                (time.time(), request_id, ids),
+            )
+            count = int(cursor.rowcount)
+            if count:
+                # A finished request has work again; a running one simply goes on.
+                RequestRow.update(status="pending", finished_at=None, error=None).where(
+                    (RequestRow.id == request_id) & RequestRow.status.in_(FINAL_REQUEST_STATES)
+                ).execute()
+        return count
+
+    def check_database_file(self) -> None:
+        """Raise :class:`DataFolderError` when the database file was deleted or replaced."""
+        check_database_file()
 
     def set_request_error(self, request_id: str, error: str | None) -> None:
         """Show why a request waits (or clear it) without changing its state."""

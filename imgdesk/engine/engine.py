@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import requests
 from peewee import OperationalError
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
-from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.errors import DataFolderError, ErrorCode, ImageError
 from imgdesk.core.fetch import new_session
 from imgdesk.core.process import failed_result, process_image
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
@@ -56,6 +57,17 @@ FEED_LOW_WATER = 200  # read the next page once fewer jobs than this wait in the
 # (up to this many queued jobs) to find images of other hosts.
 FEED_MAX_QUEUED = 20_000
 FEED_PAGES_PER_PUMP = 3
+# What an image copies from a done twin (the same URL earlier in the request).
+_TWIN_FIELDS = (
+    "http_status",
+    "input_bytes",
+    "output_bytes",
+    "width",
+    "height",
+    "input_type",
+    "output_path",
+    "output_url",
+)
 
 
 @dataclass(frozen=True)
@@ -165,6 +177,8 @@ class Engine(QObject):
         request_finished(str, str): a request reached ``completed`` or ``failed``.
         request_held(str, str): a request waits for disk space (message), or carries on ("").
         paused_changed(bool): processing was paused or resumed.
+        database_lost(str): the database file was deleted or replaced (message); sent once,
+            after which the engine starts nothing and stores nothing.
     """
 
     images_changed = Signal(str, list)
@@ -173,6 +187,7 @@ class Engine(QObject):
     request_finished = Signal(str, str)
     request_held = Signal(str, str)
     paused_changed = Signal(bool)
+    database_lost = Signal(str)
 
     def __init__(
         self,
@@ -211,11 +226,15 @@ class Engine(QObject):
         self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
         self._scheduled: dict[int, str] = {}  # image id -> request id, for every job's images
         self._url_jobs: dict[tuple[str, str], _Job] = {}  # (request id, URL) -> outstanding job
+        # (request id, URL) -> the fields of its "done", while that is still in the write
+        # buffer: a page read meanwhile sees the twins as pending in the database.
+        self._done_unstored: dict[tuple[str, str], dict[str, Any]] = {}
         # Started requests with pending images not read yet: the id of the last image read.
         self._feeds: dict[str, int] = {}
         self._processing: set[str] = set()
         self._generation: dict[str, int] = {}  # bumped on cancel/delete: old work is stale
         self._paused = False
+        self._lost: str | None = None  # why the database can no longer be used
 
         self._writes: dict[int, dict[str, Any]] = {}
         self._status_writes: dict[str, str] = {}
@@ -256,14 +275,26 @@ class Engine(QObject):
         self._pool.setMaxThreadCount(settings.concurrency)
         self._pump()
 
-    def start_request(self, request_id: str) -> None:
+    def start_request(self, request_id: str) -> int:
         """Queue the request's pending images that are not already scheduled.
 
+        Done images whose output file has vanished (its folder deleted) are queued again.
         The first page is queued now; later pages as the queues drain (see ``_pump``).
+
+        Returns:
+            How many done images went back to pending because their file had vanished.
         """
+        return self._start(request_id, check_files=True)
+
+    def _start(self, request_id: str, check_files: bool) -> int:
         request = self._repo.get_request(request_id)
         if request is None:
             raise KeyError(request_id)
+        # Pages and done rows are read from the database: store what is buffered first, so
+        # an image that just finished is neither read as pending nor its file as an orphan.
+        self.flush()
+        if self._lost is not None:
+            return 0
         folder = request_folder(self._data_dir, request_id)
         try:
             check_folder_writable(folder)
@@ -275,20 +306,17 @@ class Engine(QObject):
             self._repo.fail_unfinished(request_id, error.code, error.message)
             self._announce(request_id, unfinished)
             self._finish_request(request_id, error.message)
-            return
-        if not any(job.request_id == request_id for job in self._in_flight.values()):
-            # Nothing of ours writes there now: clear what a crash left behind.
-            remove_partial_files(folder)
-            self._remove_orphan_files(request_id, folder)
+            return 0
+        vanished = self._check_output_files(request_id, folder) if check_files else 0
         self._generation.setdefault(request_id, 0)
-        # Pages are read from the database: store what is buffered first, so an image that
-        # just finished is not read as pending again.
-        self.flush()
         self._feeds[request_id] = 0
         self._feed_page(request_id)
-        logger.info("request %s started (%s images pending)", request_id, request.pending)
+        logger.info(
+            "request %s started (%s images pending)", request_id, request.pending + vanished
+        )
         self._finish_if_done(request_id)
         self._pump()
+        return vanished
 
     def _feed_page(self, request_id: str) -> None:
         """Queue the next page of the request's pending images, one job per new URL."""
@@ -299,9 +327,11 @@ class Engine(QObject):
         else:
             self._feeds[request_id] = page[-1].id
         fresh = [image for image in page if image.id not in self._scheduled]
-        new_urls = {image.url for image in fresh if (request_id, image.url) not in self._url_jobs}
-        # The same URL in one request is fetched once: a twin already done is copied, one
-        # still on its way takes this image along.
+        known = self._url_jobs.keys() | self._done_unstored.keys()
+        new_urls = {image.url for image in fresh if (request_id, image.url) not in known}
+        # The same URL in one request is fetched once: a twin already done is copied (from
+        # the write buffer, or else from the database), one still on its way takes this
+        # image along.
         twins = self._repo.done_twins(request_id, new_urls) if new_urls else {}
         cache = self._repo.cached_outputs(new_urls, self._settings.output_key) if new_urls else {}
         folder = request_folder(self._data_dir, request_id)
@@ -312,9 +342,12 @@ class Engine(QObject):
                 job.image_ids.append(image.id)
                 self._scheduled[image.id] = request_id
                 continue
-            twin = twins.get(image.url)
-            if twin is not None:
-                self._finish_from_twin(image, twin)
+            done = self._done_unstored.get((request_id, image.url))
+            stored_twin = twins.get(image.url)
+            if done is None and stored_twin is not None:
+                done = stored_twin._asdict()
+            if done is not None:
+                self._finish_from_twin(image, done)
                 continue
             job = _Job(
                 request_id=request_id,
@@ -340,17 +373,45 @@ class Engine(QObject):
                 return True
         return False
 
-    def _remove_orphan_files(self, request_id: str, folder: Path) -> None:
-        """Delete outputs written just before a crash whose ``done`` was never stored.
+    def _check_output_files(self, request_id: str, folder: Path) -> int:
+        """Match the request's folder with its done rows, in one listing; returns vanished.
 
-        Their images are pending again and will be stored anew, so a file on disk always has
-        its done row and a done row always has its file.
+        A file without its done row was written just before a crash: its image is pending
+        again and will be stored anew, so the file goes (only while nothing of ours writes
+        there). A done row without its file (the folder or the file was deleted) goes back
+        to pending and is fetched again. So a file on disk always has its done row and a done
+        row always has its file.
         """
-        kept = self._repo.done_output_names(request_id)
-        for path in folder.glob("*.jpg"):
-            if path.name not in kept:
-                logger.info("removing %s, left by an interrupted run", path.name)
-                path.unlink(missing_ok=True)
+        try:
+            present = {entry.name for entry in os.scandir(folder) if entry.is_file()}
+        except FileNotFoundError:  # the folder was deleted: every done image has lost its file
+            present = set()
+        except OSError as error:
+            logger.warning("request %s: cannot list %s: %s", request_id, folder, error)
+            return 0
+        outputs = self._repo.done_outputs(request_id)
+        if not any(job.request_id == request_id for job in self._in_flight.values()):
+            remove_partial_files(folder)
+            for name in sorted(present - outputs.keys()):
+                if name.endswith(".jpg"):
+                    logger.info("removing %s, left by an interrupted run", name)
+                    (folder / name).unlink(missing_ok=True)
+        vanished = [
+            image_id
+            for name, image_ids in outputs.items()
+            if name not in present
+            for image_id in image_ids
+        ]
+        if not vanished:
+            return 0
+        count = self._repo.reset_done(request_id, vanished)
+        logger.warning(
+            "request %s: the files of %s finished images have vanished; fetching them again",
+            request_id,
+            count,
+        )
+        self._announce(request_id, vanished)
+        return count
 
     def resume_interrupted(self) -> list[str]:
         """Start every request left unfinished by a quit or crash; returns their ids."""
@@ -360,24 +421,42 @@ class Engine(QObject):
         return request_ids
 
     def retry(self, request_id: str, image_ids: list[int] | None = None) -> int:
-        """Put failed images (all, or some) back in the queue; returns how many."""
+        """Put failed images (all, or some) back in the queue; returns how many.
+
+        Done images whose file has vanished are queued again too, and counted.
+        """
+        if self._lost is not None:
+            return 0
         wanted = None if image_ids is None else set(image_ids)
         failed = [
             image_id
             for image_id in self._repo.image_ids(request_id, ("failed",))
             if wanted is None or image_id in wanted
         ]
+        self.flush()  # the done rows are compared with the folder: store them first
+        if self._lost is not None:
+            return 0
         count = self._repo.reset_failed(request_id, failed)
-        if count:
-            logger.info("request %s: retrying %s failed images", request_id, count)
+        vanished = self._check_output_files(request_id, request_folder(self._data_dir, request_id))
+        if count or vanished:
+            logger.info(
+                "request %s: retrying %s failed images and %s whose file had vanished",
+                request_id,
+                count,
+                vanished,
+            )
             self._announce(request_id, failed)
-            self.start_request(request_id)
-        return count
+            self._start(request_id, check_files=False)
+        return count + vanished
 
     def cancel(self, request_id: str) -> None:
         """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
+        if self._lost is not None:
+            return
         unfinished = self._repo.image_ids(request_id, UNFINISHED)
         self._drop_jobs(request_id)
+        if self._lost is not None:
+            return
         cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
         self._announce(request_id, unfinished)
         logger.info("request %s cancelled (%s images)", request_id, cancelled)
@@ -385,7 +464,11 @@ class Engine(QObject):
 
     def delete(self, request_id: str, remove_files: bool = False) -> None:
         """Forget a request; ``remove_files`` also deletes its output folder, in the background."""
+        if self._lost is not None:
+            return
         self._drop_jobs(request_id)
+        if self._lost is not None:
+            return
         self._repo.delete_request(request_id)
         self._generation.pop(request_id, None)
         self._changed.pop(request_id, None)
@@ -424,12 +507,16 @@ class Engine(QObject):
         self._pool.waitForDone(timeout_ms)
         self.flush()
         self._flush_timer.stop()
-        # Whatever did not report back goes back to pending for the next start.
-        self._repo.recover_interrupted()
+        if self._lost is None:
+            # Whatever did not report back goes back to pending for the next start.
+            self._repo.recover_interrupted()
 
     def is_current(self, request_id: str, generation: int) -> bool:
-        """Called from workers: False once the request was cancelled or deleted."""
-        return self._generation.get(request_id) == generation
+        """Called from workers: False once the request was cancelled or deleted.
+
+        Also False once the database is lost: a worker not started yet does no work.
+        """
+        return self._lost is None and self._generation.get(request_id) == generation
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -445,7 +532,7 @@ class Engine(QObject):
         A few pages at most per call, so reading ahead never holds the GUI thread for long.
         """
         for _page in range(FEED_PAGES_PER_PUMP):
-            if self._paused:
+            if self._paused or self._lost is not None:
                 return
             self._start_queued_jobs()
             queued = sum(len(queue) for queue in self._queues.values())
@@ -512,6 +599,8 @@ class Engine(QObject):
         if job is None:
             return
         self._host_active[job.host] -= 1
+        if self._lost is not None:
+            return  # nowhere to store it
         if job.generation != self._generation.get(job.request_id):
             self._pump()  # cancelled or deleted meanwhile: the slot is free, the result is not ours
             return
@@ -590,6 +679,7 @@ class Engine(QObject):
                 result.compress_ms,
             )
             self._remember_output(result)
+            self._done_unstored[(job.request_id, job.url)] = fields
         else:
             logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
         for image in job.images:
@@ -629,21 +719,10 @@ class Engine(QObject):
             }
         )
 
-    def _finish_from_twin(self, image: ImageInfo, twin: ImageInfo) -> None:
-        fields = {
-            "status": "done",
-            "attempts": 0,
-            "error_code": None,
-            "error": None,
-            "http_status": twin.http_status,
-            "input_bytes": twin.input_bytes,
-            "output_bytes": twin.output_bytes,
-            "width": twin.width,
-            "height": twin.height,
-            "input_type": twin.input_type,
-            "output_path": twin.output_path,
-            "output_url": twin.output_url,
-        }
+    def _finish_from_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
+        """Mark ``image`` done with the output of ``twin``, a done image of the same URL."""
+        fields = {"status": "done", "attempts": 0, "error_code": None, "error": None}
+        fields.update((name, twin[name]) for name in _TWIN_FIELDS)
         self._write(image.request_id, image.id, **fields)
         self._finished_events.append(
             ImageEvent(
@@ -655,7 +734,7 @@ class Engine(QObject):
                 status="done",
                 error_code=None,
                 error=None,
-                output_url=twin.output_url,
+                output_url=twin["output_url"],
             )
         )
 
@@ -709,6 +788,8 @@ class Engine(QObject):
             else:
                 del self._queues[host]
         self.flush()  # listeners then see the failed image with the message
+        if self._lost is not None:
+            return
         self._repo.set_request_error(request_id, message)
         self.request_changed.emit(request_id)
         self.request_held.emit(request_id, message)
@@ -743,9 +824,13 @@ class Engine(QObject):
         self._pump()
 
     def _finish_request(self, request_id: str, error: str | None = None) -> None:
+        if self._lost is not None:
+            return
         self._outstanding.pop(request_id, None)
         self._processing.discard(request_id)
         self.flush()
+        if self._lost is not None:
+            return
         try:
             if self._writes:
                 raise OperationalError("earlier changes are not stored yet")
@@ -777,6 +862,8 @@ class Engine(QObject):
 
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
         """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
+        if self._lost is not None:
+            return
         self._writes.setdefault(image_id, {}).update(fields)
         self._changed.setdefault(request_id, set()).add(image_id)
         if not self._flush_timer.isActive():
@@ -787,6 +874,13 @@ class Engine(QObject):
         """Store buffered changes in one transaction, then tell listeners what changed."""
         self._flush_timer.stop()
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        if self._lost is not None:
+            return
+        try:
+            self._repo.check_database_file()
+        except DataFolderError as error:
+            self._lose_database(error.message)
+            return
         statuses: dict[str, str] = {}
         if self._writes or self._status_writes or self._cache_writes:
             started = time.perf_counter()
@@ -807,6 +901,7 @@ class Engine(QObject):
                 self._cache_writes = cache_writes + self._cache_writes
                 self._flush_timer.start(DB_BUSY_RETRY_MS)
                 return
+            self._done_unstored.clear()
             logger.debug(
                 "stored %s image updates in %.1f ms",
                 len(writes),
@@ -822,6 +917,27 @@ class Engine(QObject):
                 self.request_changed.emit(request_id)
         for event in events:
             self.image_finished.emit(event)
+
+    def _lose_database(self, message: str) -> None:
+        """Stop for good: nothing is started, and nothing claims to be stored any more."""
+        logger.error("%s", message)
+        self._lost = message
+        self._queues.clear()
+        self._feeds.clear()
+        self._held.clear()
+        self._held_jobs.clear()
+        self._storage_probe.stop()
+        self._outstanding.clear()
+        self._scheduled.clear()
+        self._url_jobs.clear()
+        self._processing.clear()
+        self._writes.clear()
+        self._status_writes.clear()
+        self._cache_writes.clear()
+        self._changed.clear()
+        self._finished_events.clear()
+        self._done_unstored.clear()
+        self.database_lost.emit(message)
 
 
 def _limit_heap_growth() -> None:

@@ -2,6 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from imgdesk.core.errors import DataFolderError
 from imgdesk.core.instance import DataDirLock
 
 HOLD = """
@@ -32,3 +35,16 @@ def test_a_second_process_cannot_take_the_lock_until_the_first_dies(tmp_path: Pa
     lock = DataDirLock(tmp_path)
     assert lock.acquire("imgdesk process")
     lock.release()
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.write_text("a file where the data folder should be")
+    lock = DataDirLock(data_dir)
+    with pytest.raises(DataFolderError) as info:
+        lock.acquire("imgdesk process")
+    assert info.value.message == (
+        f"imgdesk cannot write to its data folder {data_dir}: a file stands where a folder "
+        "should be. Choose another folder with --data-dir or IMGDESK_DATA_DIR."
+    )
+    assert data_dir.read_text() == "a file where the data folder should be"

@@ -585,3 +585,38 @@ def test_a_retry_while_running_reads_the_request_again_from_the_start(
     assert blocker.args == [request_id, "completed"]
     assert http_server.hits("/broken.jpg") == 2
     assert all(http_server.hits(f"/s{i}.jpg") == 1 for i in range(30))
+
+
+def test_a_twin_read_while_its_done_is_still_buffered_is_not_fetched_again(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The flush timer never fires by itself here, so the shared URL's "done" is still in the
+    # write buffer when its twin's page is read: the database alone would say "pending".
+    monkeypatch.setattr(engine_module, "FLUSH_INTERVAL_MS", 600_000)
+    monkeypatch.setattr(engine_module, "FEED_PAGE_IMAGES", 2)
+    monkeypatch.setattr(engine_module, "FEED_LOW_WATER", 1)
+    shared = http_server.route("/shared.jpg", respond(JPEG))
+    other = http_server.route("/other.jpg", respond(JPEG))
+    last = http_server.route("/last.jpg", respond(JPEG))
+    # One worker: "shared" runs first, "other" waits in the queue, so the second page (with
+    # the twin) is read only once "shared" has finished.
+    request_id = create_request(
+        repo, [("1", "First", [shared]), ("2", "Other", [other]), ("3", "Twin", [shared, last])]
+    )
+    engine = make_engine(FAST.replace(concurrency=1))
+    events: list[ImageEvent] = []
+    engine.image_finished.connect(events.append)
+
+    assert run(qtbot, engine, request_id) == "completed"
+
+    assert http_server.hits("/shared.jpg") == 1
+    images_ = by_url(repo, request_id)
+    assert all(image.status == "done" for image in repo.list_images(request_id))
+    twin = [i for i in repo.list_images(request_id) if i.url == shared and i.serial == "3"][0]
+    assert twin.output_path == images_[shared].output_path is not None
+    assert twin.attempts == 0  # copied from its twin, not downloaded
+    assert sorted(event.serial for event in events) == ["1", "2", "3", "3"]

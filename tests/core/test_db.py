@@ -1,0 +1,256 @@
+"""The database file: refused untouched when it is not ours, watched while it is open."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from imgdesk.core.csvio import parse_catalogue
+from imgdesk.core.db import SCHEMA_VERSION, check_database_file, close_database, open_database
+from imgdesk.core.errors import DatabaseBusy, DataFolderError
+from imgdesk.core.repository import Repository
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _closed_afterwards() -> Iterator[None]:
+    yield
+    close_database()
+
+
+def make_database(path: Path, products: int = 200) -> None:
+    """A real imgdesk database with a request of ``products`` rows, closed (no -wal left)."""
+    open_database(path)
+    lines = ["S. No.,Product Name,Input Image Urls"]
+    lines += [f"{n},Product {n},http://shop.example/{n}.jpg" for n in range(products)]
+    Repository().create_request(parse_catalogue("\n".join(lines).encode(), "products.csv"))
+    close_database()
+    assert not side_files(path)
+
+
+def side_files(path: Path) -> list[str]:
+    """SQLite's files beside the database: ``-wal``, ``-shm``, ``-journal``."""
+    return sorted(p.name for p in path.parent.glob(f"{path.name}-*"))
+
+
+def snapshot(path: Path) -> tuple[bytes, int]:
+    return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def refused(path: Path) -> str:
+    """Open ``path``; it must be refused with one sentence and left exactly as it was."""
+    before = snapshot(path)
+    others = side_files(path)
+    with pytest.raises(DataFolderError) as info:
+        open_database(path)
+    assert snapshot(path) == before
+    assert side_files(path) == others  # no -wal, no -shm
+    message = info.value.message
+    assert str(path) in message and "\n" not in message
+    return message
+
+
+def test_garbage_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    path.write_bytes(os.urandom(8192))
+    assert refused(path) == (
+        f"{path} is not an imgdesk database (file is not a database). "
+        "Move it away or use another --data-dir."
+    )
+
+
+def test_a_text_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    path.write_text("S. No.,Product Name,Input Image Urls\n1,a,http://x/a.jpg\n")
+    assert "(file is not a database)" in refused(path)
+
+
+def test_a_truncated_database_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path)
+    assert path.stat().st_size > 4096
+    with path.open("r+b") as file:
+        file.truncate(4096)
+    assert refused(path) == (
+        f"{path} is not an imgdesk database (database disk image is malformed). "
+        "Move it away or use another --data-dir."
+    )
+
+
+def test_a_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path)
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode = delete")  # leaves no -wal behind
+        connection.execute(
+            "UPDATE key_value SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION + 1,)
+        )
+    connection.close()
+    assert refused(path) == (
+        f"The database {path} was written by a newer imgdesk (schema {SCHEMA_VERSION + 1}; "
+        f"this one knows {SCHEMA_VERSION}). Update imgdesk, or use another --data-dir."
+    )
+
+
+def test_another_programs_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE contacts (name TEXT)")
+    connection.commit()
+    connection.close()
+    assert "(it holds another program's tables)" in refused(path)
+
+
+def test_a_good_database_opens_again_with_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path, products=3)
+    open_database(path)
+    assert [request.total for request in Repository().list_requests()] == [3]
+
+
+def test_an_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    path.touch()
+    open_database(path)
+    assert Repository().list_requests() == []
+
+
+def test_a_file_in_the_way_of_the_folder_is_one_sentence(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    data_dir = blocker / "data"
+    with pytest.raises(DataFolderError) as info:
+        open_database(data_dir / "imgdesk.sqlite3")
+    assert info.value.message == (
+        f"imgdesk cannot write to its data folder {data_dir} ({blocker}): a file stands where "
+        "a folder should be. Choose another folder with --data-dir or IMGDESK_DATA_DIR."
+    )
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_database_locked_by_another_program_is_busy_not_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode = wal")
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(DatabaseBusy) as info:
+            open_database(path)
+        assert str(path) in str(info.value)
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_database_deleted_or_replaced_while_open_is_noticed(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    open_database(path)
+    check_database_file()  # the same file: nothing to say
+    if how == "deleted":
+        path.unlink()
+    else:
+        other = tmp_path / "other.sqlite3"
+        make_database(other, products=1)
+        open_database(path)
+        os.replace(other, path)
+    with pytest.raises(DataFolderError) as info:
+        check_database_file()
+    assert info.value.message == (
+        f"The database {path} was deleted or replaced while imgdesk was running, so nothing "
+        "more can be stored. Restore it, or start again with another --data-dir."
+    )
+
+
+# A read-only file system, for real: a private mount namespace (unshare) in a child process,
+# as in test_storage.py, where even root cannot write.
+
+_READ_ONLY_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from imgdesk.core.db import open_database
+    from imgdesk.core.errors import DataFolderError
+    from imgdesk.core.instance import DataDirLock
+    from imgdesk.core.logs import setup_logging
+
+    data_dir = Path(sys.argv[1])
+    attempts = [
+        lambda: setup_logging(data_dir),
+        lambda: open_database(data_dir / "imgdesk.sqlite3"),
+        lambda: DataDirLock(data_dir).acquire("window"),
+    ]
+    for attempt in attempts:
+        try:
+            attempt()
+            print("ok")
+        except DataFolderError as error:
+            print(error.message)
+    """
+)
+
+
+def _run_read_only(data_dir: Path, mount: str) -> list[str]:
+    """Run the script with ``data_dir`` mounted read-only; skip where that is not possible."""
+    if sys.platform != "linux" or shutil.which("unshare") is None:
+        pytest.skip("needs Linux and unshare(1) for a private read-only mount")
+    isolate = (
+        ["unshare", "--mount"]
+        if os.geteuid() == 0
+        else ["unshare", "--user", "--map-root-user", "--mount"]
+    )
+    command = [*isolate, "sh", "-c", f'{mount} || exit 99; shift; exec "$@"', "sh", str(data_dir)]
+    command += [sys.executable, "-c", _READ_ONLY_SCRIPT, str(data_dir)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    if done.returncode == 99 or (done.returncode != 0 and "unshare" in done.stderr):
+        pytest.skip(f"cannot mount read-only here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stdout.splitlines()
+
+
+def _read_only_sentence(data_dir: Path, name: str) -> str:
+    return (
+        f"imgdesk cannot write to its data folder {data_dir} ({data_dir / name}): the file "
+        "system is read-only. Choose another folder with --data-dir or IMGDESK_DATA_DIR."
+    )
+
+
+def test_an_empty_read_only_disk_is_one_sentence_each(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    lines = _run_read_only(data_dir, 'mount -t tmpfs -o ro,size=64k imgdesk-test "$1"')
+    assert lines == [
+        _read_only_sentence(data_dir, "logs"),
+        _read_only_sentence(data_dir, "imgdesk.sqlite3"),
+        _read_only_sentence(data_dir, "imgdesk.lock"),
+    ]
+
+
+def test_a_data_folder_made_read_only_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    path = data_dir / "imgdesk.sqlite3"
+    make_database(path, products=3)
+    (data_dir / "logs").mkdir()
+    (data_dir / "logs" / "imgdesk.log").write_text("earlier lines\n")
+    before = snapshot(path)
+    lines = _run_read_only(data_dir, 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1"')
+    assert lines == [
+        _read_only_sentence(data_dir, "logs/imgdesk.log"),
+        _read_only_sentence(data_dir, "imgdesk.sqlite3"),
+        _read_only_sentence(data_dir, "imgdesk.lock"),
+    ]
+    assert snapshot(path) == before
+    assert sorted(p.name for p in data_dir.iterdir()) == ["imgdesk.sqlite3", "logs"]
