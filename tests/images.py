@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, PngImagePlugin
 
 Color = tuple[int, int, int]
 
@@ -257,7 +257,8 @@ def make_png(
     return encode(im, "PNG", **params)
 
 
-def _png_chunk(tag: bytes, payload: bytes) -> bytes:
+def png_chunk(tag: bytes, payload: bytes) -> bytes:
+    """One PNG chunk: length, tag, payload and its CRC."""
     return (
         struct.pack(">I", len(payload))
         + tag
@@ -266,8 +267,18 @@ def _png_chunk(tag: bytes, payload: bytes) -> bytes:
     )
 
 
-def _raw_png(width: int, height: int, bit_depth: int, color_type: int, row: bytes) -> bytes:
-    """A PNG whose every row is ``row`` (filter byte included), written by hand."""
+def _raw_png(
+    width: int,
+    height: int,
+    bit_depth: int,
+    color_type: int,
+    row: bytes,
+    chunks: Sequence[tuple[bytes, bytes]] = (),
+) -> bytes:
+    """A PNG whose every row is ``row`` (filter byte included), written by hand.
+
+    ``chunks`` (tag, payload) go between IHDR and IDAT, e.g. a tRNS chunk.
+    """
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
     compressor = zlib.compressobj(9)
     rows_per_chunk = max(1, (1 << 20) // len(row))
@@ -278,9 +289,10 @@ def _raw_png(width: int, height: int, bit_depth: int, color_type: int, row: byte
     signature = b"\x89PNG\r\n\x1a\n"
     return (
         signature
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", b"".join(parts))
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + b"".join(png_chunk(tag, payload) for tag, payload in chunks)
+        + png_chunk(b"IDAT", b"".join(parts))
+        + png_chunk(b"IEND", b"")
     )
 
 
@@ -289,11 +301,36 @@ def make_png16(
     height: int = 16,
     rgb16: tuple[int, int, int] = (65535, 32768, 0),
     alpha16: int | None = None,
+    *,
+    transparent: tuple[int, int, int] | None = None,
 ) -> bytes:
-    """A flat 16-bit-per-channel RGB (or RGBA, with ``alpha16``) PNG; Pillow cannot write one."""
+    """A flat 16-bit-per-channel RGB (or RGBA, with ``alpha16``) PNG; Pillow cannot write one.
+
+    ``transparent`` adds a tRNS chunk naming that 16-bit colour as the transparent one.
+    """
     values = (*rgb16, alpha16) if alpha16 is not None else rgb16
     pixel = struct.pack(f">{len(values)}H", *values)
-    return _raw_png(width, height, 16, 6 if alpha16 is not None else 2, b"\x00" + pixel * width)
+    chunks = [(b"tRNS", struct.pack(">3H", *transparent))] if transparent is not None else []
+    color_type = 6 if alpha16 is not None else 2
+    return _raw_png(width, height, 16, color_type, b"\x00" + pixel * width, chunks)
+
+
+def make_gray_png(
+    bit_depth: int, values: Sequence[int], *, transparent: int | None = None, height: int = 4
+) -> bytes:
+    """A grayscale PNG of ``bit_depth`` (1, 2, 4, 8 or 16) whose every row holds ``values``.
+
+    The values are on the file's own scale (0-3 for 2 bits); ``transparent`` adds a tRNS
+    "transparent grey" on that scale too. Pillow cannot write 2-, 4- or 16-bit grey with tRNS.
+    """
+    if bit_depth == 16:
+        packed = struct.pack(f">{len(values)}H", *values)
+    else:
+        bits = "".join(format(value, f"0{bit_depth}b") for value in values)
+        bits += "0" * (-len(bits) % 8)
+        packed = int(bits, 2).to_bytes(len(bits) // 8, "big")
+    chunks = [(b"tRNS", struct.pack(">H", transparent))] if transparent is not None else []
+    return _raw_png(len(values), height, bit_depth, 0, b"\x00" + packed, chunks)
 
 
 @functools.cache
@@ -308,8 +345,23 @@ def corrupt_png() -> bytes:
     start = data.index(b"IDAT")
     length = struct.unpack(">I", data[start - 4 : start])[0]
     garbage = bytes((i * 37 + 11) % 256 for i in range(length))
-    chunk = _png_chunk(b"IDAT", garbage)
+    chunk = png_chunk(b"IDAT", garbage)
     return data[: start - 4] + chunk + data[start + 4 + length + 4 :]
+
+
+def png_with_bad_crc(tag: bytes = b"IDAT") -> bytes:
+    """A photo-like PNG (with a tEXt chunk) whose first ``tag`` chunk has a wrong CRC.
+
+    The chunk's data is intact: only the checksum says the file is damaged.
+    """
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "made by imgdesk tests")
+    data = bytearray(encode(photo(64, 48), "PNG", pnginfo=info))
+    start = data.index(tag) - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    crc_at = start + 8 + length
+    data[crc_at : crc_at + 4] = bytes(value ^ 0xFF for value in data[crc_at : crc_at + 4])
+    return bytes(data)
 
 
 def make_apng(width: int = 32, height: int = 32, colors: Sequence[Color] = (RED, BLUE)) -> bytes:
@@ -396,6 +448,18 @@ def make_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("readme.txt", "not an image")
     return buffer.getvalue()
+
+
+def make_netpbm(image_format: str = "PPM", size: int = 16) -> bytes:
+    """A binary Netpbm file as Pillow writes them: "PPM" (P6), "PGM" (P5) or "PBM" (P4)."""
+    mode = {"PPM": "RGB", "PGM": "L", "PBM": "1"}[image_format]
+    return encode(picture(size, size, RED).convert(mode), "PPM")
+
+
+def make_pam(size: int = 4) -> bytes:
+    """A Netpbm PAM (P7) RGB file, header and pixels written by hand."""
+    header = f"P7\nWIDTH {size}\nHEIGHT {size}\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n"
+    return header.encode("ascii") + bytes(RED) * size * size
 
 
 def make_jpeg_pcd_polyglot() -> bytes:

@@ -1,9 +1,13 @@
-"""Turn downloaded bytes into a JPEG: sniff the type, decode safely, normalise, re-encode.
+"""Turn downloaded bytes into an output image: sniff the type, decode safely, normalise, encode.
 
 The type is decided by magic bytes alone (a server's Content-Type is often wrong), only the
 decoder for that one allowed type is ever run, pixel counts are checked from the header before
 any pixel is decoded, and every failure becomes an :class:`ImageError` with a sentence a shop
 owner understands.
+
+The output format is an :class:`Encoder` (JPEG by default, see :data:`ENCODERS`). Everything
+before the encoder is the same for every format: orientation, 16-bit and CMYK to 8 bits,
+transparency as an alpha band, which is flattened onto white for a format without alpha.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import logging
 import re
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn, Protocol
 
 # The plugins for every type a user may allow are imported here, once, so that Image.open
 # never falls back to Image.init() (which imports every plugin) from a worker thread.
@@ -32,7 +37,7 @@ from PIL import (
     WebPImagePlugin,  # noqa: F401
 )
 
-from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
 from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +70,14 @@ _LABELS = {
     "image/x-icon": "ICO",
     "image/avif": "AVIF",
     "image/heic": "HEIC",
+    "image/x-portable-bitmap": "PBM",
+    "image/x-portable-graymap": "PGM",
+    "image/x-portable-pixmap": "PPM",
+    "image/x-portable-arbitrarymap": "PAM",
+    "image/x-portable-floatmap": "PFM",
+    "image/jp2": "JPEG 2000",
+    "image/jxl": "JPEG XL",
+    "image/vnd.adobe.photoshop": "Photoshop (PSD)",
 }
 
 # What a malformed file makes Pillow's decoders raise. Anything else is caught too (a file
@@ -79,16 +92,44 @@ _HEIC_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", 
 _SNIFF_BYTES = 8192  # enough to skip an XML declaration, comments and a DOCTYPE before <svg
 _SVG_NAME_ENDS = (b" ", b"\t", b"\r", b"\n", b">", b"/")  # "<svg" but not "<svgfoo"
 
+# Image types imgdesk never decodes, recognised by a fixed signature so that they fail as
+# "unsupported_type" (an image, of a type not allowed), not as "not_an_image".
+_OTHER_IMAGE_SIGNATURES = (
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "image/jp2"),
+    (b"\xff\x4f\xff\x51", "image/jp2"),  # a bare JPEG 2000 codestream
+    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "image/jxl"),
+    (b"\xff\x0a", "image/jxl"),  # a bare JPEG XL codestream (0xFF never starts UTF-8 text)
+    (b"8BPS\x00\x01", "image/vnd.adobe.photoshop"),
+    (b"8BPS\x00\x02", "image/vnd.adobe.photoshop"),  # PSB, the large-document variant
+)
+# Netpbm: "P1".."P6" (or "PF"/"Pf"), then width and height in ASCII, comments allowed between.
+_NETPBM_HEADER = re.compile(rb"P([1-6Ff])(?:(?:\s|#[^\r\n]*[\r\n])+\d+){2}\s")
+_NETPBM_TYPES = {
+    b"1": "image/x-portable-bitmap",
+    b"4": "image/x-portable-bitmap",
+    b"2": "image/x-portable-graymap",
+    b"5": "image/x-portable-graymap",
+    b"3": "image/x-portable-pixmap",
+    b"6": "image/x-portable-pixmap",
+    b"F": "image/x-portable-floatmap",
+    b"f": "image/x-portable-floatmap",
+}
+# PAM: "P7", then header lines ("WIDTH 227", ...) up to "ENDHDR".
+_PAM_HEADER = re.compile(rb"P7\s(?:[^\n]*\n)*?ENDHDR\s")
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 @dataclass(frozen=True)
 class Compressed:
     """A compressed image, ready to be written.
 
     Attributes:
-        data: the JPEG bytes.
+        data: the encoded bytes (empty when they were written to a destination file).
         width: output width in pixels (after EXIF orientation).
         height: output height in pixels.
         input_type: the MIME type detected from the input bytes.
+        size: the number of encoded bytes.
     """
 
     data: bytes
@@ -96,6 +137,83 @@ class Compressed:
     height: int
     input_type: str
     size: int = 0
+
+
+class Encoder(Protocol):
+    """An output format: how to write one, and what the rest of imgdesk needs to know about it.
+
+    Attributes:
+        name: the format's name in settings and on the command line, e.g. "jpeg".
+        extension: the output file's extension with its dot, e.g. ".jpg".
+        content_type: the MIME type to store and serve the output with, e.g. "image/jpeg".
+        keeps_alpha: False when the format has no alpha channel: transparency is then
+            flattened onto white before :meth:`encode` sees the image.
+    """
+
+    name: str
+    extension: str
+    content_type: str
+    keeps_alpha: bool
+
+    def encode(
+        self,
+        image: Image.Image,
+        output_file: BinaryIO,
+        quality: int,
+        icc_profile: bytes | None,
+    ) -> None:
+        """Write ``image`` to ``output_file``.
+
+        Args:
+            image: an 8-bit "L" or "RGB" image, or "LA"/"RGBA" if the format keeps alpha;
+                its ``info`` is empty, so no metadata can slip into the output.
+            output_file: where to write; a real file lets Pillow encode without the GIL.
+            quality: 1-100, as the format understands it.
+            icc_profile: the profile to embed (it fits ``image``'s mode), or None.
+
+        Raises:
+            OSError: the encoder failed or ``output_file`` could not be written.
+        """
+        ...
+
+
+class JpegEncoder:
+    """Baseline JPEG, the default output: every viewer and every shop platform reads it."""
+
+    name = "jpeg"
+    extension = ".jpg"
+    content_type = "image/jpeg"
+    keeps_alpha = False
+
+    def encode(
+        self,
+        image: Image.Image,
+        output_file: BinaryIO,
+        quality: int,
+        icc_profile: bytes | None,
+    ) -> None:
+        """Write ``image`` ("L" or "RGB") as a baseline JPEG; see :meth:`Encoder.encode`."""
+        # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
+        image.save(output_file, format="JPEG", quality=quality, icc_profile=icc_profile)
+
+
+JPEG_ENCODER = JpegEncoder()
+
+# Every output format, by name. WebP and AVIF encoders go here beside JPEG.
+ENCODERS: dict[str, Encoder] = {JPEG_ENCODER.name: JPEG_ENCODER}
+
+
+def encoder_for(name: str) -> Encoder:
+    """The encoder of the output format called ``name`` (as in :data:`ENCODERS`).
+
+    Raises:
+        SettingsError: no output format has that name.
+    """
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        known = ", ".join(sorted(ENCODERS))
+        raise SettingsError(f"Unknown output format {name!r}; choose one of: {known}.") from None
 
 
 def detect_type(data: bytes) -> str | None:
@@ -107,7 +225,7 @@ def detect_type(data: bytes) -> str | None:
     head = data[:32]
     if head.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(_PNG_SIGNATURE):
         return "image/png"
     if head[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
@@ -127,8 +245,24 @@ def detect_type(data: bytes) -> str | None:
         return "image/x-icon"
     if head[4:8] == b"ftyp":
         return _iso_media_type(data)
+    for signature, mime_type in _OTHER_IMAGE_SIGNATURES:
+        if head.startswith(signature):
+            return mime_type
+    if head[:1] == b"P":
+        return _netpbm_type(data)
     if _looks_like_svg(data):
         return "image/svg+xml"
+    return None
+
+
+def _netpbm_type(data: bytes) -> str | None:
+    """PBM, PGM, PPM, PFM or PAM from a Netpbm header, which is ASCII text like "P6 640 480"."""
+    head = data[:_SNIFF_BYTES]
+    match = _NETPBM_HEADER.match(head)
+    if match:
+        return _NETPBM_TYPES[match.group(1)]
+    if _PAM_HEADER.match(head):
+        return "image/x-portable-arbitrarymap"
     return None
 
 
@@ -177,13 +311,17 @@ class _DestinationError(Exception):
 
 
 def compress_image(
-    data: bytes, settings: Settings, destination: BinaryIO | None = None
+    data: bytes,
+    settings: Settings,
+    destination: BinaryIO | None = None,
+    encoder: Encoder = JPEG_ENCODER,
 ) -> Compressed:
-    """Decode ``data`` (an allowed image type) and re-encode it as a JPEG.
+    """Decode ``data`` (an allowed image type) and encode it with ``encoder`` (JPEG by default).
 
-    EXIF orientation is applied, transparency is flattened onto white, CMYK and 16-bit input
-    become 8-bit RGB (or grayscale), the ICC profile is kept when it still fits the output and
-    every other piece of metadata (EXIF, GPS, XMP, comments) is dropped.
+    EXIF orientation is applied, CMYK and 16-bit input become 8-bit RGB (or grayscale),
+    transparency is flattened onto white unless the encoder keeps alpha, the ICC profile is
+    kept when it still fits the output and every other piece of metadata (EXIF, GPS, XMP,
+    comments) is dropped. A PNG whose chunk checksums fail is a bad image, not a picture.
 
     Raises:
         ImageError: ``not_an_image``, ``unsupported_type``, ``decompression_bomb`` or
@@ -200,7 +338,7 @@ def compress_image(
         # into half-grey pictures that look like successes. That is a bug, not a bad file.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     try:
-        return _compress(data, input_type, pillow_format, settings, destination)
+        return _compress(data, input_type, pillow_format, settings, destination, encoder)
     except ImageError:
         raise
     except _DestinationError as exc:
@@ -224,7 +362,10 @@ def _compress(
     pillow_format: str,
     settings: Settings,
     destination: BinaryIO | None,
+    encoder: Encoder,
 ) -> Compressed:
+    if input_type == "image/png":
+        _check_png_chunks(data)  # Pillow does not check the CRCs of the pixel data
     # Only the plugin of the detected (and allowed) type may run: a polyglot file that starts
     # like a JPEG is decoded as a JPEG or not at all. BytesIO over bytes does not copy them.
     with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
@@ -232,32 +373,93 @@ def _compress(
         limit = _pixel_limit(settings)
         if im.width * im.height > limit:
             raise ImageError(ErrorCode.DECOMPRESSION_BOMB, _bomb_message(settings, size=im.size))
+        # A PNG's tRNS chunk counts only before the pixel data; load() reads the chunks after it.
+        transparency = im.info.get("transparency")
         # One decoder call for the whole body: Pillow releases the GIL inside each call and
         # takes it back between them (64 KiB by default), where other threads hold it.
         im.decodermaxblock = max(len(data), 65536)
         im.load()  # the first frame of an animation; raises if the file is truncated
         icc_profile = im.info.get("icc_profile")
+        if input_type == "image/png":
+            _set_png_transparency(im, data, transparency)
         _apply_exif_orientation(im)
-        out = _to_jpeg_mode(im, icc_profile)
+        out = _to_8_bit(im, icc_profile)
+        if out.mode in ("LA", "RGBA") and not encoder.keeps_alpha:
+            out = _flatten_on_white(out)
         keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
-        # The encoder copies some fields (e.g. "comment") from info: start from nothing.
+        # Encoders copy some fields (e.g. "comment", "exif") from info: start from nothing.
         out.info = {}
         quality = settings.jpeg_quality
-        # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
         if destination is None:
             buffer = io.BytesIO()
-            out.save(buffer, format="JPEG", quality=quality, icc_profile=keep_icc)
+            encoder.encode(out, buffer, quality, keep_icc)
             value = buffer.getvalue()
             return Compressed(value, out.width, out.height, input_type, len(value))
         # A real file: Pillow encodes straight into its descriptor without the GIL (into a
         # BytesIO it holds the GIL for the whole encode: encoding threads run one at a time).
         start = destination.tell()
         try:
-            out.save(destination, format="JPEG", quality=quality, icc_profile=keep_icc)
+            encoder.encode(out, destination, quality, keep_icc)
         except OSError as exc:
             raise _DestinationError(exc) from exc
         size = destination.tell() - start
         return Compressed(b"", out.width, out.height, input_type, size)
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """Raise ``bad_image`` unless the chunks from IHDR to IEND are complete with good CRCs.
+
+    Pillow checks the CRCs of the chunks before the pixel data only, so a PNG damaged in its
+    IDAT chunks (or after them) would come out as a subtly wrong picture. One pass of
+    zlib.crc32 costs about 3 ms on a 10 MB PNG (decoding it costs ten times that), and it
+    releases the GIL on big chunks.
+    """
+    view = memoryview(data)
+    if data[8:16] != b"\x00\x00\x00\x0dIHDR":
+        _png_damaged("does not start with its 13-byte IHDR chunk")
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(view):
+        length = int.from_bytes(view[pos : pos + 4], "big")
+        crc_at = pos + 8 + length
+        if crc_at + 4 > len(view):
+            break  # the chunk is cut short
+        tag = bytes(view[pos + 4 : pos + 8])
+        if zlib.crc32(view[pos + 4 : crc_at]) != int.from_bytes(view[crc_at : crc_at + 4], "big"):
+            _png_damaged(f"chunk {tag!r} at byte {pos} fails its CRC")
+        if tag == b"IEND":
+            return
+        pos = crc_at + 4
+    _png_damaged("is cut short before its IEND chunk")
+
+
+def _png_damaged(what: str) -> NoReturn:
+    logger.debug("The PNG %s", what)
+    raise ImageError(ErrorCode.BAD_IMAGE, _BAD_IMAGE_MESSAGE)
+
+
+def _set_png_transparency(im: Image.Image, data: bytes, key: object) -> None:
+    """Set a PNG's tRNS colour ``key`` (read before the pixel data) on the scale of its pixels.
+
+    A tRNS chunk after the pixel data is out of place: libpng ignores it, and so do we (Pillow
+    would apply it once load() has read it). Pillow scales 2- and 4-bit grey pixels up to 8
+    bits (and 16-bit RGB down to 8) but keeps the tRNS value on the file's own scale, so no
+    pixel would match it. (1-bit grey Pillow scales itself; 16-bit grey stays 16-bit until
+    :func:`_16_bit_gray_to_8_bit`.)
+    """
+    im.info.pop("transparency", None)
+    if key is None:
+        return
+    bit_depth, colour_type = data[24], data[25]  # IHDR comes first (_check_png_chunks)
+    if colour_type == 0 and bit_depth in (2, 4) and isinstance(key, int):
+        top = (1 << bit_depth) - 1
+        if key > top:
+            return  # out of range: libpng ignores such a tRNS chunk too
+        key = key * 255 // top
+    elif colour_type == 2 and bit_depth == 16 and isinstance(key, tuple):
+        # Pillow keeps the high byte of each 16-bit sample: match the key on that byte (so
+        # a pixel within 1/256 of the key colour becomes transparent as well).
+        key = tuple(value >> 8 for value in key)
+    im.info["transparency"] = key
 
 
 def _pixel_limit(settings: Settings) -> int:
@@ -277,25 +479,22 @@ def _apply_exif_orientation(im: Image.Image) -> None:
         logger.debug("Ignoring unreadable EXIF data: %r", exc)
 
 
-def _to_jpeg_mode(im: Image.Image, icc_profile: bytes | None) -> Image.Image:
-    """An 8-bit "RGB" or "L" image, which is what a baseline JPEG holds.
+def _to_8_bit(im: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """An 8-bit "L" or "RGB" image, or "LA"/"RGBA" if it has transparency: any format's input.
 
     Grayscale stays grayscale ("L"): a third of the work and bytes, and a grayscale ICC
-    profile remains valid for it (it would not be for an RGB JPEG).
+    profile remains valid for it (it would not be for an RGB output). Transparency of any
+    kind (alpha, palette, tRNS colour) becomes an alpha band.
     """
     mode = im.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit grayscale: a plain convert("L") clips every value above 255 to white.
-        # (A tRNS "transparent grey" on such PNGs is ignored: it is practically unused.)
-        if mode != "I;16":
-            im = im.convert("I")  # point() scales only "I;16" and "I" directly
-        return im.point(lambda value: value / 256).convert("L")
+        return _16_bit_gray_to_8_bit(im)
     if mode == "CMYK":
         return _cmyk_to_rgb(im, icc_profile)
     if im.has_transparency_data:
-        if mode not in ("RGBA", "LA"):
-            im = im.convert("LA" if mode in ("1", "L", "La") else "RGBA")
-        return _flatten_on_white(im)
+        if mode in ("RGBA", "LA"):
+            return im
+        return im.convert("LA" if mode in ("1", "L", "La") else "RGBA")
     if mode in ("RGB", "L"):
         return im
     if mode == "1":
@@ -303,8 +502,24 @@ def _to_jpeg_mode(im: Image.Image, icc_profile: bytes | None) -> Image.Image:
     return im.convert("RGB")  # P without transparency, YCbCr, RGBX, LAB, ...
 
 
+def _16_bit_gray_to_8_bit(im: Image.Image) -> Image.Image:
+    """16-bit grey scaled to "L" (a plain convert("L") clips every value above 255 to white).
+
+    A tRNS "transparent grey" is a 16-bit value: it is matched against the 16-bit pixels and
+    becomes an alpha band ("LA").
+    """
+    wide = im if im.mode == "I;16" else im.convert("I")  # point() scales only these directly
+    gray = wide.point(lambda value: value / 256).convert("L")
+    key = im.info.get("transparency")
+    if isinstance(key, int) and 0 <= key <= 0xFFFF:
+        opaque = [255] * 0x10000
+        opaque[key] = 0
+        gray.putalpha(im.convert("I").point(opaque, "L"))  # "I" takes a 65536-entry table
+    return gray
+
+
 def _flatten_on_white(im: Image.Image) -> Image.Image:
-    """Composite an "RGBA" or "LA" image onto a white background (a JPEG has no alpha)."""
+    """Composite an "RGBA" or "LA" image onto a white background (for formats with no alpha)."""
     if im.mode == "LA":
         background = Image.new("L", im.size, 255)
     else:
@@ -347,10 +562,10 @@ def _icc_color_space(icc_profile: bytes) -> bytes:
 
 
 def _icc_fits(icc_profile: bytes | None, mode: str) -> bool:
-    """True if the profile describes images of ``mode`` (an RGB JPEG needs an RGB profile)."""
+    """True if the profile describes images of ``mode`` (an RGB output needs an RGB profile)."""
     if not icc_profile:
         return False
-    return _icc_color_space(icc_profile) == (b"GRAY" if mode == "L" else b"RGB ")
+    return _icc_color_space(icc_profile) == (b"GRAY" if mode in ("L", "LA") else b"RGB ")
 
 
 def _describe_non_image(data: bytes) -> str:

@@ -91,7 +91,7 @@ class Settings:
     def output_key(self) -> str:
         """What shapes a stored output: a cached output is reused only under the same key."""
         types = "+".join(sorted(self.allowed_types))
-        return f"v1;q={self.jpeg_quality};px={self.max_pixels};types={types}"
+        return f"v2;q={self.jpeg_quality};px={self.max_pixels};types={types}"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated like the original)."""

@@ -1,9 +1,10 @@
-"""compress: type sniffing, safe decoding, conversions to an 8-bit JPEG, metadata rules."""
+"""compress: type sniffing, safe decoding, conversions to 8 bits, metadata, the Encoder seam."""
 
 from __future__ import annotations
 
 import io
 import random
+import struct
 import subprocess
 import sys
 import warnings
@@ -15,8 +16,15 @@ import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
 from imgdesk.core import compress
-from imgdesk.core.compress import Compressed, compress_image, detect_type
-from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.compress import (
+    ENCODERS,
+    JPEG_ENCODER,
+    Compressed,
+    compress_image,
+    detect_type,
+    encoder_for,
+)
+from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, Settings
 from tests import images
 from tests.images import BLUE, GREEN, RED, WHITE, Color
@@ -79,6 +87,18 @@ def failure(data: bytes, settings: Settings = DEFAULTS) -> ImageError:
         (images.make_iso_media(b"mif1", [b"mif1", b"avif"]), "image/avif"),
         (images.make_iso_media(b"heic", [b"mif1", b"heic"]), "image/heic"),
         (images.make_iso_media(b"mif1", [b"mif1", b"heic"]), "image/heic"),
+        (images.make_netpbm("PPM"), "image/x-portable-pixmap"),
+        (images.make_netpbm("PGM"), "image/x-portable-graymap"),
+        (images.make_netpbm("PBM"), "image/x-portable-bitmap"),
+        (b"P3\n# made by hand\n2 1\n255\n255 0 0 0 0 255\n", "image/x-portable-pixmap"),
+        (b"P1 2 2 0 1 1 0\n", "image/x-portable-bitmap"),
+        (b"PF\n4 4\n-1.0\n" + bytes(4 * 4 * 12), "image/x-portable-floatmap"),
+        (images.make_pam(), "image/x-portable-arbitrarymap"),
+        (b"\x00\x00\x00\x0cjP  \r\n\x87\n\x00\x00\x00\x14ftypjp2 ", "image/jp2"),
+        (b"\xff\x4f\xff\x51\x00\x2f\x00\x00", "image/jp2"),
+        (b"\xff\x0a\xfa\x7f\x01\x90\x08", "image/jxl"),
+        (b"\x00\x00\x00\x0cJXL \r\n\x87\n\x00\x00\x00\x14ftypjxl ", "image/jxl"),
+        (b"8BPS\x00\x01" + bytes(20), "image/vnd.adobe.photoshop"),
     ],
 )
 def test_detect_type_recognises_images(data: bytes, expected: str) -> None:
@@ -101,6 +121,10 @@ def test_detect_type_recognises_images(data: bytes, expected: str) -> None:
         images.make_zip(),
         images.make_iso_media(b"mp42", [b"isom"]),
         bytes(64),
+        b"P1 is the first priority of this list.\n",
+        b"P6\nnot a header\n",
+        b"P7\nWIDTH 4\nno end of header\n",
+        b"Price list 2024\n",
     ],
 )
 def test_detect_type_rejects_non_images(data: bytes) -> None:
@@ -140,6 +164,13 @@ def test_non_images_are_not_an_image(data: bytes, words: str) -> None:
         (images.make_ico(), "ICO"),
         (images.make_iso_media(b"avif"), "AVIF"),
         (images.make_iso_media(b"heic"), "HEIC"),
+        (images.make_netpbm("PPM"), "PPM"),
+        (images.make_netpbm("PGM"), "PGM"),
+        (images.make_netpbm("PBM"), "PBM"),
+        (images.make_pam(), "PAM"),
+        (b"\xff\x4f\xff\x51\x00\x2f\x00\x00" + bytes(40), "JPEG 2000"),
+        (b"\xff\x0a\xfa\x7f\x01\x90\x08" + bytes(40), "JPEG XL"),
+        (b"8BPS\x00\x01" + bytes(40), "Photoshop (PSD)"),
     ],
 )
 def test_known_types_not_allowed_are_unsupported(data: bytes, label: str) -> None:
@@ -150,8 +181,9 @@ def test_known_types_not_allowed_are_unsupported(data: bytes, label: str) -> Non
     )
 
 
-def test_svg_stays_unsupported_even_with_every_type_allowed() -> None:
-    assert failure(images.make_svg(), ALLOW_ALL).code == ErrorCode.UNSUPPORTED_TYPE
+@pytest.mark.parametrize("data", [images.make_svg(), images.make_netpbm("PPM"), images.make_pam()])
+def test_types_imgdesk_never_decodes_stay_unsupported_with_every_type_allowed(data: bytes) -> None:
+    assert failure(data, ALLOW_ALL).code == ErrorCode.UNSUPPORTED_TYPE
 
 
 def test_png_is_unsupported_when_only_jpeg_is_allowed() -> None:
@@ -292,6 +324,41 @@ def test_damaged_files_are_bad_image(data: bytes) -> None:
     assert error.message == "The image file is damaged or incomplete and cannot be read."
 
 
+@pytest.mark.parametrize("tag", [b"IHDR", b"tEXt", b"IDAT", b"IEND"])
+def test_png_with_a_wrong_chunk_crc_is_bad_image(tag: bytes) -> None:
+    data = images.png_with_bad_crc(tag)
+    if tag in (b"IDAT", b"IEND"):
+        # Pillow alone skips these checksums and would hand out a picture.
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    error = failure(data)
+    assert error.code == ErrorCode.BAD_IMAGE
+    assert error.message == "The image file is damaged or incomplete and cannot be read."
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        images.make_png(64, 48, "RGB", "photo")[:-12],  # no IEND
+        images.make_png(64, 48, "RGB", "photo")[:-5],  # cut inside IEND
+    ],
+    ids=["no IEND", "cut IEND"],
+)
+def test_png_cut_after_its_pixels_is_bad_image(data: bytes) -> None:
+    assert failure(data).code == ErrorCode.BAD_IMAGE
+
+
+def test_bytes_after_the_png_iend_chunk_are_ignored() -> None:
+    data = images.make_png(64, 48, "RGB", "photo") + b"trailing bytes"
+    assert compress_image(data, DEFAULTS).width == 64
+
+
+def test_png_not_starting_with_ihdr_is_bad_image() -> None:
+    data = images.make_png()
+    text_chunk = images.png_chunk(b"tEXt", b"Comment\x00first")
+    assert failure(data[:8] + text_chunk + data[8:]).code == ErrorCode.BAD_IMAGE
+
+
 def test_truncated_files_are_never_accepted_half_grey(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
@@ -396,6 +463,53 @@ def test_transparent_gray_stays_gray_on_white() -> None:
     assert near(im.getpixel((58, 24)), 90, 4)
 
 
+@pytest.mark.parametrize(
+    ("bit_depth", "opaque_value", "transparent", "expected_left", "expected_right"),
+    [
+        (1, 1, 0, 255, 255),
+        (2, 2, 1, 255, 170),
+        (4, 10, 5, 255, 170),
+        (8, 40, 90, 255, 40),
+        (16, 30000, 1000, 255, 117),
+        (2, 2, 7, 85, 170),  # a tRNS grey out of the 2-bit range is ignored, as by libpng
+    ],
+)
+def test_png_transparent_grey_becomes_white_at_every_bit_depth(
+    bit_depth: int, opaque_value: int, transparent: int, expected_left: int, expected_right: int
+) -> None:
+    # Left half: pixels of the tRNS "transparent grey"; right half: an opaque grey.
+    left_value = transparent if transparent < (1 << bit_depth) else 1
+    values = [left_value] * 16 + [opaque_value] * 16
+    data = images.make_gray_png(bit_depth, values, transparent=transparent, height=16)
+    im = reopen(compress_image(data, DEFAULTS))
+    assert im.mode == "L"
+    assert near(im.getpixel((4, 8)), expected_left, 4)
+    assert near(im.getpixel((27, 8)), expected_right, 4)
+
+
+@pytest.mark.parametrize("bit_depth", [4, 8])
+def test_png_trns_after_the_pixel_data_is_ignored_as_by_libpng(bit_depth: int) -> None:
+    data = images.make_gray_png(bit_depth, [5] * 16 + [10] * 16, transparent=5, height=16)
+    trns = images.png_chunk(b"tRNS", struct.pack(">H", 5))
+    late = data.replace(trns, b"")[:-12] + trns + data[-12:]  # moved just before IEND
+    scale = 17 if bit_depth == 4 else 1
+    im = reopen(compress_image(late, DEFAULTS))
+    assert near(im.getpixel((4, 8)), 5 * scale, 4)
+    assert near(im.getpixel((27, 8)), 10 * scale, 4)
+
+
+@pytest.mark.parametrize(
+    ("transparent", "expected"),
+    [((65535, 32768, 0), WHITE), ((65535, 32768, 1), WHITE), ((0, 0, 0), (255, 128, 0))],
+)
+def test_16_bit_rgb_png_transparent_colour(
+    transparent: tuple[int, int, int], expected: Color
+) -> None:
+    # Pillow decodes 16-bit RGB to 8 bits: the key is matched on the high byte of each sample.
+    data = images.make_png16(16, 16, (65535, 32768, 0), transparent=transparent)
+    assert near(reopen(compress_image(data, DEFAULTS)).getpixel((8, 8)), expected, 4)
+
+
 def test_gif_transparency_becomes_white_when_gif_is_allowed() -> None:
     data = images.make_gif(64, 48, (BLUE,), transparent=True)
     im = reopen(compress_image(data, ALLOW_ALL))
@@ -484,7 +598,7 @@ def test_16_bit_gray_gradient_keeps_its_shape() -> None:
 
 def test_big_endian_16_bit_gray_is_scaled() -> None:
     im16 = Image.frombytes("I;16B", (8, 8), (32768).to_bytes(2, "big") * 64)
-    out = compress._to_jpeg_mode(im16, None)
+    out = compress._to_8_bit(im16, None)
     assert out.mode == "L"
     assert out.getpixel((4, 4)) == 128
 
@@ -611,3 +725,76 @@ def test_compressing_into_a_file_gives_the_same_bytes_as_into_memory(tmp_path: P
     assert path.read_bytes() == in_memory.data
     assert into_file.size == len(in_memory.data) == in_memory.size
     assert (into_file.width, into_file.height) == (640, 480)
+
+
+# --- the Encoder seam ------------------------------------------------------------------------
+
+
+class PngTestEncoder:
+    """A second output format for the seam: lossless PNG, keeps alpha, records each call."""
+
+    name = "png-test"
+    extension = ".png"
+    content_type = "image/png"
+    keeps_alpha = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, bytes | None, dict[str, Any]]] = []
+
+    def encode(
+        self, image: Image.Image, output_file: Any, quality: int, icc_profile: bytes | None
+    ) -> None:
+        self.calls.append((image.mode, quality, icc_profile, dict(image.info)))
+        image.save(output_file, format="PNG", icc_profile=icc_profile)
+
+
+def test_the_jpeg_encoder_is_registered_and_the_default() -> None:
+    assert ENCODERS == {"jpeg": JPEG_ENCODER}
+    assert encoder_for("jpeg") is JPEG_ENCODER
+    assert (JPEG_ENCODER.extension, JPEG_ENCODER.content_type) == (".jpg", "image/jpeg")
+    assert JPEG_ENCODER.keeps_alpha is False
+    data = images.make_png(32, 32, "RGBA", RED)
+    explicit = compress_image(data, DEFAULTS, encoder=JPEG_ENCODER)
+    assert explicit.data == compress_image(data, DEFAULTS).data
+
+
+def test_unknown_output_format_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="Unknown output format 'gif'; choose one of: jpeg."):
+        encoder_for("gif")
+
+
+@pytest.mark.parametrize(
+    ("data", "mode", "transparent_pixel", "opaque"),
+    [
+        (images.make_png(64, 48, "RGBA", RED), "RGBA", (5, 24), (58, 24)),
+        (images.make_png(64, 48, "P", RED), "RGBA", (5, 24), (58, 24)),
+        (images.make_png(64, 48, "LA"), "LA", (5, 24), (58, 24)),
+        (images.make_gray_png(2, [1] * 16 + [2] * 16, transparent=1), "LA", (4, 2), (27, 2)),
+        (images.make_gray_png(16, [9] * 16 + [9000] * 16, transparent=9), "LA", (4, 2), (27, 2)),
+    ],
+    ids=["RGBA", "palette", "LA", "2-bit tRNS", "16-bit tRNS"],
+)
+def test_an_encoder_that_keeps_alpha_gets_the_alpha_band(
+    data: bytes, mode: str, transparent_pixel: tuple[int, int], opaque: tuple[int, int]
+) -> None:
+    encoder = PngTestEncoder()
+    result = compress_image(data, Settings(jpeg_quality=77), encoder=encoder)
+    assert [(m, q, info) for m, q, _, info in encoder.calls] == [(mode, 77, {})]
+    out = Image.open(io.BytesIO(result.data), formats=["PNG"])
+    assert out.mode == mode
+    alpha = out.getchannel("A")
+    assert alpha.getpixel(transparent_pixel) == 0
+    assert alpha.getpixel(opaque) == 255
+
+
+def test_an_encoder_gets_the_icc_profile_that_fits_and_writes_into_the_file(
+    tmp_path: Path,
+) -> None:
+    encoder = PngTestEncoder()
+    data = images.make_png(32, 32, "RGBA", RED, icc=images.srgb_icc())
+    with (tmp_path / "out.png").open("wb") as handle:
+        result = compress_image(data, DEFAULTS, handle, encoder)
+    assert encoder.calls[0][2] == images.srgb_icc()
+    written = (tmp_path / "out.png").read_bytes()
+    assert result.size == len(written) and result.data == b""
+    assert Image.open(io.BytesIO(written)).info.get("icc_profile") == images.srgb_icc()
