@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from peewee import DatabaseError
 from PySide6.QtCore import (
@@ -36,10 +36,10 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.gui.formatting import format_bytes, format_duration, format_rate, format_timestamp
+from imgdesk.gui.widgets import named
 
 logger = logging.getLogger(__name__)
-
-W = TypeVar("W", bound=QWidget)
 
 REFRESH_MS = 2000
 SORT_ROLE = Qt.ItemDataRole.UserRole
@@ -71,40 +71,19 @@ def _count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "—"
-    minutes, seconds = divmod(round(value), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    if minutes:
-        return f"{minutes} min {seconds:02d} s"
-    return f"{value:.1f} s"
-
-
-def _rate(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}"
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "—"
-    size = float(abs(value))
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            break
-        size /= 1000
-    sign = "-" if value < 0 else ""
-    return f"{sign}{size:.0f} {unit}" if unit == "B" else f"{sign}{size:.1f} {unit}"
-
-
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
-def _time(value: float | None) -> str:
-    return "—" if value is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(value))
+def _or_dash(show: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``show`` for a known value, a dash for a missing one (no duration before a start)."""
+    return lambda value: "—" if value is None else show(value)
+
+
+_bytes = _or_dash(format_bytes)
+_seconds = _or_dash(format_duration)
+_rate = _or_dash(format_rate)
+_time = _or_dash(format_timestamp)
 
 
 @dataclass(frozen=True)
@@ -278,13 +257,13 @@ class DashboardDialog(QDialog):
         errors_view = _table(self._errors_model, "errors", 1, len(ERROR_COLUMNS) - 1)
         hosts_view = _table(self._hosts_model, "hosts", 1, 0)
 
-        self._summary = _named(QLabel(), "summary")
-        self._scope = _named(QLabel(), "scope")
-        self._updated = _named(QLabel(), "updated")
+        self._summary = named(QLabel(), "summary")
+        self._scope = named(QLabel(), "scope")
+        self._updated = named(QLabel(), "updated")
         self._updated.setEnabled(False)  # greyed: a remark
-        refresh = _named(QPushButton("Refresh"), "refresh")
+        refresh = named(QPushButton("Refresh"), "refresh")
         refresh.clicked.connect(self.refresh)
-        show_all = _named(QPushButton("All requests"), "all_requests")
+        show_all = named(QPushButton("All requests"), "all_requests")
         show_all.setToolTip("Show the errors of every request")
         show_all.clicked.connect(self._requests_view.clearSelection)
 
@@ -389,7 +368,7 @@ def _table(model: StatsTableModel, name: str, sort_column: int, stretch_column: 
     proxy = QSortFilterProxyModel(model)
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
-    view = _named(QTableView(), name)
+    view = named(QTableView(), name)
     view.setModel(proxy)
     view.setSortingEnabled(True)
     view.sortByColumn(sort_column, Qt.SortOrder.DescendingOrder)
@@ -401,9 +380,3 @@ def _table(model: StatsTableModel, name: str, sort_column: int, stretch_column: 
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setSectionResizeMode(stretch_column, QHeaderView.ResizeMode.Stretch)
     return view
-
-
-def _named(widget: W, name: str) -> W:
-    """``widget`` with an object name, by which tests and callers can find it."""
-    widget.setObjectName(name)
-    return widget

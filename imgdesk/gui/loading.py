@@ -55,6 +55,7 @@ from imgdesk.core.csvio import Catalogue, CatalogueSummary
 from imgdesk.core.errors import CsvFileError
 from imgdesk.core.repository import PreparedRows, Repository, RequestImport
 from imgdesk.engine.engine import Engine
+from imgdesk.gui.widgets import open_dialog
 
 logger = logging.getLogger(__name__)
 
@@ -491,13 +492,10 @@ class CsvImporter(QObject):
 
     def _show(self, dialog: QDialog, on_finished: Callable[[int], None]) -> None:
         self._dialog = dialog
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def finished(result: int) -> None:
             self._dialog = None
             on_finished(result)
             self._work_timer.start()
 
-        dialog.finished.connect(finished)
-        dialog.open()
+        open_dialog(dialog, finished)

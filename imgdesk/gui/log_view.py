@@ -12,8 +12,10 @@ import logging
 from collections import deque
 
 from PySide6.QtCore import QTimer
-from PySide6.QtGui import QFontDatabase, QTextCursor
-from PySide6.QtWidgets import QPlainTextEdit, QWidget
+from PySide6.QtGui import QFontDatabase, QKeySequence, QTextCursor
+from PySide6.QtWidgets import QDockWidget, QPlainTextEdit, QWidget
+
+from imgdesk.gui.widgets import DOCK_FEATURES
 
 FLUSH_INTERVAL_MS = 250
 MAX_BUFFERED_LINES = 5000
@@ -87,3 +89,18 @@ class LogView(QPlainTextEdit):
     def stop(self) -> None:
         """Stop polling the handler."""
         self._timer.stop()
+
+
+class LogDock(QDockWidget):
+    """The "Log" dock around a :class:`LogView`; Ctrl+L shows and hides it."""
+
+    def __init__(self, log_view: LogView, parent: QWidget | None = None) -> None:
+        """Dock ``log_view``."""
+        super().__init__("Log", parent)
+        self.log_view = log_view
+        self.setObjectName("log_dock")
+        self.setWidget(log_view)
+        self.setFeatures(DOCK_FEATURES)
+        toggle = self.toggleViewAction()
+        toggle.setText("&Log")
+        toggle.setShortcut(QKeySequence("Ctrl+L"))

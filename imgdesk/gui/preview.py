@@ -58,13 +58,9 @@ from imgdesk.core.errors import ImageError
 from imgdesk.core.fetch import download, new_session
 from imgdesk.core.repository import ImageInfo
 from imgdesk.core.settings import Settings
-from imgdesk.gui.models import (
-    STATE_LABELS,
-    format_bytes,
-    format_savings,
-    image_state,
-    savings_fraction,
-)
+from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
+from imgdesk.gui.models import STATE_LABELS, image_state
+from imgdesk.gui.widgets import bold_label
 
 logger = logging.getLogger(__name__)
 
@@ -489,10 +485,7 @@ class PreviewPanel(QWidget):
         self._fetch_timer.setInterval(ORIGINAL_DEBOUNCE_MS)
         self._fetch_timer.timeout.connect(self._on_fetch_timer_timeout)
 
-        self._title = QLabel()
-        font = self._title.font()
-        font.setBold(True)
-        self._title.setFont(font)
+        self._title = bold_label()
         self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._compare = QCheckBox("Compare with the original (downloads it again)")
         self._compare.setChecked(True)
@@ -582,8 +575,8 @@ class PreviewPanel(QWidget):
             self._title.setText("No image selected")
             self._original_box.set_message("Select an image to see it before and after.")
             self._output_box.set_message("")
-            for label in (self._original_facts, self._output_facts, self._state, self._error):
-                label.setText("")
+            for field in (self._original_facts, self._output_facts, self._state, self._error):
+                field.setText("")
             self._url.clear()
             self._output_path.clear()
             return

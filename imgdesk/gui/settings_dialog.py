@@ -8,10 +8,11 @@ test checks against ``Settings``, so most mistakes cannot even be typed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -34,8 +35,10 @@ from PySide6.QtWidgets import (
 
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, MIB, Settings, check_http_url
+from imgdesk.gui.widgets import named
 
-W = TypeVar("W", bound=QWidget)
+# (url, secret, report(text, ok)): sends a webhook test event and reports the answer.
+WebhookTester = Callable[[str, str, Callable[[str, bool], None]], None]
 
 ERROR_STYLE = "color: #b91c1c;"
 OK_STYLE = "color: #15803d;"
@@ -50,6 +53,15 @@ TYPE_NAMES = {
     "image/bmp": "BMP",
     "image/tiff": "TIFF",
 }
+
+
+class SettingsPage(Enum):
+    """The pages of the dialog; the value is the tab's title."""
+
+    PROCESSING = "Processing"
+    NETWORK = "Network"
+    OUTPUT = "Output"
+    WEBHOOK = "Webhook"
 
 
 @dataclass(frozen=True)
@@ -279,12 +291,16 @@ class SettingsDialog(QDialog):
         self._pages: dict[str, QWidget] = {}
 
         self._tabs = QTabWidget()
-        self._tabs.addTab(self._processing_page(), "Processing")
-        self._tabs.addTab(self._network_page(), "Network")
-        self._tabs.addTab(self._output_page(), "Output")
-        self._tabs.addTab(self._webhook_page(), "Webhook")
+        self._page_widgets = {
+            SettingsPage.PROCESSING: self._processing_page(),
+            SettingsPage.NETWORK: self._network_page(),
+            SettingsPage.OUTPUT: self._output_page(),
+            SettingsPage.WEBHOOK: self._webhook_page(),
+        }
+        for page, widget in self._page_widgets.items():
+            self._tabs.addTab(widget, page.value)
 
-        self._error = _named(QLabel(), "error")
+        self._error = named(QLabel(), "error")
         self._error.setStyleSheet(ERROR_STYLE)
         self._error.setWordWrap(True)
         self._error.setTextFormat(Qt.TextFormat.PlainText)
@@ -310,6 +326,31 @@ class SettingsDialog(QDialog):
         self._data_dir.setText(str(data_dir))
         self._update_test_button()
 
+    @classmethod
+    def with_webhook_tester(
+        cls,
+        settings: Settings,
+        data_dir: Path,
+        parent: QWidget | None,
+        tester: WebhookTester | None,
+    ) -> SettingsDialog:
+        """A dialog whose test button sends through ``tester`` and shows the answer reported.
+
+        Without a tester the test button stays disabled.
+        """
+        if tester is None:
+            return cls(settings, data_dir, parent)
+        dialog: SettingsDialog | None = None
+
+        def report(text: str, ok: bool) -> None:
+            # RuntimeError: the dialog was closed before the answer came.
+            with contextlib.suppress(RuntimeError):
+                if dialog is not None:
+                    dialog.show_test_result(text, ok)
+
+        dialog = cls(settings, data_dir, parent, lambda url, secret: tester(url, secret, report))
+        return dialog
+
     # -- results -----------------------------------------------------------------------------
 
     def result_settings(self) -> Settings:
@@ -323,6 +364,10 @@ class SettingsDialog(QDialog):
         if self._result is None:
             raise RuntimeError("the settings dialog was not accepted")
         return self._result[1]
+
+    def show_page(self, page: SettingsPage) -> None:
+        """Bring one page (tab) of the dialog to the front."""
+        self._tabs.setCurrentWidget(self._page_widgets[page])
 
     def show_test_result(self, text: str, ok: bool) -> None:
         """Show the webhook receiver's answer to a test event, in green or red."""
@@ -349,7 +394,7 @@ class SettingsDialog(QDialog):
         form = _form(page)
         for number in PROCESSING:
             self._add_number(form, page, number)
-        types = _named(QGroupBox(LABELS["allowed_types"]), "allowed_types")
+        types = named(QGroupBox(LABELS["allowed_types"]), "allowed_types")
         types.setToolTip(
             "Decided from the file's first bytes, whatever the server claims. Other pictures "
             f"fail as an unsupported type.\n\nDefault: {_type_names(Settings().allowed_types)}."
@@ -357,7 +402,7 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout(types)
         self._types: dict[str, QCheckBox] = {}
         for mime in KNOWN_INPUT_TYPES:
-            box = _named(QCheckBox(TYPE_NAMES.get(mime, mime)), mime)
+            box = named(QCheckBox(TYPE_NAMES.get(mime, mime)), mime)
             box.setToolTip(mime)
             row.addWidget(box)
             self._types[mime] = box
@@ -385,12 +430,12 @@ class SettingsDialog(QDialog):
         page = QWidget()
         form = _form(page)
 
-        self._data_dir = _named(QLineEdit(), "data_dir")
+        self._data_dir = named(QLineEdit(), "data_dir")
         self._data_dir.setToolTip(
             "Where the database, the compressed images and the logs are kept.\n\n"
             "Default: the platform's user data folder, or $IMGDESK_DATA_DIR."
         )
-        browse = _named(QPushButton("Browse…"), "browse_data_dir")
+        browse = named(QPushButton("Browse…"), "browse_data_dir")
         browse.clicked.connect(self._on_browse_clicked)
         row = QHBoxLayout()
         row.addWidget(self._data_dir)
@@ -448,14 +493,14 @@ class SettingsDialog(QDialog):
         )
         self._webhook_url.textChanged.connect(self._update_test_button)
 
-        self._secret = _named(QLineEdit(), "webhook_secret")
+        self._secret = named(QLineEdit(), "webhook_secret")
         self._secret.setEchoMode(QLineEdit.EchoMode.Password)
         self._secret.setToolTip(
             "Signs each event (webhook-signature header, HMAC-SHA256), so the receiver can "
             "check it came from imgdesk. A whsec_… secret is base64-decoded first."
             "\n\nDefault: empty, events are not signed."
         )
-        show = _named(QCheckBox("Show"), "show_secret")
+        show = named(QCheckBox("Show"), "show_secret")
         show.toggled.connect(self._on_show_secret_toggled)
         row = QHBoxLayout()
         row.addWidget(self._secret)
@@ -463,10 +508,10 @@ class SettingsDialog(QDialog):
         form.addRow(LABELS["webhook_secret"], row)
         self._pages["webhook_secret"] = page
 
-        self._test_button = _named(QPushButton("Send test event"), "send_test_event")
+        self._test_button = named(QPushButton("Send test event"), "send_test_event")
         self._test_button.setToolTip("POST a test event to the URL above, signed with the secret.")
         self._test_button.clicked.connect(self._on_test_clicked)
-        self._test_result = _named(QLabel(), "test_result")
+        self._test_result = named(QLabel(), "test_result")
         self._test_result.setWordWrap(True)
         # The receiver's answer is untrusted text: never let Qt read it as rich text.
         self._test_result.setTextFormat(Qt.TextFormat.PlainText)
@@ -501,7 +546,7 @@ class SettingsDialog(QDialog):
     def _add_line(
         self, form: QFormLayout, page: QWidget, field: str, placeholder: str, help: str
     ) -> QLineEdit:
-        line = _named(QLineEdit(), field)
+        line = named(QLineEdit(), field)
         line.setPlaceholderText(placeholder)
         line.setToolTip(help)
         form.addRow(LABELS[field], line)
@@ -511,7 +556,7 @@ class SettingsDialog(QDialog):
     def _add_check(
         self, form: QFormLayout, page: QWidget, field: str, text: str, help: str
     ) -> QCheckBox:
-        box = _named(QCheckBox(text), field)
+        box = named(QCheckBox(text), field)
         default = "on" if getattr(Settings(), field) else "off"
         box.setToolTip(f"{help}\n\nDefault: {default}.")
         form.addRow(LABELS[field], box)
@@ -622,9 +667,3 @@ def _is_http_url(value: str) -> bool:
 
 def _type_names(types: tuple[str, ...]) -> str:
     return " and ".join(TYPE_NAMES.get(mime, mime) for mime in types)
-
-
-def _named(widget: W, name: str) -> W:
-    """``widget`` with an object name, by which tests and callers can find it."""
-    widget.setObjectName(name)
-    return widget

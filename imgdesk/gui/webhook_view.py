@@ -20,12 +20,12 @@ from typing import Any
 
 from peewee import OperationalError
 from PySide6.QtCore import (
-    QDateTime,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QObject,
     QPoint,
+    QSettings,
     Qt,
     QTimer,
     Signal,
@@ -33,10 +33,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDockWidget,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QMenu,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -52,10 +51,14 @@ from imgdesk.core.settings import Settings
 from imgdesk.core.webhook import DELIVERED, url_origin
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.delegates import ElidingDelegate, StateDelegate
-from imgdesk.gui.models import (
-    STATE_ROLE,
-    RowsTableModel,
-    contiguous_runs,
+from imgdesk.gui.formatting import format_timestamp_exact, format_timestamp_seconds
+from imgdesk.gui.models import RIGHT_ALIGNED, STATE_ROLE, RowsTableModel, contiguous_runs
+from imgdesk.gui.widgets import (
+    DOCK_FEATURES,
+    popup_menu,
+    resize_columns,
+    restore_saved,
+    setup_table,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,6 +66,8 @@ logger = logging.getLogger(__name__)
 REFRESH_INTERVAL_MS = 100
 BUSY_RETRY_MS = 1000
 MAX_TOOLTIP_CHARS = 2000
+ROW_PADDING = 10  # a little tighter than the window's tables: the dock is short
+SINGLE = QAbstractItemView.SelectionMode.SingleSelection
 
 # Delivery status -> (the word shown, the state key the StateDelegate colours and decorates).
 DELIVERY_STATES = {
@@ -75,15 +80,6 @@ SETTINGS_HINT = (
     "when a request finishes,<br>by POSTing the request's results to a URL of yours. "
     "Set one in <b>Settings \u2192 Webhook</b>."
 )
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-
-def format_attempt_time(timestamp: float) -> str:
-    """The time to the second for today (attempts can be a second apart), else date and time."""
-    moment = QDateTime.fromSecsSinceEpoch(int(timestamp))
-    if moment.date() == QDateTime.currentDateTime().date():
-        return moment.toString("HH:mm:ss")
-    return moment.toString("yyyy-MM-dd HH:mm:ss")
 
 
 def attempt_succeeded(attempt: AttemptInfo) -> bool:
@@ -178,7 +174,7 @@ class DeliveriesTableModel(RowsTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(delivery, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_ATTEMPTS:
-            return _RIGHT
+            return RIGHT_ALIGNED
         return None
 
     def _display(self, delivery: DeliveryInfo, column: int) -> str | None:
@@ -204,14 +200,14 @@ class DeliveriesTableModel(RowsTableModel):
     def _tooltip(self, delivery: DeliveryInfo, column: int) -> str | None:
         if column == self.COL_STATUS:
             if delivery.status == DELIVERED and delivery.finished_at is not None:
-                return f"Delivered at {format_attempt_time(delivery.finished_at)}"
+                return f"Delivered at {format_timestamp_seconds(delivery.finished_at)}"
             if delivery.status == FAILED:
                 reason = f": {delivery.last_error}" if delivery.last_error else ""
                 return f"Given up{reason}. Redeliver to send it again."
             if delivery.status == PENDING and delivery.attempts:
                 return (
                     f"Attempt {delivery.attempts} failed; the next one is due at "
-                    f"{format_attempt_time(delivery.next_attempt_at)}"
+                    f"{format_timestamp_seconds(delivery.next_attempt_at)}"
                 )
             if delivery.status == PENDING:
                 return "Waiting to be sent"
@@ -291,12 +287,12 @@ class AttemptsTableModel(RowsTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(attempt, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_DURATION:
-            return _RIGHT
+            return RIGHT_ALIGNED
         return None
 
     def _display(self, attempt: AttemptInfo, column: int) -> str | None:
         if column == self.COL_TIME:
-            return format_attempt_time(attempt.attempted_at)
+            return format_timestamp_seconds(attempt.attempted_at)
         if column == self.COL_RESULT:
             return attempt_result(attempt)
         if column == self.COL_DURATION:
@@ -314,9 +310,7 @@ class AttemptsTableModel(RowsTableModel):
 
     def _tooltip(self, attempt: AttemptInfo, column: int) -> str | None:
         if column == self.COL_TIME:
-            return QDateTime.fromMSecsSinceEpoch(int(attempt.attempted_at * 1000)).toString(
-                "yyyy-MM-dd HH:mm:ss.zzz"
-            )
+            return format_timestamp_exact(attempt.attempted_at)
         if column == self.COL_RESULT:
             parts = [f"HTTP {attempt.status_code}" if attempt.status_code else "No HTTP answer"]
             if attempt.error and attempt.error != parts[0]:
@@ -360,6 +354,7 @@ class WebhookPanel(QWidget):
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
         self._refresh_timer.timeout.connect(self.refresh)
 
+        self.setObjectName("webhook_panel")
         self.deliveries_model = DeliveriesTableModel(self)
         self.attempts_model = AttemptsTableModel(self)
         self._build()
@@ -380,11 +375,19 @@ class WebhookPanel(QWidget):
         self.action_redeliver.triggered.connect(lambda _checked=False: self.redeliver_selected())
         self.action_copy_id = QAction("Copy &Webhook-id", self)
         self.action_copy_id.triggered.connect(lambda _checked=False: self._copy_webhook_id())
+        self._build_tables()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_hint())
+        self.stack.addWidget(self._build_deliveries_page())
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
 
+    def _build_tables(self) -> None:
         self.deliveries_view = QTableView()
         self.deliveries_view.setObjectName("webhook_deliveries_view")
         self.deliveries_view.setModel(self.deliveries_model)
-        _setup_table(self.deliveries_view)
+        setup_table(self.deliveries_view, SINGLE, ROW_PADDING)
         self.deliveries_view.setItemDelegateForColumn(
             DeliveriesTableModel.COL_STATUS, StateDelegate(self.deliveries_view)
         )
@@ -392,14 +395,15 @@ class WebhookPanel(QWidget):
             DeliveriesTableModel.COL_WEBHOOK_ID,
             ElidingDelegate(Qt.TextElideMode.ElideMiddle, self.deliveries_view),
         )
-        header = self.deliveries_view.horizontalHeader()
-        for column, width in {
-            DeliveriesTableModel.COL_EVENT: 125,
-            DeliveriesTableModel.COL_STATUS: 100,
-            DeliveriesTableModel.COL_ATTEMPTS: 65,
-            DeliveriesTableModel.COL_WEBHOOK_ID: 170,
-        }.items():
-            header.resizeSection(column, width)
+        resize_columns(
+            self.deliveries_view,
+            {
+                DeliveriesTableModel.COL_EVENT: 125,
+                DeliveriesTableModel.COL_STATUS: 100,
+                DeliveriesTableModel.COL_ATTEMPTS: 65,
+                DeliveriesTableModel.COL_WEBHOOK_ID: 170,
+            },
+        )
         self.deliveries_view.selectionModel().selectionChanged.connect(
             self._on_deliveries_selection_changed
         )
@@ -410,19 +414,22 @@ class WebhookPanel(QWidget):
         self.attempts_view = QTableView()
         self.attempts_view.setObjectName("webhook_attempts_view")
         self.attempts_view.setModel(self.attempts_model)
-        _setup_table(self.attempts_view)
+        setup_table(self.attempts_view, SINGLE, ROW_PADDING)
         self.attempts_view.setItemDelegateForColumn(
             AttemptsTableModel.COL_RESULT, StateDelegate(self.attempts_view)
         )
-        header = self.attempts_view.horizontalHeader()
-        for column, width in {
-            AttemptsTableModel.COL_TIME: 80,
-            AttemptsTableModel.COL_RESULT: 230,
-            AttemptsTableModel.COL_DURATION: 80,
-        }.items():
-            header.resizeSection(column, width)
+        resize_columns(
+            self.attempts_view,
+            {
+                AttemptsTableModel.COL_TIME: 80,
+                AttemptsTableModel.COL_RESULT: 230,
+                AttemptsTableModel.COL_DURATION: 80,
+            },
+        )
         self.attempts_model.rowsInserted.connect(self._on_attempts_rows_inserted)
 
+    def _build_deliveries_page(self) -> QWidget:
+        """The summary with its buttons above the deliveries and the attempts, side by side."""
         self.summary_label = QLabel()
         self.summary_label.setObjectName("webhook_summary")
         self.summary_label.setTextFormat(Qt.TextFormat.RichText)
@@ -452,8 +459,10 @@ class WebhookPanel(QWidget):
         tables_layout.setSpacing(2)
         tables_layout.addLayout(top)
         tables_layout.addWidget(self.splitter, 1)
+        return tables
 
-        # No URL anywhere and nothing sent yet: say what a webhook is for and where to set it.
+    def _build_hint(self) -> QWidget:
+        """No URL anywhere and nothing sent yet: what a webhook is for and where to set it."""
         self.hint_label = QLabel(SETTINGS_HINT)
         self.hint_label.setObjectName("webhook_hint")
         self.hint_label.setTextFormat(Qt.TextFormat.RichText)
@@ -469,13 +478,7 @@ class WebhookPanel(QWidget):
         hint_layout.addWidget(self.hint_label)
         hint_layout.addWidget(hint_button, 0, Qt.AlignmentFlag.AlignLeft)
         hint_layout.addStretch(1)
-
-        self.stack = QStackedWidget()
-        self.stack.addWidget(hint)
-        self.stack.addWidget(tables)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
+        return hint
 
     # -- public API -------------------------------------------------------------------------
 
@@ -568,11 +571,11 @@ class WebhookPanel(QWidget):
     def _on_deliveries_view_context_menu_requested(self, pos: QPoint) -> None:
         if not self.deliveries_view.indexAt(pos).isValid():
             return
-        menu = QMenu(self)
-        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        menu.addAction(self.action_redeliver)
-        menu.addAction(self.action_copy_id)
-        menu.popup(self.deliveries_view.viewport().mapToGlobal(pos))
+        popup_menu(
+            self,
+            (self.action_redeliver, self.action_copy_id),
+            self.deliveries_view.viewport().mapToGlobal(pos),
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -626,20 +629,47 @@ class WebhookPanel(QWidget):
         self.summary_label.setText(text)
 
 
-def _setup_table(view: QTableView) -> None:
-    """The same look as the window's tables: rows, no grid editing, single selection."""
-    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    view.setAlternatingRowColors(True)
-    view.setWordWrap(False)
-    view.setCornerButtonEnabled(False)
-    view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-    view.setTextElideMode(Qt.TextElideMode.ElideRight)
-    view.verticalHeader().setVisible(False)
-    view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 10)
-    header = view.horizontalHeader()
-    header.setHighlightSections(False)
-    header.setStretchLastSection(True)
-    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+class WebhookDock(QDockWidget):
+    """The "Webhook deliveries" dock: a :class:`WebhookPanel` that remembers its layout.
+
+    Where the dock sits and whether it shows are the window's state; the split between
+    deliveries and attempts and their columns are saved here, in the QSettings given.
+    """
+
+    def __init__(
+        self, panel: WebhookPanel, qsettings: QSettings, parent: QWidget | None = None
+    ) -> None:
+        """Dock ``panel``; its layout is kept in ``qsettings``."""
+        super().__init__("Webhook deliveries", parent)
+        self.panel = panel
+        self._qsettings = qsettings
+        self.setObjectName("webhook_dock")
+        self.setWidget(panel)
+        self.setFeatures(DOCK_FEATURES)
+        toggle = self.toggleViewAction()
+        toggle.setText("&Webhook Deliveries")
+        toggle.setStatusTip("Webhook events sent for the selected request, and every attempt")
+        toggle.triggered.connect(self._on_toggle_triggered)
+
+    def restore_state(self) -> None:
+        """Put back the split and the columns saved by :meth:`save_state`."""
+        settings = self._qsettings
+        restore_saved(settings, "splitters/webhook", self.panel.splitter.restoreState)
+        for key, view in self._column_views():
+            restore_saved(settings, key, view.horizontalHeader().restoreState)
+
+    def save_state(self) -> None:
+        """Remember the split between deliveries and attempts, and their columns."""
+        self._qsettings.setValue("splitters/webhook", self.panel.splitter.saveState())
+        for key, view in self._column_views():
+            self._qsettings.setValue(key, view.horizontalHeader().saveState())
+
+    def _column_views(self) -> tuple[tuple[str, QTableView], ...]:
+        return (
+            ("columns/webhook_deliveries", self.panel.deliveries_view),
+            ("columns/webhook_attempts", self.panel.attempts_view),
+        )
+
+    def _on_toggle_triggered(self, checked: bool) -> None:
+        if checked:
+            self.raise_()  # in front of the log it shares a place with

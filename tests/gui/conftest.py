@@ -102,7 +102,7 @@ def make_window(
         )
         # The real question would block the test; quitting mid-work is fine here.
         monkeypatch.setattr(window, "_confirm_quit", lambda: True)
-        window.preview.set_compare_original(compare_original)
+        window.images_pane.preview.set_compare_original(compare_original)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)

@@ -157,7 +157,7 @@ def test_per_request_figures(dialog: DashboardDialog, data: Data) -> None:
         "Images": "5",
         "Done": "3",
         "Failed": "2",
-        "Duration": "10.0 s",
+        "Duration": "10 s",  # the one duration style of the window
         "Images/s": "0.3",
         "Saved": "4.5 kB",
         "Success": "60%",

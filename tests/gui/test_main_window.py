@@ -40,10 +40,12 @@ from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
 from imgdesk.gui import app as gui_app
+from imgdesk.gui.actions import Action
 from imgdesk.gui.crash import CrashDialog, CrashHandler
+from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.loading import RowProblemsDialog
 from imgdesk.gui.main_window import MainWindow
-from imgdesk.gui.models import ImagesTableModel, RequestsTableModel
+from imgdesk.gui.models import RequestsTableModel
 from tests.gui.conftest import serve_jpeg, serve_png, write_csv
 from tests.httpservers import HttpTestServer, delayed, respond, sequence
 from tests.images import make_jpeg
@@ -233,10 +235,10 @@ def test_a_request_still_being_read_can_be_scrolled_and_cancelled(
     assert request is not None and request.id == request_id
     state = window.requests_model.index(0, RequestsTableModel.COL_STATE)
     assert state.data() == "Reading file"
-    assert not window.action_export.isEnabled()
-    assert window.action_cancel.isEnabled()
+    assert not window.action(Action.EXPORT).isEnabled()
+    assert window.action(Action.CANCEL).isEnabled()
 
-    window.action_cancel.trigger()  # while 60,000 rows are still being read
+    window.action(Action.CANCEL).trigger()  # while 60,000 rows are still being read
 
     qtbot.waitUntil(lambda: window.requests_model.rowCount() == 0, timeout=WAIT_MS)
     qtbot.waitUntil(window.importer.is_idle, timeout=WAIT_MS)
@@ -305,7 +307,7 @@ def test_several_files_dropped_at_once_each_become_a_request(
     finished: list[str] = []
     engine.request_finished.connect(lambda request_id, _status: finished.append(request_id))
 
-    drop_files(window.requests_view.viewport(), [first, second])
+    drop_files(window.requests_pane.viewport(), [first, second])
 
     qtbot.waitUntil(lambda: len(finished) == 2, timeout=WAIT_MS)
     window.requests_model.flush()
@@ -394,8 +396,8 @@ def test_open_action_loads_the_chosen_files(
         staticmethod(lambda *args, **kwargs: ([str(csv_path)], "CSV files (*.csv)")),
     )
     with qtbot.waitSignal(engine.request_finished, timeout=WAIT_MS):
-        window.action_open.trigger()
-    assert window.action_open.shortcut().matches(Qt.Modifier.CTRL | Qt.Key.Key_O)
+        window.action(Action.OPEN).trigger()
+    assert window.action(Action.OPEN).shortcut().matches(Qt.Modifier.CTRL | Qt.Key.Key_O)
 
 
 # -- fixing failures --------------------------------------------------------------------------
@@ -435,10 +437,11 @@ def test_failures_show_their_error_and_can_be_filtered(
     assert index.data() == "http_404"
     assert window.images_model.index(row, ImagesTableModel.COL_STATE).data() == "Failed"
 
-    window.state_filter_combo.setCurrentIndex(window.state_filter_combo.findData("failed"))
+    pane = window.images_pane
+    pane.state_filter_combo.setCurrentIndex(pane.state_filter_combo.findData("failed"))
     assert window.images_proxy.rowCount() == 2
-    assert "2 shown" in window.images_count_label.text()
-    window.search_edit.setText("Bag")
+    assert "2 shown" in pane.count_label.text()
+    pane.search_edit.setText("Bag")
     assert window.images_proxy.rowCount() == 1
 
 
@@ -450,9 +453,9 @@ def test_retry_all_failures_reruns_only_the_failed_images(
     server: HttpTestServer,
     failing_request: str,
 ) -> None:
-    assert window.action_retry_failures.isEnabled()
+    assert window.action(Action.RETRY_FAILED).isEnabled()
     with qtbot.waitSignal(engine.request_finished, timeout=WAIT_MS) as blocker:
-        window.action_retry_failures.trigger()
+        window.action(Action.RETRY_FAILED).trigger()
     assert blocker.args == [failing_request, "completed"]
     assert [server.hits(f"/good{i}.jpg") for i in range(3)] == [1, 1, 1]
     assert [server.hits(f"/broken{i}.jpg") for i in range(2)] == [2, 2]
@@ -470,13 +473,13 @@ def test_retry_selected_with_the_keyboard_reruns_just_that_image(
     failing_request: str,
 ) -> None:
     row = proxy_row_of(window, lambda image: image.url.endswith("/broken1.jpg"))
-    window.images_view.setFocus()
-    window.images_view.selectRow(row)
-    assert window.action_retry_selected.isEnabled()
+    window.images_pane.view.setFocus()
+    window.images_pane.view.selectRow(row)
+    assert window.action(Action.RETRY_SELECTED).isEnabled()
     activate(qtbot, window)
 
     with qtbot.waitSignal(engine.request_finished, timeout=WAIT_MS) as blocker:
-        qtbot.keyClick(window.images_view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(window.images_pane.view, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert blocker.args == [failing_request, "failed"]  # broken0 still failed
     assert server.hits("/broken1.jpg") == 2
     assert server.hits("/broken0.jpg") == 1
@@ -494,9 +497,9 @@ def test_retry_selected_with_the_keyboard_reruns_just_that_image(
 def test_retry_this_image_from_the_context_menu(
     qtbot: QtBot, window: MainWindow, engine: Engine, server: HttpTestServer, failing_request: str
 ) -> None:
-    window.images_view.selectRow(proxy_row_of(window, lambda image: image.status == "done"))
+    window.images_pane.view.selectRow(proxy_row_of(window, lambda image: image.status == "done"))
     row = proxy_row_of(window, lambda image: image.url.endswith("/broken0.jpg"))
-    view = window.images_view
+    view = window.images_pane.view
     position = view.visualRect(window.images_proxy.index(row, 1)).center()
     view.customContextMenuRequested.emit(position)
     menus = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMenu) and w.isVisible()]
@@ -508,7 +511,7 @@ def test_retry_this_image_from_the_context_menu(
         retry.trigger()
     assert server.hits("/broken0.jpg") == 2
     assert server.hits("/broken1.jpg") == 1
-    qtbot.waitUntil(lambda: window._context_image is None)
+    qtbot.waitUntil(lambda: window.images_pane.context_image is None)
 
 
 def test_export_action_writes_the_output_csv(
@@ -530,7 +533,7 @@ def test_export_action_writes_the_output_csv(
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(choose))
     activate(qtbot, window)
     with qtbot.waitSignal(window.export_finished, timeout=WAIT_MS) as blocker:
-        qtbot.keyClick(window.requests_view, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(window.requests_pane, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
 
     assert blocker.args == [failing_request, str(target)]
     assert asked and asked[0].endswith("catalogue-output.csv")
@@ -551,20 +554,20 @@ def test_copy_output_url_puts_the_selected_urls_on_the_clipboard(
     qtbot: QtBot, window: MainWindow, failing_request: str
 ) -> None:
     row = proxy_row_of(window, lambda image: image.status == "done")
-    window.images_view.selectRow(row)
+    window.images_pane.view.selectRow(row)
     image = window.selected_images()[0]
     activate(qtbot, window)
-    qtbot.keyClick(window.images_view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.images_pane.view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QGuiApplication.clipboard().text() == image.output_url
 
 
 def test_the_preview_shows_the_compressed_image_and_the_original(
     qtbot: QtBot, window: MainWindow, server: HttpTestServer, failing_request: str
 ) -> None:
-    window.preview.set_compare_original(True)
+    window.images_pane.preview.set_compare_original(True)
     row = proxy_row_of(window, lambda image: image.url.endswith("/good1.jpg"))
-    window.images_view.selectRow(row)
-    preview = window.preview
+    window.images_pane.view.selectRow(row)
+    preview = window.images_pane.preview
     qtbot.waitUntil(preview.output_box().has_image, timeout=WAIT_MS)
     qtbot.waitUntil(preview.original_box().has_image, timeout=WAIT_MS)
     assert server.hits("/good1.jpg") == 2  # downloaded again for the "before" pane
@@ -573,7 +576,7 @@ def test_the_preview_shows_the_compressed_image_and_the_original(
     assert "saved" in texts
 
     failed_row = proxy_row_of(window, lambda image: image.status == "failed")
-    window.images_view.selectRow(failed_row)
+    window.images_pane.view.selectRow(failed_row)
     assert "failed" in preview.output_box().message
 
 
@@ -588,8 +591,8 @@ def test_pause_and_resume_with_the_keyboard(
         qtbot.keyClick(window.centralWidget(), Qt.Key.Key_Space)
     assert blocker.args == [True]
     assert engine.paused
-    assert "Resume" in window.action_pause.text()
-    assert "Paused" in window.status_paused.text()
+    assert "Resume" in window.action(Action.PAUSE).text()
+    assert "Paused" in window.status_bar.paused_label.text()
     with qtbot.waitSignal(engine.paused_changed, timeout=2000) as blocker:
         qtbot.keyClick(window.centralWidget(), Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert blocker.args == [False]
@@ -599,7 +602,7 @@ def test_pause_and_resume_with_the_keyboard(
 def test_pausing_holds_new_work_until_resumed(
     qtbot: QtBot, window: MainWindow, engine: Engine, server: HttpTestServer, tmp_path: Path
 ) -> None:
-    window.action_pause.trigger()
+    window.action(Action.PAUSE).trigger()
     csv_path = write_csv(tmp_path / "p.csv", [("1", "A", [serve_jpeg(server, "a.jpg")])])
     drop_files(window, [csv_path])
     qtbot.waitUntil(lambda: window.requests_model.rowCount() == 1, timeout=WAIT_MS)
@@ -609,7 +612,7 @@ def test_pausing_holds_new_work_until_resumed(
     qtbot.wait(200)
     assert server.hits("/a.jpg") == 0
     with qtbot.waitSignal(engine.request_finished, timeout=WAIT_MS):
-        window.action_pause.trigger()
+        window.action(Action.PAUSE).trigger()
     assert server.hits("/a.jpg") == 1
 
 
@@ -629,10 +632,10 @@ def test_cancel_fails_the_unfinished_images_as_cancelled(
     drop_files(window, [csv_path])
     qtbot.waitUntil(lambda: engine.active_count > 0, timeout=WAIT_MS)
     window.requests_model.flush()
-    assert window.action_cancel.isEnabled()
+    assert window.action(Action.CANCEL).isEnabled()
 
     with qtbot.waitSignal(engine.request_finished, timeout=WAIT_MS) as blocker:
-        window.action_cancel.trigger()
+        window.action(Action.CANCEL).trigger()
     assert blocker.args[1] == "failed"
     qtbot.waitUntil(
         lambda: [i.error_code for i in window.images_model.images()] == ["cancelled"] * 8
@@ -657,7 +660,7 @@ def test_delete_asks_then_removes_the_request_and_its_files(
     assert folder.is_dir()
 
     activate(qtbot, window)
-    qtbot.keyClick(window.requests_view, Qt.Key.Key_Delete)
+    qtbot.keyClick(window.requests_pane, Qt.Key.Key_Delete)
     box = dialog_of(window, QMessageBox)
     assert isinstance(box, QMessageBox)
     assert "d.csv" in box.text()
@@ -679,7 +682,7 @@ def test_delete_can_be_cancelled(
 ) -> None:
     csv_path = write_csv(tmp_path / "d.csv", [("1", "A", [serve_jpeg(server, "a.jpg")])])
     request_id, _status = load_and_finish(qtbot, window, engine, csv_path)
-    window.action_delete.trigger()
+    window.action(Action.DELETE).trigger()
     box = dialog_of(window, QMessageBox)
     assert isinstance(box, QMessageBox)
     box.button(QMessageBox.StandardButton.Cancel).click()
@@ -703,18 +706,18 @@ def test_status_bar_shows_rate_workers_counts_and_memory(
     engine.image_finished.connect(finished.append)
     drop_files(window, [csv_path])
     qtbot.waitUntil(lambda: len(finished) == 3 and engine.active_count == 2, timeout=WAIT_MS)
-    window._on_status_timer_timeout()
-    assert window.status_rate.text().endswith("images/s")
-    assert window.status_rate.text() != "0 images/s"  # three just finished
-    assert window.status_workers.text() == "Workers: 2/5"
+    window.status_bar.refresh()
+    assert window.status_bar.rate_label.text().endswith("images/s")
+    assert window.status_bar.rate_label.text() != "0 images/s"  # three just finished
+    assert window.status_bar.workers_label.text() == "Workers: 2/5"
     if sys.platform.startswith("linux"):
-        assert window.status_memory.text().startswith("Memory: ")
-        assert "MB" in window.status_memory.text()
+        assert window.status_bar.memory_label.text().startswith("Memory: ")
+        assert "MB" in window.status_bar.memory_label.text()
     qtbot.waitUntil(lambda: not engine.is_busy(), timeout=WAIT_MS)
     window.requests_model.flush()
-    window._on_status_timer_timeout()
-    assert window.status_rate.text() == "Idle"
-    assert window.status_counts.text() == "5 done \u00b7 0 failed"
+    window.status_bar.refresh()
+    assert window.status_bar.rate_label.text() == "Idle"
+    assert window.status_bar.counts_label.text() == "5 done \u00b7 0 failed"
 
 
 def test_the_log_dock_shows_log_records(qtbot: QtBot, window: MainWindow) -> None:
@@ -729,13 +732,15 @@ def test_window_layout_is_remembered_but_filters_start_afresh(
 ) -> None:
     first = make_window()
     first.resize(760, 560)  # within the offscreen screen, which geometry is kept inside
-    first.images_view.horizontalHeader().resizeSection(ImagesTableModel.COL_PRODUCT, 333)
-    first.state_filter_combo.setCurrentIndex(first.state_filter_combo.findData("failed"))
+    first.images_pane.view.horizontalHeader().resizeSection(ImagesTableModel.COL_PRODUCT, 333)
+    combo = first.images_pane.state_filter_combo
+    combo.setCurrentIndex(combo.findData("failed"))
     first.log_dock.hide()
     first.close()
 
     second = make_window()
-    assert second.images_view.horizontalHeader().sectionSize(ImagesTableModel.COL_PRODUCT) == 333
+    header = second.images_pane.view.horizontalHeader()
+    assert header.sectionSize(ImagesTableModel.COL_PRODUCT) == 333
     assert second.images_proxy.state_filter == "all"  # never "where are my images?"
     assert second.size().width() == 760
     assert not second.log_dock.isVisible()
@@ -751,7 +756,7 @@ def test_a_finished_request_alerts_a_user_looking_elsewhere(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alerts: list[QWidget] = []
-    monkeypatch.setattr(window, "_in_foreground", lambda: False)
+    monkeypatch.setattr(window.notifier, "in_foreground", lambda: False)
     monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: False))
     monkeypatch.setattr(
         QApplication, "alert", staticmethod(lambda widget, _ms=0: alerts.append(widget))
@@ -770,7 +775,7 @@ def test_a_finished_request_does_not_alert_a_user_watching(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alerts: list[QWidget] = []
-    monkeypatch.setattr(window, "_in_foreground", lambda: True)
+    monkeypatch.setattr(window.notifier, "in_foreground", lambda: True)
     monkeypatch.setattr(
         QApplication, "alert", staticmethod(lambda widget, _ms=0: alerts.append(widget))
     )
@@ -825,7 +830,7 @@ def test_the_gui_thread_keeps_ticking_while_slow_work_runs(
     """
     jpeg = respond(make_jpeg(200, 150, "photo", 95), content_type="image/jpeg")
     slow_urls = [server.route(f"/slow{i}.jpg", delayed(1.5, jpeg)) for i in range(6)]
-    window.preview.set_compare_original(True)
+    window.images_pane.preview.set_compare_original(True)
     # A CSV on a slow disk or network share: a pipe whose writer only starts after 1.5 s.
     # Every row is invalid, so it is parsed in full and the problems dialog follows.
     content = "S. No.,Product Name,Input Image Urls\n" + "".join(
@@ -858,18 +863,19 @@ def test_the_gui_thread_keeps_ticking_while_slow_work_runs(
             drop_files(window, [csv_path, slow_csv])
             # While the images download: preview one (its original is slow too).
             qtbot.waitUntil(lambda: window.images_proxy.rowCount() == 6, timeout=WAIT_MS)
-            window.images_view.selectRow(0)
+            window.images_pane.view.selectRow(0)
         qtbot.waitUntil(
             lambda: isinstance(window.importer.active_dialog, RowProblemsDialog), timeout=WAIT_MS
         )
         window.importer.active_dialog.reject()  # type: ignore[union-attr]
-        qtbot.waitUntil(lambda: window.preview.original_box().has_image(), timeout=WAIT_MS)
+        preview = window.images_pane.preview
+        qtbot.waitUntil(lambda: preview.original_box().has_image(), timeout=WAIT_MS)
         target = tmp_path / "slow-output.csv"
         monkeypatch.setattr(
             QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), ""))
         )
         with qtbot.waitSignal(window.export_finished, timeout=WAIT_MS):
-            window.action_export.trigger()
+            window.action(Action.EXPORT).trigger()
     finally:
         heartbeat.stop()
     gaps = [later - earlier for earlier, later in zip(beats, beats[1:], strict=False)]
@@ -988,7 +994,7 @@ def test_saved_settings_reach_the_engine_the_database_and_the_next_start(
 
     changed: list[object] = []
     window.settings_changed.connect(changed.append)
-    window.action_settings.trigger()
+    window.action(Action.SETTINGS).trigger()
     dialog = dialog_of(window, SettingsDialog)
     quality = dialog.findChild(QSpinBox, "jpeg_quality")
     assert quality is not None and quality.value() == engine.settings.jpeg_quality
@@ -1013,8 +1019,8 @@ def test_saved_settings_reach_the_engine_the_database_and_the_next_start(
 def test_the_dashboard_opens_from_the_view_menu(qtbot: QtBot, window: MainWindow) -> None:
     from imgdesk.gui.dashboard import DashboardDialog
 
-    assert window.action_dashboard.isEnabled()
-    window.action_dashboard.trigger()
+    assert window.action(Action.DASHBOARD).isEnabled()
+    window.action(Action.DASHBOARD).trigger()
     dashboards = [w for w in QApplication.topLevelWidgets() if isinstance(w, DashboardDialog)]
     assert len(dashboards) == 1 and dashboards[0].isVisible()
     dashboards[0].close()
@@ -1042,7 +1048,7 @@ def test_ten_thousand_images_scroll_smoothly(
     with qtbot.waitSignal(window.images_model.loading_finished, timeout=WAIT_MS):
         window.select_request(request_id)
     assert window.images_proxy.rowCount() == 10_000
-    view = window.images_view
+    view = window.images_pane.view
     bar = view.verticalScrollBar()
     slowest = 0.0
     for step in range(41):
@@ -1153,12 +1159,12 @@ def test_a_full_disk_is_shown_until_there_is_room_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     alerts: list[QWidget] = []
-    monkeypatch.setattr(window, "_in_foreground", lambda: False)
+    monkeypatch.setattr(window.notifier, "in_foreground", lambda: False)
     monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: False))
     monkeypatch.setattr(
         QApplication, "alert", staticmethod(lambda widget, _ms=0: alerts.append(widget))
     )
-    window.action_pause.trigger()  # keep the request unfinished while the disk "fills"
+    window.action(Action.PAUSE).trigger()  # keep the request unfinished while the disk "fills"
     csv_path = write_csv(tmp_path / "full.csv", [("1", "A", [serve_jpeg(server, "a.jpg")])])
     drop_files(window, [csv_path])
     qtbot.waitUntil(lambda: window.current_request() is not None, timeout=WAIT_MS)
@@ -1168,13 +1174,13 @@ def test_a_full_disk_is_shown_until_there_is_room_again(
     message = "Paused: The disk is full. imgdesk carries on by itself once there is room again."
     engine.request_held.emit(request_id, message)
     assert state.data() == "Waiting for disk space"
-    assert "disk space" in window.status_alert.text()
+    assert "disk space" in window.status_bar.alert_label.text()
     assert message in window.statusBar().currentMessage()
     assert alerts == [window]
 
     engine.request_held.emit(request_id, "")
     assert state.data() != "Waiting for disk space"
-    assert window.status_alert.text() == ""
+    assert window.status_bar.alert_label.text() == ""
     assert "room again" in window.statusBar().currentMessage()
 
 

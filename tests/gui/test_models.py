@@ -13,21 +13,17 @@ from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
-from imgdesk.gui import models
+from imgdesk.gui import images_model
+from imgdesk.gui.formatting import format_bytes
+from imgdesk.gui.images_model import ImagesFilterProxyModel, ImagesTableModel
 from imgdesk.gui.models import (
     FILTER_ROLE,
     OBJECT_ROLE,
     PROGRESS_ROLE,
     SORT_ROLE,
     STATE_ROLE,
-    ImagesFilterProxyModel,
-    ImagesTableModel,
     RequestsTableModel,
     contiguous_runs,
-    format_bytes,
-    format_duration,
-    format_savings,
-    savings_fraction,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -87,21 +83,7 @@ def mixed_request(repository: Repository) -> str:
     return request_id
 
 
-# -- formatting ---------------------------------------------------------------------------------
-
-
-def test_sizes_savings_and_durations_read_like_a_person_writes_them() -> None:
-    assert format_bytes(None) == ""
-    assert format_bytes(812) == "812 B"
-    assert format_bytes(9_830) == "9.6 KB"
-    assert format_bytes(412 * 1024) == "412 KB"
-    assert format_bytes(int(1.4 * 1024 * 1024)) == "1.4 MB"
-    assert format_savings(savings_fraction(1000, 280)) == "\u221272%"
-    assert format_savings(savings_fraction(1000, 1050)) == "+5%"
-    assert format_savings(savings_fraction(None, 5)) == ""
-    assert format_duration(4.24) == "4.2 s"
-    assert format_duration(185) == "3 min 05 s"
-    assert format_duration(3720) == "1 h 02 min"
+# -- helpers ------------------------------------------------------------------------------------
 
 
 def test_contiguous_runs() -> None:
@@ -195,7 +177,7 @@ def test_images_show_state_sizes_savings_and_errors(
     assert cell(0, model.COL_SERIAL) == "1"
     assert cell(0, model.COL_PRODUCT) == "Product 1"
     assert cell(0, model.COL_STATE) == "Done"
-    assert cell(0, model.COL_SIZE) == "391 KB \u2192 98 KB"
+    assert cell(0, model.COL_SIZE) == "400 kB \u2192 100 kB"  # decimal, as file managers show
     assert cell(0, model.COL_SAVINGS) == "\u221275%"
     assert "640 \u00d7 480 px" in cell(0, model.COL_SIZE, Qt.ItemDataRole.ToolTipRole)
     assert cell(1, model.COL_STATE) == "Failed"
@@ -385,16 +367,16 @@ def test_a_busy_database_delays_a_refresh_but_loses_nothing(
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> int:
     """Pages of 7 images, each shown as it is read, so a 50-image request takes eight."""
-    monkeypatch.setattr(models, "FIRST_PAGE_ROWS", 7)
-    monkeypatch.setattr(models, "LOAD_PAGE_ROWS", 7)
-    monkeypatch.setattr(models, "INSERT_BATCH_ROWS", 7)
+    monkeypatch.setattr(images_model, "FIRST_PAGE_ROWS", 7)
+    monkeypatch.setattr(images_model, "LOAD_PAGE_ROWS", 7)
+    monkeypatch.setattr(images_model, "INSERT_BATCH_ROWS", 7)
     return 7
 
 
 def test_pages_are_shown_in_batches_and_changes_meanwhile_are_not_lost(
     qtbot: QtBot, repository: Repository, small_pages: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(models, "INSERT_BATCH_ROWS", 20)
+    monkeypatch.setattr(images_model, "INSERT_BATCH_ROWS", 20)
     request_id = make_request(repository, 50)
     model = ImagesTableModel(repository)
     inserted: list[tuple[int, int]] = []
@@ -529,7 +511,7 @@ def test_a_busy_database_delays_a_page_but_loses_nothing(
 ) -> None:
     from peewee import OperationalError
 
-    monkeypatch.setattr(models, "BUSY_RETRY_MS", 50)
+    monkeypatch.setattr(images_model, "BUSY_RETRY_MS", 50)
     request_id = make_request(repository, 20)
     expected = [image.id for image in repository.list_images(request_id)]
     real = repository.list_images_page

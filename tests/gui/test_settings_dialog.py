@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, MIB, Settings
-from imgdesk.gui.settings_dialog import NUMBERS, SettingsDialog
+from imgdesk.gui.settings_dialog import NUMBERS, SettingsDialog, SettingsPage
 
 # The offscreen platform warns whenever a shown window has size constraints; Qt noise.
 OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
@@ -305,3 +306,28 @@ def test_the_receivers_answer_is_shown_as_plain_text(qtbot: QtBot) -> None:
     dialog.show_test_result("HTTP 500: " + "x" * 5000, ok=False)
     assert len(result.text()) < 1000
     assert "b91c1c" in result.styleSheet()  # red for a failure
+
+
+def test_show_page_brings_that_tab_to_the_front(qtbot: QtBot) -> None:
+    dialog = make_dialog(qtbot)
+    tabs: QTabWidget = dialog.findChild(QTabWidget)  # type: ignore[assignment]
+    for page in SettingsPage:
+        dialog.show_page(page)
+        assert tabs.tabText(tabs.currentIndex()) == page.value
+
+
+def test_a_webhook_tester_reports_its_answer_into_the_dialog(qtbot: QtBot) -> None:
+    sent: list[tuple[str, str]] = []
+
+    def tester(url: str, secret: str, report: Callable[[str, bool], None]) -> None:
+        sent.append((url, secret))
+        report("HTTP 204", True)
+
+    dialog = SettingsDialog.with_webhook_tester(CUSTOM, Path("data"), None, tester)
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(child(dialog, QPushButton, "send_test_event"), Qt.MouseButton.LeftButton)
+    assert sent == [(CUSTOM.webhook_url, CUSTOM.webhook_secret)]
+    assert child(dialog, QLabel, "test_result").text() == "HTTP 204"  # type: ignore[attr-defined]
+    without = SettingsDialog.with_webhook_tester(CUSTOM, Path("data"), None, None)
+    qtbot.addWidget(without)
+    assert not child(without, QPushButton, "send_test_event").isEnabled()

@@ -1,0 +1,153 @@
+"""What the user can do to requests and images: retry, pause, cancel, delete, copy, open.
+
+Each method does one command on what it is given (the window hands over the selection),
+through the engine, and says what happened in one status line (:attr:`message`), so the
+commands read the same from a toolbar button, a shortcut, a context menu or a test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QWidget
+
+from imgdesk.core.repository import ImageInfo, RequestInfo
+from imgdesk.core.storage import request_folder
+from imgdesk.engine.engine import Engine
+from imgdesk.gui.dialogs import DeleteRequestDialog
+from imgdesk.gui.loading import CsvImporter
+from imgdesk.gui.models import RequestsTableModel
+from imgdesk.gui.widgets import DialogTracker
+
+logger = logging.getLogger(__name__)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``3 images``."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+class RequestCommands(QObject):
+    """The commands on requests and their images (the slots behind the window's actions).
+
+    Args:
+        engine: retries, pauses, cancels and deletes.
+        importer: stops reading the file of a request cancelled or deleted meanwhile.
+        requests: re-read at once after a delete, so the row goes at once.
+        dialogs: opens the delete question.
+        data_dir: the data folder, where each request has its folder of images.
+        parent: the window, parent of the delete question.
+
+    Signals:
+        message(str, int): a status line and how many milliseconds to show it.
+    """
+
+    message = Signal(str, int)
+
+    def __init__(
+        self,
+        engine: Engine,
+        importer: CsvImporter,
+        requests: RequestsTableModel,
+        dialogs: DialogTracker,
+        data_dir: Path,
+        parent: QWidget,
+    ) -> None:
+        """Act on ``engine``; questions are asked over ``parent``."""
+        super().__init__(parent)
+        self._engine = engine
+        self._importer = importer
+        self._requests = requests
+        self._dialogs = dialogs
+        self._data_dir = data_dir
+        self._parent = parent
+
+    def retry(self, images: Sequence[ImageInfo]) -> None:
+        """Put the failed ones of these images (of one request) back in the queue."""
+        failed = [image.id for image in images if image.status == "failed"]
+        if not failed:
+            self.message.emit("Only failed images can be retried.", 5000)
+            return
+        count = self._engine.retry(images[0].request_id, failed)
+        self.message.emit(f"Retrying {plural(count, 'image')}.", 5000)
+
+    def retry_failed(self, request: RequestInfo | None) -> None:
+        """Put every failed image of a request back in the queue."""
+        if request is None:
+            return
+        count = self._engine.retry(request.id)
+        self.message.emit(f"Retrying {plural(count, 'failed image')} of {request.csv_name}.", 5000)
+
+    def toggle_pause(self) -> None:
+        """Pause all work (running images finish), or resume it."""
+        if self._engine.paused:
+            self._engine.resume()
+        else:
+            self._engine.pause()
+
+    def cancel(self, request: RequestInfo | None) -> None:
+        """Stop a request: its unfinished images fail as cancelled (a file being read goes)."""
+        if request is None or request.finished:
+            return
+        if self._importer.stop_reading(request.id):  # its row goes by request_removed
+            self.message.emit(f"Stopped reading {request.csv_name}.", 8000)
+            return
+        self._engine.cancel(request.id)
+        self.message.emit(
+            f"Cancelled {request.csv_name}. Use Retry All Failures to carry on later.", 8000
+        )
+
+    def delete(self, request: RequestInfo | None) -> None:
+        """Ask, then forget a request (and, if the user says so, delete its images)."""
+        if request is None:
+            return
+        dialog = DeleteRequestDialog(request, self._parent)
+
+        def finished(_result: int) -> None:
+            if dialog.confirmed():
+                self._importer.stop_reading(request.id)  # if its file is still being read
+                self._engine.delete(request.id, remove_files=dialog.remove_files())
+                self._requests.refresh_request(request.id)
+                self._requests.flush()
+                self.message.emit(f"Deleted {request.csv_name}.", 5000)
+
+        self._dialogs.open(dialog, finished)
+
+    def copy_output_urls(self, images: Sequence[ImageInfo]) -> None:
+        """Put the output URLs of these images on the clipboard, one a line."""
+        urls = [image.output_url for image in images if image.output_url]
+        if urls:
+            QGuiApplication.clipboard().setText("\n".join(urls))
+            self.message.emit(f"Copied {plural(len(urls), 'output URL')}.", 4000)
+
+    def copy_input_urls(self, images: Sequence[ImageInfo]) -> None:
+        """Put the input URLs of these images on the clipboard, one a line."""
+        urls = [image.url for image in images]
+        if urls:
+            QGuiApplication.clipboard().setText("\n".join(urls))
+
+    def open_image(self, image: ImageInfo | None) -> None:
+        """Open a compressed image in the user's image viewer."""
+        if image is not None and image.output_path and Path(image.output_path).is_file():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(image.output_path))
+
+    def activate_image(self, image: ImageInfo) -> None:
+        """A double-click: retry a failed image, open a done one."""
+        if image.status == "failed":
+            self.retry([image])
+        elif image.output_path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(image.output_path))
+
+    def open_folder(self, request: RequestInfo | None) -> None:
+        """Show a request's compressed images in the file manager."""
+        if request is None:
+            return
+        folder = request_folder(self._data_dir, request.id)
+        if not folder.is_dir():
+            self.message.emit("No image of this request has been stored yet.", 5000)
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
