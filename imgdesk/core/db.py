@@ -146,7 +146,7 @@ class OutputCache(BaseModel):
     etag = TextField(null=True)
     last_modified = TextField(null=True)
     content_sha256 = CharField()
-    output_path = TextField()
+    output_path = TextField()  # the storage key (imgdesk 0.1: the absolute file path)
     input_bytes = IntegerField()
     output_bytes = IntegerField()
     width = IntegerField()

@@ -12,9 +12,9 @@ import requests
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError
-from imgdesk.core.fetch import Validators, download
+from imgdesk.core.fetch import Download, Validators, download
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import atomic_file, link_atomic
+from imgdesk.core.storage import Storage
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
@@ -24,35 +24,38 @@ def process_image(
     task: ImageTask,
     settings: Settings,
     session: requests.Session,
+    storage: Storage,
     on_stage: Callable[[str], None] | None = None,
     cpu_slot: contextlib.AbstractContextManager[object] | None = None,
 ) -> ImageResult:
     """Fetch, compress and store one image; every expected failure becomes a failed result.
 
-    ``on_stage`` is told ``compressing`` once the download is in, so a window can show it.
+    The output goes to ``storage`` under ``task.output_key``. ``on_stage`` is told
+    ``compressing`` once the download is in, so a window can show it.
     """
     started = time.monotonic()
     download_ms: int | None = None
     input_bytes: int | None = None
     http_status: int | None = None
-    # An earlier output is only trusted while its file is still there.
-    cached = task.cached if task.cached is not None and task.cached.path.is_file() else None
+    # An earlier output is only trusted while it is still stored.
+    cached = task.cached if task.cached is not None and storage.exists(task.cached.key) else None
     try:
         validators = Validators(cached.etag, cached.last_modified) if cached else None
         fetched = download(task.url, settings, session, validators)
         download_ms = _ms_since(started)
         http_status = fetched.http_status
         if fetched.not_modified and cached is not None:
-            return _reuse(task, cached, fetched.etag, fetched.last_modified, download_ms, 304)
+            return _reuse(task, storage, cached, fetched, download_ms, 304)
         input_bytes = len(fetched.data)
         digest = hashlib.sha256(fetched.data).hexdigest()
         if cached is not None and digest == cached.content_sha256:
-            return _reuse(task, cached, fetched.etag, fetched.last_modified, download_ms, 200)
+            return _reuse(task, storage, cached, fetched, download_ms, 200)
         if on_stage is not None:
             on_stage("compressing")
         # Decode + encode only as many images at once as there are cores (cpu_slot); the
-        # fsync when atomic_file ends waits on the disk, outside the slot.
-        with atomic_file(task.output_path) as output, cpu_slot or contextlib.nullcontext():
+        # fsync when the stored file is closed waits on the disk, outside the slot.
+        output_file = storage.open_output(task.output_key)
+        with output_file as output, cpu_slot or contextlib.nullcontext():
             compress_started = time.monotonic()
             compressed = compress_image(fetched.data, settings, output)
             compress_ms = _ms_since(compress_started)
@@ -70,7 +73,7 @@ def process_image(
             input_type=compressed.input_type,
             download_ms=download_ms,
             compress_ms=compress_ms,
-            output_path=task.output_path,
+            output_key=task.output_key,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             content_sha256=digest,
@@ -88,14 +91,14 @@ def process_image(
 
 def _reuse(
     task: ImageTask,
+    storage: Storage,
     cached: CachedOutput,
-    etag: str | None,
-    last_modified: str | None,
+    fetched: Download,
     download_ms: int,
     http_status: int,
 ) -> ImageResult:
     """The image did not change since an earlier run: its stored output serves again."""
-    link_atomic(cached.path, task.output_path)
+    storage.copy(cached.key, task.output_key)
     return ImageResult(
         image_id=task.image_id,
         request_id=task.request_id,
@@ -110,9 +113,9 @@ def _reuse(
         input_type=cached.input_type,
         download_ms=download_ms,
         compress_ms=0,
-        output_path=task.output_path,
-        etag=etag,
-        last_modified=last_modified,
+        output_key=task.output_key,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
         content_sha256=cached.content_sha256,
         reused=True,
     )

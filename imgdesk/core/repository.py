@@ -505,7 +505,7 @@ class Repository:
             names,
             (settings_key, json.dumps(list(set(urls)))),
         )
-        return {url: CachedOutput(Path(path), *rest) for url, path, *rest in rows}
+        return {url: CachedOutput(_cache_key(stored), *rest) for url, stored, *rest in rows}
 
     def done_twins(self, request_id: str, urls: Iterable[str]) -> dict[str, ImageInfo]:
         """A finished image of the request for each of these URLs that has one."""
@@ -738,6 +738,14 @@ _IMAGE_COLUMNS = (
 )
 # The same columns as the query above names them.
 _IMAGE_NAMES = [column.strip().partition(".")[2] for column in _IMAGE_COLUMNS.split(",")]
+
+
+def _cache_key(stored: str) -> str:
+    """The storage key of a cached output; imgdesk 0.1 stored the file's absolute path."""
+    if stored.startswith(("/", "\\")) or ":" in stored[:3]:
+        path = Path(stored)
+        return f"{path.parent.name}/{path.name}"
+    return stored
 
 
 def _image_infos(condition: str, params: Sequence[Any]) -> list[ImageInfo]:

@@ -1,9 +1,14 @@
-"""Immutable values handed between the engine and the per-image work."""
+"""Immutable values handed between the engine and the per-image work.
+
+They are plain data with ``to_dict`` / ``from_dict``, so a task queue can carry them to a
+worker on another machine and the result back.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -11,10 +16,11 @@ class CachedOutput:
     """A stored output of the same URL under the same output settings, from an earlier run.
 
     Lets a second run ask the server "changed since?" (ETag / Last-Modified) and, when the
-    answer is no or the bytes hash the same, reuse the stored JPEG instead of redoing it.
+    answer is no or the bytes hash the same, reuse the stored output instead of redoing it.
+    ``key`` is its storage key (``<request_id>/<file name>``).
     """
 
-    path: Path
+    key: str
     etag: str | None
     last_modified: str | None
     content_sha256: str
@@ -23,6 +29,15 @@ class CachedOutput:
     width: int
     height: int
     input_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CachedOutput:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -33,7 +48,7 @@ class ImageTask:
         image_id: database id of the image (the first one when a URL repeats).
         request_id: the processing request it belongs to.
         url: the input URL.
-        output_path: where the compressed JPEG must end up.
+        output_key: the storage key the output must end up under.
         attempt: 1 for the first try, 2 for the first retry, ...
         cached: an earlier output of this URL that may be reused, if any.
     """
@@ -41,9 +56,19 @@ class ImageTask:
     image_id: int
     request_id: str
     url: str
-    output_path: Path
+    output_key: str
     attempt: int = 1
     cached: CachedOutput | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageTask:
+        """The inverse of :meth:`to_dict`."""
+        cached = data.get("cached")
+        return cls(**{**data, "cached": CachedOutput.from_dict(cached) if cached else None})
 
 
 @dataclass(frozen=True)
@@ -72,7 +97,7 @@ class ImageResult:
     input_type: str | None = None
     download_ms: int | None = None
     compress_ms: int | None = None
-    output_path: Path | None = None
+    output_key: str | None = None
     # For the next run: what the server said, and the hash of what it sent.
     etag: str | None = None
     last_modified: str | None = None
@@ -83,3 +108,12 @@ class ImageResult:
     def ok(self) -> bool:
         """True when the image was stored."""
         return self.status == "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImageResult:
+        """The inverse of :meth:`to_dict`."""
+        return cls(**data)

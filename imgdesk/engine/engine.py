@@ -1,8 +1,9 @@
-"""The one scheduler: queues images, runs them on a QThreadPool, retries, and writes results.
+"""The one scheduler: queues images, hands them to an executor, retries, and writes results.
 
 The engine lives on the thread that owns the database (the GUI thread, or the CLI's main
-thread). Workers never touch the database: they hand results back through a queued signal
-and the engine applies them in batched transactions every ``FLUSH_INTERVAL_MS``.
+thread). The per-image work runs elsewhere, through an :class:`ImageExecutor` (this
+computer's thread pool by default); results come back to this thread and the engine applies
+them in batched transactions every ``FLUSH_INTERVAL_MS``.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import os
 import random
-import shutil
 import sys
 import threading
 import time
@@ -23,23 +22,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from peewee import OperationalError
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from imgdesk.core.errors import DataFolderError, ErrorCode, ImageError
-from imgdesk.core.fetch import new_session
-from imgdesk.core.process import failed_result, process_image
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import (
-    check_folder_writable,
-    output_file_name,
-    output_url,
-    remove_partial_files,
-    request_folder,
-)
+from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
+from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +39,6 @@ STORAGE_PROBE_INTERVAL_MS = 2000
 DB_BUSY_RETRY_MS = 500
 # A held request carries on once this much can be written: room for a typical output image.
 STORAGE_PROBE_BYTES = 512 * 1024
-CANCELLED_MESSAGE = "Cancelled by the user."
 # A started request's pending images are read a page at a time, in input order, so a
 # 300,000-image request costs neither seconds on the GUI thread nor 300,000 jobs in memory.
 FEED_PAGE_IMAGES = 1000
@@ -57,6 +47,8 @@ FEED_LOW_WATER = 200  # read the next page once fewer jobs than this wait in the
 # (up to this many queued jobs) to find images of other hosts.
 FEED_MAX_QUEUED = 20_000
 FEED_PAGES_PER_PUMP = 3
+# Output files the engine may find in a request's folder (for removing orphans of a crash).
+OUTPUT_EXTENSIONS = (".jpg", ".webp", ".avif")
 # What an image copies from a done twin (the same URL earlier in the request).
 _TWIN_FIELDS = (
     "http_status",
@@ -92,79 +84,15 @@ class _Job:
     request_id: str
     url: str
     images: list[ImageInfo]
-    output_path: Path
+    output_key: str
     host: str
-    generation: int
+    token: CancelToken  # cancelled once the request is cancelled or deleted
     cached: CachedOutput | None = None
     attempt: int = 1
     image_ids: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.image_ids = [image.id for image in self.images]
-
-
-class _WorkerRelay(QObject):
-    """Lives on the engine's thread; workers emit through it, so delivery is queued."""
-
-    result_ready = Signal(int, object)  # job key, ImageResult
-    stage_changed = Signal(int, str)  # job key, stage
-
-
-_thread_state = threading.local()
-
-
-def _thread_session(settings: Settings) -> requests.Session:
-    """One HTTP session per worker thread, reused for its connection pool."""
-    session: requests.Session | None = getattr(_thread_state, "session", None)
-    if session is None:
-        session = new_session(settings)
-        _thread_state.session = session
-    return session
-
-
-class _ImageWorker(QRunnable):
-    """Runs :func:`process_image` for one job; nothing escapes ``run()``."""
-
-    def __init__(
-        self,
-        job_key: int,
-        task: ImageTask,
-        generation: int,
-        settings: Settings,
-        relay: _WorkerRelay,
-        engine: Engine,
-        cpu_slots: threading.BoundedSemaphore,
-    ) -> None:
-        super().__init__()
-        self._job_key = job_key
-        self._task = task
-        self._generation = generation
-        self._settings = settings
-        self._relay = relay
-        self._engine = engine
-        self._cpu_slots = cpu_slots
-
-    def run(self) -> None:
-        task, key = self._task, self._job_key
-        try:
-            # Like Picard's File._load_check: the request may have been cancelled meanwhile.
-            if not self._engine.is_current(task.request_id, self._generation):
-                result = failed_result(task, ImageError(ErrorCode.CANCELLED, CANCELLED_MESSAGE))
-            else:
-                result = process_image(
-                    task,
-                    self._settings,
-                    _thread_session(self._settings),
-                    on_stage=lambda stage: self._relay.stage_changed.emit(key, stage),
-                    cpu_slot=self._cpu_slots,
-                )
-        except BaseException as error:  # noqa: BLE001 - a worker must always report back
-            logger.exception("worker crashed on %s", task.url)
-            result = failed_result(
-                task,
-                ImageError(ErrorCode.INTERNAL, f"imgdesk hit an unexpected problem: {error!r}"),
-            )
-        self._relay.result_ready.emit(key, result)
 
 
 class Engine(QObject):
@@ -195,21 +123,20 @@ class Engine(QObject):
         settings: Settings,
         data_dir: Path,
         parent: QObject | None = None,
+        *,
+        storage: Storage | None = None,
+        executor: ImageExecutor | None = None,
     ) -> None:
         super().__init__(parent)
         self._repo = repository
         self._settings = settings
         self._data_dir = data_dir
+        self._storage: Storage = storage or LocalStorage(data_dir / "images")
         self._repo.set_power_safe(settings.power_safe_writes)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(settings.concurrency)
-        self._relay = _WorkerRelay(self)
-        # Downloads wait on the network, decoding and encoding on the CPU: only as many images
-        # are decoded at once as there are cores, however many are downloading.
-        self._cpu_slots = threading.BoundedSemaphore(os.cpu_count() or 2)
+        self._executor: ImageExecutor = executor or QtPoolExecutor(self._storage, self)
+        self._executor.set_max_workers(settings.concurrency)
+        self._executor.set_callbacks(self._on_worker_result, self._on_worker_stage)
         _limit_heap_growth()
-        self._relay.result_ready.connect(self._on_worker_result)
-        self._relay.stage_changed.connect(self._on_worker_stage)
 
         # One FIFO queue per host, served round-robin, so a big host cannot starve the others.
         self._queues: dict[str, deque[_Job]] = {}
@@ -232,7 +159,8 @@ class Engine(QObject):
         # Started requests with pending images not read yet: the id of the last image read.
         self._feeds: dict[str, int] = {}
         self._processing: set[str] = set()
-        self._generation: dict[str, int] = {}  # bumped on cancel/delete: old work is stale
+        # Each started request's current token; cancel/delete cancels it and makes a new one.
+        self._tokens: dict[str, CancelToken] = {}
         self._paused = False
         self._lost: str | None = None  # why the database can no longer be used
 
@@ -272,7 +200,7 @@ class Engine(QObject):
         """Use new settings for work that starts from now on."""
         self._settings = settings
         self._repo.set_power_safe(settings.power_safe_writes)
-        self._pool.setMaxThreadCount(settings.concurrency)
+        self._executor.set_max_workers(settings.concurrency)
         self._pump()
 
     def start_request(self, request_id: str) -> int:
@@ -295,9 +223,8 @@ class Engine(QObject):
         self.flush()
         if self._lost is not None:
             return 0
-        folder = request_folder(self._data_dir, request_id)
         try:
-            check_folder_writable(folder)
+            self._storage.check_writable(request_id)
         except ImageError as error:
             # One clear message before any download, rather than the same failure per image.
             logger.error("request %s cannot start: %s", request_id, error.message)
@@ -307,8 +234,8 @@ class Engine(QObject):
             self._announce(request_id, unfinished)
             self._finish_request(request_id, error.message)
             return 0
-        vanished = self._check_output_files(request_id, folder) if check_files else 0
-        self._generation.setdefault(request_id, 0)
+        vanished = self._check_output_files(request_id) if check_files else 0
+        self._tokens.setdefault(request_id, CancelToken())
         self._feeds[request_id] = 0
         self._feed_page(request_id)
         logger.info(
@@ -334,7 +261,6 @@ class Engine(QObject):
         # image along.
         twins = self._repo.done_twins(request_id, new_urls) if new_urls else {}
         cache = self._repo.cached_outputs(new_urls, self._settings.output_key) if new_urls else {}
-        folder = request_folder(self._data_dir, request_id)
         for image in fresh:
             job = self._url_jobs.get((request_id, image.url))
             if job is not None:
@@ -353,10 +279,12 @@ class Engine(QObject):
                 request_id=request_id,
                 url=image.url,
                 images=[image],
-                output_path=folder
-                / output_file_name(image.row_index + 1, image.product_name, image.position),
+                output_key=storage_key(
+                    request_id,
+                    output_file_name(image.row_index + 1, image.product_name, image.position),
+                ),
                 host=(urlsplit(image.url).hostname or "").lower(),
-                generation=self._generation[request_id],
+                token=self._tokens[request_id],
                 cached=cache.get(image.url),
             )
             self._url_jobs[(request_id, image.url)] = job
@@ -373,29 +301,27 @@ class Engine(QObject):
                 return True
         return False
 
-    def _check_output_files(self, request_id: str, folder: Path) -> int:
-        """Match the request's folder with its done rows, in one listing; returns vanished.
+    def _check_output_files(self, request_id: str) -> int:
+        """Match the request's stored outputs with its done rows, in one listing.
 
-        A file without its done row was written just before a crash: its image is pending
-        again and will be stored anew, so the file goes (only while nothing of ours writes
-        there). A done row without its file (the folder or the file was deleted) goes back
-        to pending and is fetched again. So a file on disk always has its done row and a done
-        row always has its file.
+        An output without its done row was written just before a crash: its image is pending
+        again and will be stored anew, so the output goes (only while nothing of ours writes
+        there). A done row without its output (the file or its folder was deleted) goes back
+        to pending and is fetched again. So an output always has its done row and a done row
+        always has its output. Returns how many done images lost their output.
         """
         try:
-            present = {entry.name for entry in os.scandir(folder) if entry.is_file()}
-        except FileNotFoundError:  # the folder was deleted: every done image has lost its file
-            present = set()
-        except OSError as error:
-            logger.warning("request %s: cannot list %s: %s", request_id, folder, error)
+            present = self._storage.names(request_id)
+        except ImageError as error:
+            logger.warning("request %s: cannot list its outputs: %s", request_id, error.message)
             return 0
         outputs = self._repo.done_outputs(request_id)
         if not any(job.request_id == request_id for job in self._in_flight.values()):
-            remove_partial_files(folder)
+            self._storage.clean_partial(request_id)
             for name in sorted(present - outputs.keys()):
-                if name.endswith(".jpg"):
+                if name.endswith(OUTPUT_EXTENSIONS):
                     logger.info("removing %s, left by an interrupted run", name)
-                    (folder / name).unlink(missing_ok=True)
+                    self._storage.delete(storage_key(request_id, name))
         vanished = [
             image_id
             for name, image_ids in outputs.items()
@@ -437,7 +363,7 @@ class Engine(QObject):
         if self._lost is not None:
             return 0
         count = self._repo.reset_failed(request_id, failed)
-        vanished = self._check_output_files(request_id, request_folder(self._data_dir, request_id))
+        vanished = self._check_output_files(request_id)
         if count or vanished:
             logger.info(
                 "request %s: retrying %s failed images and %s whose file had vanished",
@@ -463,20 +389,19 @@ class Engine(QObject):
         self._finish_request(request_id)
 
     def delete(self, request_id: str, remove_files: bool = False) -> None:
-        """Forget a request; ``remove_files`` also deletes its output folder, in the background."""
+        """Forget a request; ``remove_files`` also deletes its outputs, in the background."""
         if self._lost is not None:
             return
         self._drop_jobs(request_id)
         if self._lost is not None:
             return
         self._repo.delete_request(request_id)
-        self._generation.pop(request_id, None)
+        self._tokens.pop(request_id, None)
         self._changed.pop(request_id, None)
         self._processing.discard(request_id)
         if remove_files:
-            folder = request_folder(self._data_dir, request_id)
             threading.Thread(
-                target=shutil.rmtree, args=(folder,), kwargs={"ignore_errors": True}, daemon=True
+                target=self._storage.delete_request, args=(request_id,), daemon=True
             ).start()
         logger.info("request %s deleted (files removed: %s)", request_id, remove_files)
         self.request_changed.emit(request_id)
@@ -503,20 +428,12 @@ class Engine(QObject):
         self._feeds.clear()
         self._held_jobs.clear()
         self._storage_probe.stop()
-        self._pool.clear()
-        self._pool.waitForDone(timeout_ms)
+        self._executor.shutdown(timeout_ms)
         self.flush()
         self._flush_timer.stop()
         if self._lost is None:
             # Whatever did not report back goes back to pending for the next start.
             self._repo.recover_interrupted()
-
-    def is_current(self, request_id: str, generation: int) -> bool:
-        """Called from workers: False once the request was cancelled or deleted.
-
-        Also False once the database is lost: a worker not started yet does no work.
-        """
-        return self._lost is None and self._generation.get(request_id) == generation
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -576,20 +493,16 @@ class Engine(QObject):
             image_id=job.image_ids[0],
             request_id=job.request_id,
             url=job.url,
-            output_path=job.output_path,
+            output_key=job.output_key,
             attempt=job.attempt,
             cached=job.cached,
         )
-        self._pool.start(
-            _ImageWorker(
-                key, task, job.generation, self._settings, self._relay, self, self._cpu_slots
-            )
-        )
+        self._executor.submit(key, task, self._settings, job.token)
 
     @Slot(int, str)
     def _on_worker_stage(self, key: int, stage: str) -> None:
         job = self._in_flight.get(key)
-        if job is not None and job.generation == self._generation.get(job.request_id):
+        if job is not None and not job.token.cancelled:
             for other_id in job.image_ids:
                 self._write(job.request_id, other_id, status=stage)
 
@@ -601,7 +514,7 @@ class Engine(QObject):
         self._host_active[job.host] -= 1
         if self._lost is not None:
             return  # nowhere to store it
-        if job.generation != self._generation.get(job.request_id):
+        if job.token.cancelled:
             self._pump()  # cancelled or deleted meanwhile: the slot is free, the result is not ours
             return
         if not result.ok and result.transient and job.attempt <= self._settings.max_retries:
@@ -631,10 +544,9 @@ class Engine(QObject):
                 http_status=result.http_status,
             )
         job.attempt += 1
-        generation = job.generation
 
         def requeue() -> None:
-            if generation == self._generation.get(job.request_id):
+            if not job.token.cancelled:
                 self._enqueue(job)
                 self._pump()
 
@@ -661,10 +573,10 @@ class Engine(QObject):
             "input_type": result.input_type,
             "download_ms": result.download_ms,
             "compress_ms": result.compress_ms,
-            "output_path": str(result.output_path) if result.output_path else None,
+            "output_path": self._local_path(result.output_key),
             "output_url": (
-                output_url(result.output_path, job.request_id, self._settings.public_base_url)
-                if result.output_path
+                self._storage.url(result.output_key, self._settings.public_base_url)
+                if result.output_key
                 else None
             ),
         }
@@ -699,9 +611,14 @@ class Engine(QObject):
             )
         self._job_done(job)
 
+    def _local_path(self, key: str | None) -> str | None:
+        """Where the window finds an output on this computer (None when it is elsewhere)."""
+        path = self._storage.local_path(key) if key else None
+        return str(path) if path is not None else None
+
     def _remember_output(self, result: ImageResult) -> None:
         """Note the stored output so a later run of the same URL can reuse it."""
-        if not (result.content_sha256 and result.output_path and result.input_type):
+        if not (result.content_sha256 and result.output_key and result.input_type):
             return
         self._cache_writes.append(
             {
@@ -710,7 +627,7 @@ class Engine(QObject):
                 "etag": result.etag,
                 "last_modified": result.last_modified,
                 "content_sha256": result.content_sha256,
-                "output_path": str(result.output_path),
+                "output_path": result.output_key,  # the cache keeps the storage key
                 "input_bytes": result.input_bytes,
                 "output_bytes": result.output_bytes,
                 "width": result.width,
@@ -752,7 +669,10 @@ class Engine(QObject):
 
     def _drop_jobs(self, request_id: str) -> None:
         """Forget queued, waiting and running jobs of a request (running ones become stale)."""
-        self._generation[request_id] = self._generation.get(request_id, 0) + 1
+        old = self._tokens.get(request_id)
+        if old is not None:
+            old.cancel()
+        self._tokens[request_id] = CancelToken()
         for host in list(self._queues):
             kept = deque(job for job in self._queues[host] if job.request_id != request_id)
             if kept:
@@ -802,9 +722,8 @@ class Engine(QObject):
     @Slot()
     def _on_storage_probe(self) -> None:
         for request_id in list(self._held):
-            folder = request_folder(self._data_dir, request_id)
             try:
-                check_folder_writable(folder, probe_bytes=STORAGE_PROBE_BYTES)
+                self._storage.check_writable(request_id, probe_bytes=STORAGE_PROBE_BYTES)
             except ImageError:
                 continue
             logger.info("request %s: room to write again, carrying on", request_id)

@@ -1,0 +1,168 @@
+"""Where the per-image work runs: the seam between the engine's scheduling and its execution.
+
+The engine decides *what* runs and when; an :class:`ImageExecutor` runs
+:func:`~imgdesk.core.process.process_image` for a task *somewhere* and reports the result
+back on the engine's thread. :class:`QtPoolExecutor` runs it on this computer's
+``QThreadPool``; a task queue across machines is another implementation of the same calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+import requests
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.fetch import new_session
+from imgdesk.core.process import failed_result, process_image
+from imgdesk.core.settings import Settings
+from imgdesk.core.storage import Storage
+from imgdesk.core.types import ImageResult, ImageTask
+
+logger = logging.getLogger(__name__)
+
+CANCELLED_MESSAGE = "Cancelled by the user."
+
+ResultCallback = Callable[[int, ImageResult], None]
+StageCallback = Callable[[int, str], None]
+
+
+class CancelToken:
+    """A flag the engine raises when a request's work becomes stale (cancelled, deleted).
+
+    Workers read it at the start of a task, like Picard's ``File._load_check``; they never
+    hold a reference to the engine.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        """Mark every task holding this token as stale."""
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` was called."""
+        return self._event.is_set()
+
+
+class ImageExecutor(Protocol):
+    """Runs image tasks and reports each result, on the engine's thread, exactly once."""
+
+    def set_callbacks(self, on_result: ResultCallback, on_stage: StageCallback) -> None:
+        """Where results (job key, result) and stage changes (job key, stage) are reported."""
+
+    def set_max_workers(self, count: int) -> None:
+        """How many tasks may run at once."""
+
+    def submit(self, key: int, task: ImageTask, settings: Settings, token: CancelToken) -> None:
+        """Run ``task``; its result is reported under ``key``."""
+
+    def shutdown(self, timeout_ms: int) -> None:
+        """Drop tasks not started yet and wait up to ``timeout_ms`` for running ones."""
+
+
+class _Relay(QObject):
+    """Lives on the engine's thread; workers emit through it, so delivery is queued."""
+
+    result_ready = Signal(int, object)  # job key, ImageResult
+    stage_changed = Signal(int, str)  # job key, stage
+
+
+_thread_state = threading.local()
+
+
+def _thread_session(settings: Settings) -> requests.Session:
+    """One HTTP session per worker thread, reused for its connection pool."""
+    session: requests.Session | None = getattr(_thread_state, "session", None)
+    if session is None:
+        session = new_session(settings)
+        _thread_state.session = session
+    return session
+
+
+class _ImageRunnable(QRunnable):
+    """Runs :func:`process_image` for one task; nothing escapes ``run()``."""
+
+    def __init__(
+        self,
+        key: int,
+        task: ImageTask,
+        settings: Settings,
+        token: CancelToken,
+        storage: Storage,
+        relay: _Relay,
+        cpu_slots: threading.BoundedSemaphore,
+    ) -> None:
+        super().__init__()
+        self._key = key
+        self._task = task
+        self._settings = settings
+        self._token = token
+        self._storage = storage
+        self._relay = relay
+        self._cpu_slots = cpu_slots
+
+    def run(self) -> None:
+        """Process the task (unless it became stale) and report its result."""
+        task, key = self._task, self._key
+        try:
+            if self._token.cancelled:
+                result = failed_result(task, ImageError(ErrorCode.CANCELLED, CANCELLED_MESSAGE))
+            else:
+                result = process_image(
+                    task,
+                    self._settings,
+                    _thread_session(self._settings),
+                    self._storage,
+                    on_stage=lambda stage: self._relay.stage_changed.emit(key, stage),
+                    cpu_slot=self._cpu_slots,
+                )
+        except BaseException as error:  # noqa: BLE001 - a worker must always report back
+            logger.exception("worker crashed on %s", task.url)
+            result = failed_result(
+                task,
+                ImageError(ErrorCode.INTERNAL, f"imgdesk hit an unexpected problem: {error!r}"),
+            )
+        self._relay.result_ready.emit(key, result)
+
+
+class QtPoolExecutor(QObject):
+    """Runs tasks on this computer's ``QThreadPool``.
+
+    Downloads wait on the network, decoding and encoding on the CPU: only as many images are
+    decoded at once as there are cores, however many are downloading.
+    """
+
+    def __init__(self, storage: Storage, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._storage = storage
+        self._pool = QThreadPool(self)
+        self._relay = _Relay(self)
+        self._cpu_slots = threading.BoundedSemaphore(os.cpu_count() or 2)
+
+    def set_callbacks(self, on_result: ResultCallback, on_stage: StageCallback) -> None:
+        """Connect the relay's queued signals to the engine's handlers."""
+        self._relay.result_ready.connect(on_result)
+        self._relay.stage_changed.connect(on_stage)
+
+    def set_max_workers(self, count: int) -> None:
+        """How many worker threads may run at once."""
+        self._pool.setMaxThreadCount(count)
+
+    def submit(self, key: int, task: ImageTask, settings: Settings, token: CancelToken) -> None:
+        """Start the task on a pool thread."""
+        self._pool.start(
+            _ImageRunnable(key, task, settings, token, self._storage, self._relay, self._cpu_slots)
+        )
+
+    def shutdown(self, timeout_ms: int) -> None:
+        """Drop queued runnables and wait for the running ones."""
+        self._pool.clear()
+        self._pool.waitForDone(timeout_ms)
