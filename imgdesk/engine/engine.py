@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from peewee import OperationalError
-from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from imgdesk.core.errors import DataFolderError, ErrorCode, ImageError
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
@@ -163,6 +163,7 @@ class Engine(QObject):
         self._tokens: dict[str, CancelToken] = {}
         self._paused = False
         self._lost: str | None = None  # why the database can no longer be used
+        self._stopping = False  # shutdown() was called
 
         self._writes: dict[int, dict[str, Any]] = {}
         self._status_writes: dict[str, str] = {}
@@ -422,13 +423,22 @@ class Engine(QObject):
             self._pump()
 
     def shutdown(self, timeout_ms: int = 5000) -> None:
-        """Stop starting work, let running images end, store what is known."""
+        """Stop starting work, let running images end, store what is known.
+
+        No request finishes from here on: what did not end goes back to ``pending``.
+        """
         self._paused = True
+        self._stopping = True
         self._queues.clear()
         self._feeds.clear()
         self._held_jobs.clear()
         self._storage_probe.stop()
         self._executor.shutdown(timeout_ms)
+        # The results of images that ended during the wait are queued calls to this thread:
+        # take them now, so a finished image is stored rather than fetched again.
+        QCoreApplication.sendPostedEvents(self, QEvent.Type.MetaCall)
+        for token in self._tokens.values():
+            token.cancel()  # what still runs or waits to retry is stale
         self.flush()
         self._flush_timer.stop()
         if self._lost is None:
@@ -664,6 +674,8 @@ class Engine(QObject):
 
     def _finish_if_done(self, request_id: str) -> None:
         """Finish a started request once nothing of it is queued, running or left to read."""
+        if self._stopping:
+            return  # its unread pages and running images are not failures
         if request_id not in self._feeds and self._outstanding[request_id] <= 0:
             self._finish_request(request_id)
 

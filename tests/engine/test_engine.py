@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from tests import images
 from tests.engine.conftest import FAST, create_request
 from tests.httpservers import (
     Exchange,
+    Gate,
     HttpTestServer,
     RouteHandler,
     delayed,
+    gated,
     gzip_zeros,
     redirect,
     respond,
@@ -620,3 +623,36 @@ def test_a_twin_read_while_its_done_is_still_buffered_is_not_fetched_again(
     assert twin.output_path == images_[shared].output_path is not None
     assert twin.attempts == 0  # copied from its twin, not downloaded
     assert sorted(event.serial for event in events) == ["1", "2", "3", "3"]
+
+
+def test_shutdown_stores_what_ended_during_its_wait_and_finishes_no_request(
+    qtbot: QtBot,
+    repo: Repository,
+    make_engine: EngineFactory,
+    http_server: HttpTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Pages of three: every job read is in flight, the rest of the request is still unread.
+    monkeypatch.setattr(engine_module, "FEED_PAGE_IMAGES", 3)
+    monkeypatch.setattr(engine_module, "FEED_LOW_WATER", 0)
+    gate = Gate()
+    urls = [http_server.route(f"/s{i}.jpg", gated(gate, respond(JPEG))) for i in range(12)]
+    request_id = create_request(repo, [(str(i), f"S{i}", [u]) for i, u in enumerate(urls)])
+    engine = make_engine(FAST.replace(concurrency=3, read_timeout_s=30, total_timeout_s=60))
+    finished: list[object] = []
+    engine.request_finished.connect(lambda *args: finished.append(args))
+    engine.start_request(request_id)
+    qtbot.waitUntil(lambda: http_server.in_flight == 3, timeout=10_000)
+    # The three answers held at the gate go out while shutdown() waits for its workers.
+    releaser = threading.Timer(0.3, gate.open)
+    releaser.start()
+    try:
+        engine.shutdown(timeout_ms=30_000)
+    finally:
+        releaser.join()
+    statuses = sorted(image.status for image in repo.list_images(request_id))
+    assert statuses == ["done"] * 3 + ["pending"] * 9
+    request = repo.get_request(request_id)
+    assert request is not None and request.status not in ("completed", "failed")
+    qtbot.wait(200)  # nothing queued later finishes it either
+    assert finished == []
