@@ -8,33 +8,53 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import os
+import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from imgdesk import __version__
-from imgdesk.core.csvio import Catalogue, read_catalogue, write_output_csv
-from imgdesk.core.db import open_database
-from imgdesk.core.errors import CsvFileError, SettingsError
+from imgdesk.core.csvio import Catalogue, check_output_path, read_catalogue, write_output_csv
+from imgdesk.core.db import close_database, open_database
+from imgdesk.core.errors import (
+    CsvFileError,
+    DatabaseBusy,
+    DataFolderError,
+    ImageError,
+    SettingsError,
+)
 from imgdesk.core.instance import DataDirLock
-from imgdesk.core.logs import setup_logging
-from imgdesk.core.outbox import Outbox
+from imgdesk.core.logs import setup_logging, stop_logging
+from imgdesk.core.outbox import DeliveryInfo, Outbox
 from imgdesk.core.paths import database_path, resolve_data_dir
-from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.core.redact import redact_text, redact_url
+from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings, check_http_url
+from imgdesk.core.storage import request_folder
 from imgdesk.core.webhook import check_secret
+
+if TYPE_CHECKING:
+    from imgdesk.engine.engine import Engine
+    from imgdesk.engine.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
 EXIT_REJECTED = 2
+# Stopped by a signal: 128 + its number, as shells report it (130 for Ctrl-C, 143 for SIGTERM).
+EXIT_SIGINT = 128 + signal.SIGINT
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 COMMANDS = ("process", "status", "export", "retry", "demo")
+_T = TypeVar("_T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,8 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _open_window(window_args.data_dir, window_args.files, demo=False)
     options = parser.parse_args(args)
     if options.command == "demo":
-        return _open_window(options.data_dir, [], demo=True)
+        return _open_window(options.data_dir, [], demo=True, quit_when_done=options.quit_when_done)
     data_dir = resolve_data_dir(options.data_dir)
+    try:
+        return _run_command(options, data_dir)
+    except (DataFolderError, DatabaseBusy) as error:
+        # An unusable data folder or database: one sentence naming the file; nothing touched.
+        _say(f"imgdesk: {error}")
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run (reading the CSV, recording the request): nothing is in flight.
+        _say("imgdesk: interrupted.")
+        return EXIT_SIGINT
+
+
+def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
+    """Open the data folder and run a headless command; returns its exit code."""
     setup_logging(data_dir, verbose=options.verbose)
     open_database(database_path(data_dir))
     repo = Repository()
@@ -147,6 +181,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="open the window on a bundled sample catalogue")
     _add_global_options(demo, on_command=True)
+    demo.add_argument(
+        "--quit-when-done",
+        action="store_true",
+        help="close the window once the sample request finished: exit 0 if it ended as "
+        "designed (every image done but the two that fail on purpose), else 1",
+    )
     return parser
 
 
@@ -162,32 +202,18 @@ def _cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) 
     }
     settings = settings.replace(**overrides)
     if options.webhook:
-        check_http_url(options.webhook, "--webhook")
+        # The message quotes a wrong URL: without its password.
+        check_http_url(redact_url(options.webhook), "--webhook")
     if options.webhook_secret:
-        check_secret(options.webhook_secret)
-    try:
-        catalogue = read_catalogue(options.input)
-    except CsvFileError as error:
-        _say(f"imgdesk: {options.input.name} was rejected: {error}")
+        check_secret(options.webhook_secret, "--webhook-secret")
+    catalogue = _read_input(options.input, options.skip_invalid)
+    if catalogue is None:
         return EXIT_REJECTED
-    except OSError as error:
-        _say(f"imgdesk: cannot read {options.input}: {error.strerror or error}")
+    # Before any download: hours of work must not end in "cannot write" or in the input
+    # overwritten.
+    output = _checked_output(options.output, options.input)
+    if output is None:
         return EXIT_REJECTED
-    for warning in catalogue.warnings:
-        _say(f"imgdesk: warning: {warning}")
-    if catalogue.invalid_rows:
-        for row in catalogue.invalid_rows:
-            _say(f"imgdesk: line {row.line}: {' '.join(row.problems)}")
-        if not options.skip_invalid:
-            _say(
-                f"imgdesk: {len(catalogue.invalid_rows)} of {len(catalogue.rows)} rows are "
-                "invalid; fix them or pass --skip-invalid to process the valid rows only."
-            )
-            return EXIT_REJECTED
-        if not catalogue.valid_rows:
-            _say("imgdesk: no valid rows to process.")
-            return EXIT_REJECTED
-    output = options.output or _default_output(options.input)
     request_id = repo.create_request(
         catalogue,
         options.input.absolute(),
@@ -199,36 +225,90 @@ def _cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) 
     return _run_to_end(repo, settings, data_dir, request_id, output, reporter)
 
 
+def _read_input(path: Path, skip_invalid: bool) -> Catalogue | None:
+    """Read and validate the input CSV, saying what is wrong; None when it is rejected."""
+    try:
+        catalogue = read_catalogue(path)
+    except CsvFileError as error:
+        _say(f"imgdesk: {path.name} was rejected: {error}")
+        return None
+    for warning in catalogue.warnings:
+        _say(f"imgdesk: warning: {warning}")
+    if catalogue.invalid_rows:
+        for row in catalogue.invalid_rows:
+            _say(f"imgdesk: line {row.line}: {_shown_text(' '.join(row.problems))}")
+        if not skip_invalid:
+            _say(
+                f"imgdesk: {len(catalogue.invalid_rows)} of {len(catalogue.rows)} rows are "
+                "invalid; fix them or pass --skip-invalid to process the valid rows only."
+            )
+            return None
+        if not catalogue.valid_rows:
+            _say("imgdesk: no valid rows to process.")
+            return None
+    return catalogue
+
+
+def _checked_output(given: Path | None, input_path: Path) -> Path | None:
+    """The output CSV of ``process``, checked (see check_output_path); None when refused."""
+    if given is None and not input_path.is_file():
+        # "Next to the input" means nothing for a pipe or a device (/dev/fd/63-output.csv).
+        _say(f"imgdesk: {input_path} is not a regular file; say where the output goes with -o.")
+        return None
+    output = given or _default_output(input_path)
+    try:
+        check_output_path(output, input_path)
+    except CsvFileError as error:
+        hint = "" if given else " Say where the output goes with -o."
+        _say(f"imgdesk: {error.message}{hint}")
+        return None
+    return output
+
+
 def _cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
     request = _find_request(repo, options.request_id)
     if request is None:
+        return EXIT_REJECTED
+    output = _retry_output(options.output, request, data_dir)
+    if output is None:
         return EXIT_REJECTED
     settings = repo.load_settings()
     repo.recover_interrupted(request.id)
     reset = repo.reset_failed(request.id)
     reporter = _Reporter(options.json, sys.stdout, sys.stderr)
     if not options.json:
-        _say(f"imgdesk: retrying {reset} failed images of {request.id}")
-    output = options.output or _stored_output(request) or _default_output(Path(request.csv_name))
+        _say(f"imgdesk: retrying {reset} failed images of {request.id}; output: {output}")
     return _run_to_end(repo, settings, data_dir, request.id, output, reporter)
+
+
+def _retry_output(given: Path | None, request: RequestInfo, data_dir: Path) -> Path | None:
+    """Where ``retry`` writes the output CSV, checked; None when that place is refused.
+
+    Without -o: where the last output went, else next to the input, else (the input is
+    gone) in the request's folder of images. Never the current folder, where a file of the
+    same name may be something else.
+    """
+    input_path = Path(request.csv_path) if request.csv_path else None
+    output = given or _stored_output(request)
+    if output is None and input_path is not None and input_path.is_file():
+        output = _default_output(input_path)
+    if output is None:
+        folder = request_folder(data_dir, request.id)
+        with contextlib.suppress(OSError):  # check_output_path says what is wrong with it
+            folder.mkdir(parents=True, exist_ok=True)
+        output = folder / f"{Path(request.csv_name).stem}-output.csv"
+    try:
+        check_output_path(output, input_path)
+    except CsvFileError as error:
+        _say(f"imgdesk: {error.message}")
+        return None
+    return output
 
 
 def _cmd_status(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
     out = sys.stdout
     if options.request_id is None:
-        requests = repo.list_requests()
-        if options.json:
-            for request in requests:
-                out.write(json.dumps(_request_json(request)) + "\n")
-            return EXIT_COMPLETED
-        if not requests:
-            out.write("No requests yet. Try: imgdesk process products.csv\n")
-        for request in requests:
-            out.write(
-                f"{request.id}  {request.status:<10}  {request.done:>6} done  "
-                f"{request.failed:>5} failed  {request.total:>6} total  "
-                f"{_iso(request.created_at)}  {request.csv_name}\n"
-            )
+        _write_request_list(out, repo.list_requests(), options.json)
         return EXIT_COMPLETED
     request = _find_request(repo, options.request_id)
     if request is None:
@@ -236,46 +316,74 @@ def _cmd_status(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     images = repo.list_images(request.id)
     deliveries = Outbox().list_deliveries(request.id)
     if options.json:
-        payload = _request_json(request)
-        payload["webhook_deliveries"] = [
-            {
-                "webhook_id": delivery.id,
-                "event": delivery.event,
-                "status": delivery.status,
-                "attempts": [
-                    {
-                        "at": _iso(attempt.attempted_at),
-                        "status_code": attempt.status_code,
-                        "error": attempt.error,
-                        "duration_ms": attempt.duration_ms,
-                    }
-                    for attempt in delivery.history
-                ],
-            }
-            for delivery in deliveries
-        ]
-        payload["images"] = [
-            {
-                "serial": image.serial,
-                "product": image.product_name,
-                "position": image.position,
-                "url": image.url,
-                "status": image.status,
-                "attempts": image.attempts,
-                "error_code": image.error_code,
-                "error": image.error,
-                "http_status": image.http_status,
-                "input_bytes": image.input_bytes,
-                "output_bytes": image.output_bytes,
-                "output_url": image.output_url,
-            }
-            for image in images
-        ]
-        out.write(json.dumps(payload) + "\n")
-        return EXIT_COMPLETED
+        out.write(json.dumps(_request_detail_json(request, images, deliveries)) + "\n")
+    else:
+        _write_request_detail(out, request, images, deliveries)
+    return EXIT_COMPLETED
+
+
+def _write_request_list(out: TextIO, requests: list[RequestInfo], as_json: bool) -> None:
+    if as_json:
+        for request in requests:
+            out.write(json.dumps(_request_json(request)) + "\n")
+        return
+    if not requests:
+        out.write("No requests yet. Try: imgdesk process products.csv\n")
+    for request in requests:
+        out.write(
+            f"{request.id}  {request.status:<10}  {request.done:>6} done  "
+            f"{request.failed:>5} failed  {request.total:>6} total  "
+            f"{_iso(request.created_at)}  {request.csv_name}\n"
+        )
+
+
+def _request_detail_json(
+    request: RequestInfo, images: list[ImageInfo], deliveries: list[DeliveryInfo]
+) -> dict[str, Any]:
+    payload = _request_json(request)
+    payload["webhook_deliveries"] = [
+        {
+            "webhook_id": delivery.id,
+            "event": delivery.event,
+            "status": delivery.status,
+            "attempts": [
+                {
+                    "at": _iso(attempt.attempted_at),
+                    "status_code": attempt.status_code,
+                    "error": _shown_webhook_text(attempt.error),
+                    "duration_ms": attempt.duration_ms,
+                }
+                for attempt in delivery.history
+            ],
+        }
+        for delivery in deliveries
+    ]
+    payload["images"] = [
+        {
+            "serial": image.serial,
+            "product": image.product_name,
+            "position": image.position,
+            "url": redact_url(image.url),
+            "status": image.status,
+            "attempts": image.attempts,
+            "error_code": image.error_code,
+            "error": _shown_text(image.error),
+            "http_status": image.http_status,
+            "input_bytes": image.input_bytes,
+            "output_bytes": image.output_bytes,
+            "output_url": image.output_url,
+        }
+        for image in images
+    ]
+    return payload
+
+
+def _write_request_detail(
+    out: TextIO, request: RequestInfo, images: list[ImageInfo], deliveries: list[DeliveryInfo]
+) -> None:
     out.write(
         f"request   {request.id}\ncsv       {request.csv_name}\nstatus    {request.status}"
-        + (f" ({request.error})" if request.error else "")
+        + (f" ({_shown_text(request.error)})" if request.error else "")
         + f"\nimages    {request.done} done, {request.failed} failed, {request.total} total\n"
         f"created   {_iso(request.created_at)}\n"
     )
@@ -284,26 +392,33 @@ def _cmd_status(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     for delivery in deliveries:
         out.write(f"webhook   {delivery.event} {delivery.status} ({delivery.id})\n")
         for attempt in delivery.history:
-            answer = attempt.error or f"HTTP {attempt.status_code}"
+            answer = _shown_webhook_text(attempt.error) or f"HTTP {attempt.status_code}"
             out.write(
                 f"          {_iso(attempt.attempted_at)}  {answer}  {attempt.duration_ms} ms\n"
             )
     out.write("\n")
     for image in images:
-        problem = f"  {image.error_code}: {image.error}" if image.error_code else ""
+        problem = f"  {image.error_code}: {_shown_text(image.error)}" if image.error_code else ""
         out.write(
-            f"{image.serial:>6} #{image.position:<2} {image.status:<11} {image.url}{problem}\n"
+            f"{image.serial:>6} #{image.position:<2} {image.status:<11} "
+            f"{redact_url(image.url)}{problem}\n"
         )
-    return EXIT_COMPLETED
 
 
 def _cmd_export(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
     request = _find_request(repo, options.request_id)
     if request is None:
         return EXIT_REJECTED
+    input_path = Path(request.csv_path) if request.csv_path else None
+    try:
+        check_output_path(options.output, input_path)
+    except CsvFileError as error:
+        _say(f"imgdesk: {error.message}")
+        return EXIT_REJECTED
     settings = repo.load_settings()
-    path = export_request(repo, request.id, options.output, settings)
-    _say(f"imgdesk: wrote {path} ({request.done} of {request.total} images done)")
+    if not _write_output(repo, request.id, options.output, settings):
+        return EXIT_FAILED
+    _say(f"imgdesk: wrote {options.output} ({request.done} of {request.total} images done)")
     return EXIT_COMPLETED
 
 
@@ -316,6 +431,22 @@ def export_request(repo: Repository, request_id: str, path: Path, settings: Sett
     write_output_csv(path, catalogue, outputs, neutralise=settings.neutralise_formulas)
     repo.set_output_csv(request_id, path.absolute().as_uri())
     return path
+
+
+def _write_output(repo: Repository, request_id: str, path: Path, settings: Settings) -> bool:
+    """Export the request to ``path``; False, said in one sentence, when it cannot be written.
+
+    The place was checked before any download, but a disk can fill or a folder go meanwhile.
+    """
+    try:
+        export_request(repo, request_id, path, settings)
+    except ImageError as error:
+        _say(
+            f"imgdesk: the output CSV could not be written: {error.message} The images are "
+            f"stored, and imgdesk export {request_id} -o OUTPUT.csv writes it elsewhere."
+        )
+        return False
+    return True
 
 
 def _run_to_end(
@@ -340,8 +471,13 @@ def _run_to_end(
     engine.request_held.connect(reporter.held)
     sender = WebhookSender(Outbox(), settings)
     sender.attempt_recorded.connect(reporter.webhook_attempt)
+    loop = qasync.QEventLoop(app)
+    stop = _StopRequest(loop)
+    engine.database_lost.connect(stop.database_lost)
 
-    async def run() -> str:
+    async def run() -> int:
+        # Events an earlier run still owes (killed, stopped) go out now, under their own ids.
+        sender.start()
         finished: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
         def on_finished(finished_id: str, status: str) -> None:
@@ -350,24 +486,149 @@ def _run_to_end(
 
         engine.request_finished.connect(on_finished)
         engine.start_request(request_id)
-        status = await finished
+        status = await stop.unless_stopped(finished)
+        if status is None:
+            _stop_now(stop, engine, sender, repo, request_id, reporter)
         engine.shutdown()
-        export_request(repo, request_id, output, settings)
+        written = _write_output(repo, request_id, output, settings)
         request = repo.get_request(request_id)
         assert request is not None
-        reporter.finished(request, output)
+        reporter.finished(request, output if written else None)
         # The event names the output CSV, so it is queued only once that is written.
-        if sender.request_finished(request) is not None:
-            await sender.drain()
-        return status
+        sender.request_finished(request)
+        # This request's event and those resumed above are all delivered (or given up)
+        # before the command exits.
+        if await stop.unless_stopped(sender.drain()) is None:
+            _stop_now(stop, engine, sender, repo, request_id, reporter)
+        return EXIT_COMPLETED if status == "completed" and written else EXIT_FAILED
 
-    loop = qasync.QEventLoop(app)
     try:
         with loop:
-            status = loop.run_until_complete(run())
+            return int(loop.run_until_complete(run()))
     finally:
         engine.shutdown()
-    return EXIT_COMPLETED if status == "completed" else EXIT_FAILED
+
+
+class _StopRequest:
+    """Turns SIGINT/SIGTERM, or the database lost, into one clean stop of the run.
+
+    The handlers run as event loop callbacks (asyncio's ``add_signal_handler``, which wakes
+    Qt's loop through a wakeup fd), never inside an engine slot, so no KeyboardInterrupt
+    is raised in the middle of the engine's work. After the first signal, a plain handler
+    ends the process at once on the next one, even while the loop is busy.
+
+    Attributes:
+        requested: done once the run must stop.
+        exit_code: 130 (Ctrl-C), 143 (SIGTERM), or 1 (the database is lost).
+        signal_name: "Ctrl-C" or "SIGTERM"; empty when the database is lost.
+        message: what the database loss was, in words.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.requested: asyncio.Future[None] = loop.create_future()
+        self.exit_code = EXIT_FAILED
+        self.signal_name = ""
+        self.message = ""
+        self._loop = loop
+        self._ticker: Any = None
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except NotImplementedError:  # Windows: no wakeup fd for the loop
+                signal.signal(signum, self._on_signal_elsewhere)
+                self._keep_python_running()
+
+    async def unless_stopped(self, awaitable: Awaitable[_T]) -> _T | None:
+        """The result of ``awaitable``, or None when a stop comes first."""
+        task = asyncio.ensure_future(awaitable)
+        waiting: list[asyncio.Future[Any]] = [task, self.requested]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return task.result()
+        task.cancel()
+        return None
+
+    def database_lost(self, message: str) -> None:
+        """Slot of ``Engine.database_lost``: nothing can be stored any more."""
+        if not self.requested.done():
+            self.message = message
+            self.requested.set_result(None)
+
+    def _on_signal(self, signum: int) -> None:
+        if self.requested.done():
+            _exit_at_once(signum, None)
+        # The loop's wakeup fd stays, so an idle loop still wakes for the next signal.
+        for each in STOP_SIGNALS:
+            signal.signal(each, _exit_at_once)
+        logger.info("stopping on signal %s", signum)
+        self.exit_code = 128 + signum
+        self.signal_name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.requested.set_result(None)
+
+    def _on_signal_elsewhere(self, signum: int, frame: FrameType | None) -> None:
+        self._loop.call_soon_threadsafe(self._on_signal, signum)
+
+    def _keep_python_running(self) -> None:
+        """Without a wakeup fd a Python signal handler waits for Python code to run."""
+        if self._ticker is None:
+            from PySide6.QtCore import QTimer
+
+            self._ticker = QTimer()
+            self._ticker.timeout.connect(lambda: None)
+            self._ticker.start(100)
+
+
+def _stop_now(
+    stop: _StopRequest,
+    engine: Engine,
+    sender: WebhookSender,
+    repo: Repository,
+    request_id: str,
+    reporter: _Reporter,
+) -> NoReturn:
+    """End the run as ``stop`` asks: images in flight back to pending, one line, exit."""
+    engine.shutdown(timeout_ms=0)  # nothing is waited for: the run ends now
+    sender.stop_now()  # a POST in flight gives its claim back: the next run sends it at once
+    if not stop.signal_name:
+        reporter.stopped(stop.message)
+        _exit_now(stop.exit_code)
+    request = repo.get_request(request_id)
+    if request is not None and not request.finished:
+        repo.set_request_error(
+            request_id,
+            f"Interrupted by {stop.signal_name}; imgdesk retry {request_id} resumes it.",
+        )
+        reporter.stopped(
+            f"interrupted by {stop.signal_name}; the images in flight went back to pending "
+            f"and imgdesk retry {request_id} resumes the request."
+        )
+    else:
+        reporter.stopped(
+            f"interrupted by {stop.signal_name}; the webhook still owed goes out with the next "
+            "imgdesk run on this data folder."
+        )
+    _exit_now(stop.exit_code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process without waiting for threads still on the network.
+
+    A download or a webhook POST can take minutes to time out, and Qt's thread pool and
+    qasync's executor wait for their threads when torn down. What is worth keeping is
+    stored by now, and what a thread writes later is cleaned up by the next run (as after
+    a crash), so the log and the database are closed and the process ends.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    stop_logging()
+    close_database()
+    os._exit(code)
+
+
+def _exit_at_once(signum: int, frame: FrameType | None) -> None:
+    """A second Ctrl-C (or SIGTERM) while stopping: the user wants out now."""
+    os.write(sys.stderr.fileno(), b"imgdesk: stopped at once.\n")
+    os._exit(128 + signum)
 
 
 class _Reporter:
@@ -410,15 +671,16 @@ class _Reporter:
                 request_id=event.request_id,
                 serial=event.serial,
                 position=event.position,
-                url=event.url,
+                url=redact_url(event.url),
                 status=event.status,
                 error_code=event.error_code,
-                error=event.error,
+                error=_shown_text(event.error),
                 output_url=event.output_url,
             )
         elif not self._tty and event.status == "failed":
             self._err.write(
-                f"imgdesk: failed {event.serial} #{event.position} {event.url}: {event.error}\n"
+                f"imgdesk: failed {event.serial} #{event.position} {redact_url(event.url)}: "
+                f"{_shown_text(event.error)}\n"
             )
 
     def progress(self, repo: Repository, request_id: str) -> None:
@@ -446,15 +708,49 @@ class _Reporter:
             self._err.write("imgdesk: there is room again; carrying on\n")
         self._err.flush()
 
-    def webhook_attempt(self, attempt: Any) -> None:
-        if self._json:
-            self._emit("webhook.attempt", status_code=attempt.status_code, error=attempt.error)
-        elif attempt.error:
-            self._err.write(f"imgdesk: webhook: {attempt.error}\n")
-        else:
-            self._err.write(f"imgdesk: webhook delivered ({attempt.status_code})\n")
+    def stopped(self, message: str) -> None:
+        """The run ends early: the line goes below the progress bar, not over it."""
+        self._err.write(("\n" if self._tty else "") + f"imgdesk: {message}\n")
+        self._err.flush()
 
-    def finished(self, request: RequestInfo, output: Path) -> None:
+    def webhook_attempt(self, report: Any) -> None:
+        """One webhook attempt (an ``AttemptReport``): a JSON line, or a line on stderr."""
+        attempt = report.attempt
+        webhook_id = report.delivery.id
+        delay = None if report.next_delay_s is None else round(report.next_delay_s, 3)
+        if self._json:
+            self._emit(
+                "webhook.attempt",
+                webhook_id=webhook_id,
+                attempt=report.number,
+                status_code=attempt.status_code,
+                error=attempt.error,
+                next_delay_s=delay,
+            )
+            if report.gave_up:
+                self._emit(
+                    "webhook.gave_up",
+                    webhook_id=webhook_id,
+                    attempts=report.number,
+                    error=attempt.error,
+                )
+            return
+        if attempt.error is None:
+            self._err.write(
+                f"imgdesk: webhook {webhook_id} delivered (HTTP {attempt.status_code})\n"
+            )
+            return
+        self._err.write(f"imgdesk: webhook attempt {report.number}: {attempt.error}\n")
+        if delay is not None:
+            self._err.write(f"imgdesk: webhook: retrying in {delay:g} s\n")
+        elif report.gave_up:
+            self._err.write(
+                f"imgdesk: webhook {webhook_id} given up after {report.number} attempts "
+                "(imgdesk status shows them)\n"
+            )
+
+    def finished(self, request: RequestInfo, output: Path | None) -> None:
+        """The request ended; ``output`` is None when its CSV could not be written."""
         if self._json:
             self._emit(
                 "request.finished",
@@ -462,7 +758,7 @@ class _Reporter:
                 status=request.status,
                 succeeded=request.done,
                 failed=request.failed,
-                output_csv=output.absolute().as_uri(),
+                output_csv=output.absolute().as_uri() if output else None,
             )
             return
         if self._tty:
@@ -471,7 +767,7 @@ class _Reporter:
         self._err.write(
             f"imgdesk: {request.status}: {request.done} done, {request.failed} failed of "
             f"{request.total} in {seconds:.1f} s; saved {request.bytes_saved / 1e6:.1f} MB; "
-            f"output: {output}\n"
+            f"output: {output or 'not written'}\n"
         )
 
 
@@ -488,9 +784,11 @@ def _default_output(input_path: Path) -> Path:
 
 
 def _stored_output(request: RequestInfo) -> Path | None:
+    """Where the request's output CSV was last written, when that was a local file."""
     if not request.output_csv:
         return None
-    return Path(unquote(urlsplit(request.output_csv).path))
+    parts = urlsplit(request.output_csv)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else None
 
 
 def _request_json(request: RequestInfo) -> dict[str, Any]:
@@ -498,7 +796,7 @@ def _request_json(request: RequestInfo) -> dict[str, Any]:
         "request_id": request.id,
         "csv_name": request.csv_name,
         "status": request.status,
-        "error": request.error,
+        "error": _shown_text(request.error),
         "total_images": request.total,
         "succeeded": request.done,
         "failed": request.failed,
@@ -506,6 +804,16 @@ def _request_json(request: RequestInfo) -> dict[str, Any]:
         "finished_at": _iso(request.finished_at) if request.finished_at else None,
         "output_csv": request.output_csv,
     }
+
+
+def _shown_text(text: str | None) -> str | None:
+    """A message about images as printed: URLs without their password (queries may stay)."""
+    return redact_text(text, hide_query=False) if text else text
+
+
+def _shown_webhook_text(text: str | None) -> str | None:
+    """A message about the webhook as printed: its URL's password and query values hidden."""
+    return redact_text(text) if text else text
 
 
 def _iso(timestamp: float) -> str:
@@ -516,7 +824,9 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _open_window(data_dir: str | None, files: list[Path], demo: bool) -> int:
+def _open_window(
+    data_dir: str | None, files: list[Path], demo: bool, quit_when_done: bool = False
+) -> int:
     from imgdesk.gui.app import run_window
 
-    return run_window(data_dir, files, demo=demo)
+    return run_window(data_dir, files, demo=demo, quit_when_done=quit_when_done)

@@ -1,13 +1,16 @@
 """The sample catalogue behind ``imgdesk demo``, served from a loopback HTTP server.
 
 A new user sees the whole flow with no setup and no internet: the bundled product pictures
-(``resources/demo/images``) are served on 127.0.0.1 and a CSV pointing at them is written
-from the template ``resources/demo/catalogue.csv``, whose URLs start with ``{base}``.
-A few URLs misbehave on purpose, so failures and retries show up too:
+(``imgdesk/resources/demo/images``) are served on 127.0.0.1 and a CSV pointing at them is
+written from the template ``imgdesk/resources/demo/catalogue.csv``, whose URLs start with
+``{base}``. A few URLs misbehave on purpose, so failures and retries show up too:
 
 - ``/images/<name>`` of a picture that is not bundled answers ``404 Not Found``;
 - ``/html/<name>`` answers ``200 OK`` with a web page instead of a picture;
 - ``/flaky/<name>`` answers ``503 Service Unavailable`` the first two times, then the picture.
+
+So the sample request, run with the default settings, ends ``failed`` with exactly the
+:data:`PLANNED_FAILURES` and every other image done: :func:`unplanned_outcomes` checks that.
 
 Qt-free, so the window and a script can both use it.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,12 +28,18 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from imgdesk.core.paths import resource_path
+from imgdesk.core.repository import ImageInfo
 
 logger = logging.getLogger(__name__)
 
 DEMO_CSV_NAME = "imgdesk-demo-catalogue.csv"
 FLAKY_FAILURES = 2
 CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+# The sample request's failures by design: the URL path of each and its error code.
+PLANNED_FAILURES = {
+    "/images/sneaker-black-2.jpg": "http_404",
+    "/html/tote-black-2.jpg": "not_an_image",
+}
 
 _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>Product</title></head>"
@@ -119,6 +129,24 @@ def write_demo_csv(folder: Path, base_url: str) -> Path:
     path = folder / DEMO_CSV_NAME
     path.write_bytes(template.replace(b"{base}", base_url.rstrip("/").encode("ascii")))
     return path
+
+
+def unplanned_outcomes(images: Iterable[ImageInfo]) -> list[str]:
+    """How a finished sample request differs from its design; empty when it is as planned.
+
+    Planned: each URL of :data:`PLANNED_FAILURES` failed with its code, every other image is
+    done (the flaky one after its retries).
+    """
+    problems = []
+    for image in images:
+        planned_code = PLANNED_FAILURES.get(urlsplit(image.url).path)
+        ended = f"{image.status} ({image.error_code})" if image.error_code else image.status
+        if planned_code is None:
+            if image.status != "done":
+                problems.append(f"{image.url} ended {ended}, not done")
+        elif image.status != "failed" or image.error_code != planned_code:
+            problems.append(f"{image.url} ended {ended}, not failed ({planned_code})")
+    return problems
 
 
 class _Server(ThreadingHTTPServer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,7 +13,14 @@ from PIL import Image
 
 from imgdesk.core.csvio import Catalogue, read_catalogue
 from imgdesk.core.paths import resource_path
-from imgdesk.demo import FLAKY_FAILURES, DemoServer, write_demo_csv
+from imgdesk.core.repository import ImageInfo
+from imgdesk.demo import (
+    FLAKY_FAILURES,
+    PLANNED_FAILURES,
+    DemoServer,
+    unplanned_outcomes,
+    write_demo_csv,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -121,3 +129,32 @@ def test_stop_closes_the_port() -> None:
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=5)
     demo.stop()  # a second stop is harmless
+
+
+def test_the_planned_failures_are_urls_of_the_catalogue(catalogue: Catalogue) -> None:
+    paths = [urlsplit(url).path for url in _urls(catalogue)]
+    for path in PLANNED_FAILURES:
+        assert paths.count(path) == 1, path
+
+
+def _image(url: str, status: str, error_code: str | None = None) -> ImageInfo:
+    blank = ImageInfo(*[None] * len(ImageInfo._fields))
+    return blank._replace(url=url, status=status, error_code=error_code)
+
+
+def test_unplanned_outcomes_names_what_differs_from_the_design() -> None:
+    base = "http://127.0.0.1:1234"
+    as_designed = [
+        _image(f"{base}/images/mug-teal-1.jpg", "done"),
+        _image(f"{base}/flaky/lamp-mustard-1.jpg", "done", "http_503"),  # retried, then done
+        *(_image(f"{base}{path}", "failed", code) for path, code in PLANNED_FAILURES.items()),
+    ]
+    assert unplanned_outcomes(as_designed) == []
+
+    timed_out = _image(f"{base}/images/mug-teal-1.jpg", "failed", "timeout")
+    not_failed = _image(f"{base}/html/tote-black-2.jpg", "done")
+    problems = unplanned_outcomes([timed_out, not_failed, *as_designed[1:3]])
+    assert problems == [
+        f"{base}/images/mug-teal-1.jpg ended failed (timeout), not done",
+        f"{base}/html/tote-black-2.jpg ended done, not failed (not_an_image)",
+    ]

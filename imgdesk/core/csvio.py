@@ -12,7 +12,6 @@ inside a quoted field is doubled, and a space after a delimiter belongs to the c
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import dataclasses
 import io
@@ -23,9 +22,11 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from imgdesk.core.errors import CsvFileError
+from imgdesk.core.storage import atomic_file
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,10 @@ _HEADER_PROBE_CHARS = 1 << 16
 # A file of nothing but these (blank lines, lone delimiters) has no header to find.
 _EMPTY_CHARS = ' \t\r\n,;"\ufeff'
 _EMPTY_MESSAGE = "The file is empty: it has no header row and no products."
+_UNCLOSED_QUOTE = (
+    "A quoted cell in the row starting on this line is never closed (a double quote is "
+    "missing), so the rest of the file would be read as one cell."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,16 +223,25 @@ def read_catalogue(
     Raises:
         CsvFileError: the file cannot be read or is rejected as a whole.
     """
+    limit_mb = MAX_FILE_BYTES // 1024 // 1024
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise CsvFileError(
                 f"The file is {size / 1024 / 1024:.0f} MB; imgdesk reads CSV files of up to "
-                f"{MAX_FILE_BYTES // 1024 // 1024} MB. Split it into smaller files."
+                f"{limit_mb} MB. Split it into smaller files."
             )
-        data = path.read_bytes()
+        # The size above is only a hint: a pipe, a device (/dev/zero) or a file still growing
+        # says 0 or too little. Reading one byte past the limit is what proves it.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise CsvFileError(f"The file {path.name} cannot be read: {exc.strerror or exc}.") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise CsvFileError(
+            f"The file is larger than {limit_mb} MB, the most imgdesk reads in one CSV file. "
+            "Split it into smaller files."
+        )
     return parse_catalogue(data, path.name, on_rows, chunk_rows)
 
 
@@ -389,7 +403,26 @@ def write_output_csv(
     *,
     neutralise: bool = True,
 ) -> None:
-    """Write the output CSV: the input, row for row, plus the output image URLs.
+    """Write the output CSV to ``path`` atomically (see :func:`write_output_rows`).
+
+    Raises:
+        ValueError: a row has more output URLs than input URLs.
+        ImageError: ``storage``, when the file cannot be written (the sentence says why);
+            a previous file at ``path`` is then left as it was.
+    """
+    with atomic_file(path) as handle:
+        write_output_rows(handle, catalogue, output_urls, neutralise=neutralise)
+    logger.info("Wrote %s (%d rows)", path.name, len(catalogue.rows))
+
+
+def write_output_rows(
+    handle: BinaryIO,
+    catalogue: Catalogue,
+    output_urls: Mapping[int, Sequence[str | None]],
+    *,
+    neutralise: bool = True,
+) -> None:
+    """Write the output CSV into ``handle``: the input, row for row, plus the output URLs.
 
     Every input column is kept in input order with the input's header spelling and
     delimiter. ``Output Image Urls`` is appended, or, when the input already had such a
@@ -400,20 +433,17 @@ def write_output_csv(
 
     The file is UTF-8. It starts with a byte-order mark when the input had one (UTF-8 or
     UTF-16 with BOM) or was Windows-1252: both come from Excel, and Excel only reads
-    UTF-8 correctly when the mark is there. Lines end with CRLF (RFC 4180). The file is
-    written to a temporary file in the same folder and then renamed over ``path``, so a
-    reader never sees a half-written file and a failed write leaves any previous file
-    untouched.
+    UTF-8 correctly when the mark is there. Lines end with CRLF (RFC 4180).
 
     Args:
-        path: where to write the CSV.
+        handle: a binary file to write into (a storage's atomic output).
         catalogue: the catalogue as read.
         output_urls: row index -> output URL per input URL (None for a failed image).
         neutralise: apply :func:`neutralise_cell` to every cell, header included.
 
     Raises:
         ValueError: a row has more output URLs than input URLs.
-        OSError: the file cannot be written.
+        OSError: ``handle`` cannot be written.
     """
     width = len(catalogue.header)
     existing = catalogue.output_column
@@ -437,8 +467,66 @@ def write_output_csv(
     if neutralise:
         rows = ([neutralise_cell(cell) for cell in cells] for cells in rows)
     bom = catalogue.encoding in ("utf-8-sig", "utf-16", "utf-32", "cp1252")
-    _write_atomically(path, "utf-8-sig" if bom else "utf-8", catalogue.delimiter, rows)
-    logger.info("Wrote %s (%d rows)", path.name, len(catalogue.rows))
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig" if bom else "utf-8", newline="")
+    try:
+        # CRLF as RFC 4180 says; it also makes the writer quote any cell holding a "\r" or
+        # "\n" (with "\n" alone, Python 3.11 leaves a lone "\r" unquoted).
+        writer = csv.writer(
+            text, delimiter=catalogue.delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n"
+        )
+        writer.writerows(rows)
+        text.flush()
+    finally:
+        text.detach()  # the handle belongs to the caller
+
+
+def check_output_path(path: Path, input_path: Path | None = None) -> None:
+    """Make sure an output CSV can be written at ``path``, before any work starts.
+
+    Hours of downloads must not end in "cannot write", nor in the input overwritten: a
+    folder, a missing folder, something that is not a regular file (``/dev/null``, which
+    the rename of :func:`write_output_csv` would replace), a place imgdesk may not write
+    to, and the input itself under any spelling (``./``, a symlink, a hard link) are
+    refused. The write test creates and removes a temp file as the real write does.
+
+    Raises:
+        CsvFileError: what is wrong, naming the path.
+    """
+    if input_path is not None and _same_file(path, input_path):
+        raise CsvFileError(
+            f"The output {path} is the input file itself; choose another file for the output."
+        )
+    if path.is_dir():
+        raise CsvFileError(
+            f"The output {path} is a folder; give a file name, such as {path / 'output.csv'}."
+        )
+    if path.exists() and not path.is_file():
+        raise CsvFileError(f"The output {path} is not a regular file; choose a .csv file.")
+    folder = path.parent
+    if not folder.is_dir():
+        raise CsvFileError(
+            f"The folder {folder} does not exist, so the output {path.name} cannot be written "
+            "there; create it or choose another place."
+        )
+    probe = folder / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.unlink(probe)
+    except OSError as exc:
+        raise CsvFileError(
+            f"imgdesk cannot write the output {path.name} in {folder} "
+            f"({(exc.strerror or str(exc)).lower()}); choose another place."
+        ) from exc
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """True when both paths name one file (through ``..``, symlinks or hard links)."""
+    try:
+        if first.resolve() == second.resolve():
+            return True
+        return first.exists() and second.exists() and os.path.samefile(first, second)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
 
 
 def _output_cell(row: CatalogueRow, outputs: Sequence[str | None] | None) -> str:
@@ -452,30 +540,6 @@ def _output_cell(row: CatalogueRow, outputs: Sequence[str | None] | None) -> str
     slots = [url or "" for url in outputs]
     slots.extend([""] * (len(row.urls) - len(outputs)))
     return ",".join(slots)
-
-
-def _write_atomically(
-    path: Path, encoding: str, delimiter: str, rows: Iterable[Sequence[str]]
-) -> None:
-    """Write rows to a temp file next to ``path``, flush it to disk, then rename it."""
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # os.open with 0o666 lets the umask decide permissions, like an ordinary new file.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with open(fd, "w", encoding=encoding, newline="") as handle:
-            # CRLF as RFC 4180 says; it also makes the writer quote any cell holding a
-            # "\r" or "\n" (with "\n" alone, Python 3.11 leaves a lone "\r" unquoted).
-            writer = csv.writer(
-                handle, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n"
-            )
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _decode(data: bytes) -> tuple[str, str, list[str]]:
@@ -527,10 +591,28 @@ def _records(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             yield start, cells
             start = reader.line_num + 1
     except csv.Error as exc:
-        hint = ""
         if "field larger than field limit" in str(exc):
-            hint = " A cell is far too long: a closing double quote is probably missing."
-        raise CsvFileError(f"The CSV cannot be read: {exc}.{hint}", line=start) from exc
+            raise _cell_too_long(text, start) from exc
+        raise CsvFileError(f"The CSV cannot be read: {exc}.", line=start) from exc
+
+
+def _cell_too_long(text: str, line: int) -> CsvFileError:
+    """Say why a cell passed the csv module's limit: an unclosed quote, or a real long cell.
+
+    A quote that is never closed swallows the rest of the file, so an odd number of quotes
+    from the record's line to the end of the file means one is missing.
+    """
+    rest = io.StringIO(text, newline="")
+    for _ in range(line - 1):
+        next(rest)
+    if rest.read().count('"') % 2:
+        return CsvFileError(_UNCLOSED_QUOTE, line=line)
+    limit = csv.field_size_limit()
+    return CsvFileError(
+        f"A cell in the row starting on this line is longer than {limit:,} characters, "
+        "the most imgdesk reads in one cell.",
+        line=line,
+    )
 
 
 def _is_blank(cells: Sequence[str]) -> bool:
@@ -690,11 +772,7 @@ def _check_last_record_closed(text: str, delimiter: str, last_line: int) -> None
         return
     probe = csv.reader(io.StringIO(tail + "\nend\n", newline=""), delimiter=delimiter)
     if sum(1 for _ in probe) == 1:
-        raise CsvFileError(
-            "A quoted cell in the row starting on this line is never closed (a double quote "
-            "is missing), so the rest of the file would be read as one cell.",
-            line=last_line,
-        )
+        raise CsvFileError(_UNCLOSED_QUOTE, line=last_line)
 
 
 def _shorten(text: str) -> str:

@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from peewee import SQL
+
 from imgdesk.core.db import WebhookAttempt, WebhookDelivery, db
 from imgdesk.core.webhook import DELIVERED, AttemptOutcome
 
@@ -111,6 +113,17 @@ class Outbox:
         )
         return [_delivery_info(row) for row in query]
 
+    def latest_for_request(self, request_id: str) -> DeliveryInfo | None:
+        """The request's newest event (any state), or None when none was ever queued."""
+        row = (
+            WebhookDelivery.select()
+            .where(WebhookDelivery.request_id == request_id)
+            # rowid breaks ties between events queued within one clock tick
+            .order_by(WebhookDelivery.created_at.desc(), SQL("rowid").desc())
+            .first()
+        )
+        return None if row is None else _delivery_info(row)
+
     def pending_count(self) -> int:
         """How many deliveries are still owed."""
         return int(WebhookDelivery.select().where(WebhookDelivery.status == PENDING).count())
@@ -142,6 +155,15 @@ class Outbox:
             .execute()
         )
         return int(updated) == 1
+
+    def release(self, delivery_id: str, now: float) -> None:
+        """Give a claim back: the attempt was cut off unrecorded, so the event is due now.
+
+        Without this, the next run would wait for the claim to expire before sending it.
+        """
+        WebhookDelivery.update(next_attempt_at=now).where(
+            (WebhookDelivery.id == delivery_id) & (WebhookDelivery.status == PENDING)
+        ).execute()
 
     def record_attempt(
         self,

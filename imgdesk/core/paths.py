@@ -30,7 +30,12 @@ def log_dir(data_dir: Path) -> Path:
 
 
 def resource_path(name: str) -> Path:
-    """A file shipped in ``resources/``, from a source checkout or a PyInstaller bundle."""
+    """A file of ``imgdesk/resources/`` (the icon, the desktop entry, the demo catalogue).
+
+    The one place that knows where resources are: package data beside this package in a wheel
+    or an editable install, and the same place under ``sys._MEIPASS`` in a PyInstaller bundle
+    (build.spec puts them there).
+    """
     bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
-    return base / "resources" / name
+    package = Path(bundle) / "imgdesk" if bundle else Path(__file__).resolve().parents[1]
+    return package / "resources" / name

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import random
+import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -27,10 +31,14 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from imgdesk import __version__
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.fetch import parse_retry_after
+from imgdesk.core.redact import redact_text, redact_url
 from imgdesk.core.repository import RequestInfo
 
 logger = logging.getLogger(__name__)
@@ -44,13 +52,22 @@ DELIVERED = "delivered"
 RETRY = "retry"
 GIVE_UP = "give_up"
 
-ATTEMPT_TIMEOUT_S = 15.0
+ATTEMPT_TIMEOUT_S = 15.0  # the whole attempt, however slowly the receiver answers
 CONNECT_TIMEOUT_S = 5.0
 EXCERPT_CHARS = 500
 _EXCERPT_BYTES = 4 * EXCERPT_CHARS  # enough bytes for 500 characters of UTF-8, mostly
 MAX_RETRY_DELAY_S = 24 * 3600.0  # 20 doublings of a long first delay must stay sane
+MAX_JITTER = 0.5  # a retry waits its base delay plus up to half of it again, never less
 SECRET_PREFIX = "whsec_"
 USER_AGENT = f"imgdesk/{__version__} (webhook)"
+
+# Why an attempt was cut off from outside (see AttemptAbort).
+DEADLINE = "deadline"
+STOPPED = "stopped"
+
+# The payload fields that say how a request ended: a finish with the same values as the
+# request's last event is no news, so it queues no new event.
+RESULT_FIELDS = ("event", "status", "total_images", "succeeded", "failed")
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,11 @@ class AttemptOutcome:
 
 
 def event_for(status: str) -> str:
-    """The event name for a finished request's status."""
+    """The event name for a finished request's status.
+
+    A request with any failed or cancelled image ends ``failed`` (SPEC 2), so its event is
+    ``request.failed``; only a request whose every image succeeded is ``request.completed``.
+    """
     if status == "completed":
         return EVENT_COMPLETED
     if status == "failed":
@@ -121,6 +142,17 @@ def sample_payload(now: float) -> dict[str, Any]:
     }
 
 
+def same_result(stored_body: str, payload: dict[str, Any]) -> bool:
+    """Whether ``payload`` reports the same end (event, status, counts) as a stored body."""
+    try:
+        stored = json.loads(stored_body)
+    except ValueError:
+        return False
+    if not isinstance(stored, dict):
+        return False
+    return all(stored.get(name) == payload.get(name) for name in RESULT_FIELDS)
+
+
 def encode_body(payload: dict[str, Any]) -> str:
     """Compact ASCII JSON: encoded once, stored, and sent byte for byte on every attempt."""
     return json.dumps(payload, separators=(",", ":"))
@@ -134,27 +166,32 @@ def iso_utc(timestamp: float) -> str:
 # -- signing --------------------------------------------------------------------------------
 
 
-def signing_key(secret: str) -> bytes:
+def signing_key(secret: str, name: str = "webhook_secret") -> bytes:
     """The HMAC key: ``whsec_<base64>`` is decoded (Standard Webhooks), else UTF-8 bytes.
 
+    The base64 may come without its ``=`` padding, as the Standard Webhooks and Svix
+    verifiers accept it too. ``name`` is what the message calls the secret: the setting
+    by default, a command-line flag when the CLI checks its own.
+
     Raises:
-        SettingsError: a ``whsec_`` secret whose rest is not base64.
+        SettingsError: a ``whsec_`` secret whose rest is not base64, or is empty.
     """
-    if secret.startswith(SECRET_PREFIX):
-        try:
-            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
-        except (binascii.Error, ValueError):
-            # The message must not quote the secret: it may end up in a log or a dialog.
-            raise SettingsError(
-                "webhook_secret starts with whsec_ but the rest is not valid base64"
-            ) from None
-    return secret.encode("utf-8")
+    if not secret.startswith(SECRET_PREFIX):
+        return secret.encode("utf-8")
+    encoded = secret[len(SECRET_PREFIX) :]
+    # The message must not quote the secret: it may end up in a log or a dialog.
+    if not encoded:
+        raise SettingsError(f"{name} is whsec_ with no key after it")
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise SettingsError(f"{name} starts with whsec_ but the rest is not valid base64") from None
 
 
-def check_secret(secret: str) -> None:
+def check_secret(secret: str, name: str = "webhook_secret") -> None:
     """Raise :class:`SettingsError` now if ``secret`` can never sign (for settings and CLI)."""
     if secret:
-        signing_key(secret)
+        signing_key(secret, name)
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
@@ -180,25 +217,160 @@ def webhook_headers(msg_id: str, timestamp: int, body: str, secret: str | None) 
 # -- backoff --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RetryDelay:
+    """How long to wait before a retry, and why it is not what the receiver asked for.
+
+    Attributes:
+        seconds: the wait.
+        note: set when the receiver's ``Retry-After`` was cut to the cap, in words for the
+            attempt's record (``asked to wait 100000 s; waiting 60 s, the cap``).
+    """
+
+    seconds: float
+    note: str | None = None
+
+
 def retry_delay(
     retry_number: int,
     first_delay_s: float,
     retry_after: float | None,
     retry_after_cap_s: float,
-    uniform: Callable[[float, float], float] = random.uniform,
-) -> float:
-    """Seconds before retry ``retry_number`` (1 for the first retry).
+    rng: random.Random | None = None,
+) -> RetryDelay:
+    """The wait before retry ``retry_number`` (1 for the first retry).
 
-    A receiver's Retry-After wins, capped so a receiver cannot park an event for days;
-    otherwise the delay doubles each time, with jitter so many senders do not retry in step.
+    The delay doubles each time from ``first_delay_s``, and jitter only ADDS to it (up to
+    half again), so many senders do not retry in step and no retry comes sooner than its
+    base delay. A receiver's ``Retry-After`` is honoured when it asks for longer, up to the
+    cap, so a receiver cannot park an event for days; the cut is said in the note.
     """
+    base = min(first_delay_s * 2.0 ** (retry_number - 1), MAX_RETRY_DELAY_S)
     if retry_after is not None:
-        return min(retry_after, retry_after_cap_s)
-    base = first_delay_s * 2.0 ** (retry_number - 1)
-    return min(base * uniform(0.5, 1.5), MAX_RETRY_DELAY_S)
+        wait = max(min(retry_after, retry_after_cap_s), base)
+        if wait >= retry_after:
+            return RetryDelay(wait)
+        why = "the cap" if wait == retry_after_cap_s else "the backoff; Retry-After is capped"
+        return RetryDelay(
+            wait, f"asked to wait {_seconds(retry_after)} s; waiting {_seconds(wait)} s, {why}"
+        )
+    jitter = (rng or random).uniform(0.0, MAX_JITTER)
+    return RetryDelay(min(base * (1.0 + jitter), MAX_RETRY_DELAY_S))
+
+
+def _seconds(value: float) -> str:
+    """Seconds as people write them: ``60``, ``1.5``, ``100000``."""
+    return f"{value:.1f}".removesuffix(".0")
 
 
 # -- one attempt ----------------------------------------------------------------------------
+
+
+class AttemptAbort:
+    """Ends an attempt from any thread: its sockets are shut down, so a blocked read returns.
+
+    requests has no deadline for a whole exchange (its read timeout is per socket read, so a
+    receiver sending a byte a second keeps an attempt open for ever). :func:`post_once`
+    fires one of these at the attempt's deadline, and the sender fires it when imgdesk
+    stops, so a Ctrl-C never waits for a receiver.
+    """
+
+    def __init__(self) -> None:
+        """Create an unfired switch with no socket yet."""
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._reason: str | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """``deadline`` or ``stopped`` once fired (the first reason wins), else None."""
+        with self._lock:
+            return self._reason
+
+    def abort(self, reason: str) -> None:
+        """Cut the attempt off now, for ``reason``."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def track(self, sock: socket.socket) -> None:
+        """Remember a socket of the attempt; shut it at once if the switch already fired."""
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self._reason is not None
+        if fired:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    # The plain socket's shutdown, also for a TLS socket: it only touches the file
+    # descriptor, which is safe while another thread is blocked reading it.
+    with contextlib.suppress(OSError):  # already closed: nothing left to cut
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+# The AttemptAbort of the attempt running in this thread; connections register with it.
+_current_attempt = threading.local()
+
+
+def _track_new_socket(sock: socket.socket) -> None:
+    abort: AttemptAbort | None = getattr(_current_attempt, "abort", None)
+    if abort is not None:
+        abort.track(sock)
+
+
+class _TrackedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _track_new_socket(sock)
+        return sock
+
+
+class _TrackedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()  # tracked before the TLS handshake, so that is cut too
+        _track_new_socket(sock)
+        return sock
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+
+_TRACKED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _TrackedHTTPPool,
+    "https": _TrackedHTTPSPool,
+}
+
+
+class _AttemptAdapter(HTTPAdapter):
+    """requests' adapter, with connections whose sockets the attempt's abort switch knows."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _TRACKED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # A SOCKS proxy has pool classes of its own; it keeps them (and per-read timeouts).
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _TRACKED_POOLS
+        return manager
+
+
+def _attempt_session() -> requests.Session:
+    session = requests.Session()
+    adapter = _AttemptAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def post_once(
@@ -209,61 +381,82 @@ def post_once(
     *,
     timestamp: int | None = None,
     timeout_s: float = ATTEMPT_TIMEOUT_S,
-    session: requests.Session | None = None,
+    abort: AttemptAbort | None = None,
 ) -> AttemptOutcome:
     """POST ``body`` to ``url`` once and classify the answer; never raises.
 
-    Redirects are not followed (a receiver that moved must be re-configured, and following
-    one would send a signed event to a place nobody chose). The connect, each read and the
-    excerpt are bounded by ``timeout_s`` so one attempt stays near that total.
+    ``timeout_s`` is the deadline of the whole attempt (connect, send, answer and excerpt),
+    however slowly the receiver answers. ``abort`` lets another thread cut the attempt off
+    (the sender does when imgdesk stops). Redirects are not followed: a receiver that moved
+    must be re-configured, and following one would send a signed event to a place nobody
+    chose.
     """
     stamp = int(time.time()) if timestamp is None else timestamp
     started = time.monotonic()
-    origin = url_origin(url)
     try:
         headers = webhook_headers(msg_id, stamp, body, secret)
     except SettingsError as error:
         return _outcome(GIVE_UP, stamp, started, error=str(error))
-    own_session = session is None
-    active = requests.Session() if session is None else session
+    switch = AttemptAbort() if abort is None else abort
+    watchdog = threading.Timer(timeout_s, switch.abort, args=(DEADLINE,))
+    watchdog.daemon = True
+    session = _attempt_session()
+    _current_attempt.abort = switch
+    watchdog.start()
     try:
-        with active.post(
+        with session.post(
             url,
             data=body.encode("utf-8"),
             headers=headers,
             allow_redirects=False,
             stream=True,
-            # Connect, then each read of the answer; the excerpt below keeps to the total.
+            # Per socket operation; the watchdog holds the attempt to its total deadline.
             timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s),
         ) as response:
-            excerpt = _read_excerpt(response, started + timeout_s)
+            excerpt = _read_excerpt(response)
             return _classify(response, stamp, started, excerpt)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-        requests.exceptions.InvalidHeader,
-    ) as error:
-        return _outcome(GIVE_UP, stamp, started, error=f"not a usable webhook URL: {error}")
-    except requests.exceptions.ConnectTimeout:
-        return _outcome(RETRY, stamp, started, error=f"timed out connecting to {origin}")
-    except requests.exceptions.ReadTimeout:
-        return _outcome(
-            RETRY, stamp, started, error=f"{origin} did not answer within {timeout_s:g} s"
-        )
-    except requests.exceptions.SSLError as error:
-        return _outcome(
-            RETRY, stamp, started, error=f"TLS with {origin} failed: {_root_reason(error)}"
-        )
-    except requests.exceptions.ConnectionError as error:
-        return _outcome(
-            RETRY, stamp, started, error=f"could not connect to {origin}: {_root_reason(error)}"
-        )
     except requests.RequestException as error:
-        return _outcome(RETRY, stamp, started, error=f"{type(error).__name__}: {error}")
+        outcome, message = _describe_failure(error, switch.reason, url_origin(url), timeout_s)
+        return _outcome(outcome, stamp, started, error=message)
     finally:
-        if own_session:
-            active.close()
+        watchdog.cancel()
+        _current_attempt.abort = None
+        session.close()
+
+
+def _describe_failure(
+    error: requests.RequestException, aborted: str | None, origin: str, timeout_s: float
+) -> tuple[str, str]:
+    """The outcome and the sentence for an attempt that got no answer."""
+    if aborted == DEADLINE:
+        return RETRY, f"{origin} did not answer within {timeout_s:g} s"
+    if aborted == STOPPED:
+        return RETRY, f"stopped before {origin} answered: imgdesk was shutting down"
+    # Fixed words, never the URL: it may carry credentials or a token.
+    if isinstance(error, requests.exceptions.InvalidSchema):
+        return GIVE_UP, "not a usable webhook URL: only http:// and https:// are supported"
+    if isinstance(error, requests.exceptions.MissingSchema):
+        return GIVE_UP, "not a usable webhook URL: it does not start with http:// or https://"
+    if isinstance(error, requests.exceptions.InvalidURL):
+        return GIVE_UP, "not a usable webhook URL: its host or port cannot be read"
+    if isinstance(error, requests.exceptions.InvalidHeader):
+        return GIVE_UP, f"a webhook header could not be sent: {redact_text(str(error))}"
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return RETRY, f"timed out connecting to {origin}"
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return RETRY, f"{origin} did not answer within {timeout_s:g} s"
+    if isinstance(error, requests.exceptions.SSLError):
+        return RETRY, f"TLS with {origin} failed: {_root_reason(error)}"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        # RemoteDisconnected is a ConnectionResetError too: ask about it first.
+        if _caused_by(error, http.client.RemoteDisconnected):
+            return RETRY, f"the receiver at {origin} closed the connection without answering"
+        if _caused_by(error, urllib3.exceptions.NewConnectionError):
+            return RETRY, f"could not connect to {origin}: {_root_reason(error)}"
+        if _caused_by(error, ConnectionResetError):
+            return RETRY, f"the receiver at {origin} reset the connection before answering"
+        return RETRY, f"the connection to {origin} failed: {_root_reason(error)}"
+    return RETRY, f"{type(error).__name__}: {redact_text(str(error))}"
 
 
 def _classify(
@@ -283,7 +476,7 @@ def _classify(
             error="HTTP 410 Gone: the receiver asked to stop sending",
         )
     if 300 <= code < 400:
-        location = response.headers.get("Location", "?")
+        location = redact_url(response.headers.get("Location", "?"), hide_query=True)
         error = f"HTTP {code}: redirected to {location}; webhook redirects are not followed"
     else:
         error = f"HTTP {code} {_phrase(code)}".rstrip()
@@ -319,13 +512,13 @@ def _outcome(
     )
 
 
-def _read_excerpt(response: requests.Response, deadline: float) -> str | None:
-    """The start of the body, read within the deadline; a broken body only loses the excerpt."""
+def _read_excerpt(response: requests.Response) -> str | None:
+    """The start of the body; a broken body (or one cut at the deadline) only loses the rest."""
     data = b""
     try:
         for chunk in response.iter_content(1024):
             data += chunk
-            if len(data) >= _EXCERPT_BYTES or time.monotonic() > deadline:
+            if len(data) >= _EXCERPT_BYTES:
                 break
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         logger.debug("webhook response body unreadable: %s", error)
@@ -351,8 +544,8 @@ def _phrase(code: int) -> str:
         return ""
 
 
-def _root_reason(error: BaseException) -> str:
-    """The innermost OS-level reason (``Connection refused``) instead of urllib3's paragraph."""
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it wraps (args, ``reason``, causes), each once."""
     seen: set[int] = set()
     pending: list[BaseException] = [error]
     while pending:
@@ -360,12 +553,22 @@ def _root_reason(error: BaseException) -> str:
         if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror
+        yield current
         pending.extend(a for a in current.args if isinstance(a, BaseException))
         pending.extend(
             e
             for e in (getattr(current, "reason", None), current.__cause__, current.__context__)
             if isinstance(e, BaseException)
         )
+
+
+def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
+    return any(isinstance(cause, kind) for cause in _causes(error))
+
+
+def _root_reason(error: BaseException) -> str:
+    """The innermost OS-level reason (``Connection refused``) instead of urllib3's paragraph."""
+    for cause in _causes(error):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
     return type(error).__name__

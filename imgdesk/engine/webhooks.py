@@ -4,7 +4,8 @@ Each owed event gets one asyncio task: it waits for the event's due time with ``
 (no thread and no window is ever blocked), claims it in the outbox, runs the POST in an
 executor thread, records the attempt, and either finishes or sets the next due time. All
 state lives in the outbox, so a quit or a crash at any point loses nothing: the next
-:meth:`WebhookSender.start` carries on where the last run stopped.
+:meth:`WebhookSender.start` (the window, ``process`` or ``retry``, whichever runs next)
+carries on where the last run stopped, under the same ``webhook-id``.
 
 A webhook never changes a request: this module only reads :class:`RequestInfo`.
 """
@@ -12,27 +13,32 @@ A webhook never changes a request: this module only reads :class:`RequestInfo`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+from peewee import PeeweeException
 from PySide6.QtCore import QObject, Signal
 
-from imgdesk.core.outbox import PENDING, DeliveryInfo, Outbox
+from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.settings import Settings
 from imgdesk.core.webhook import (
     ATTEMPT_TIMEOUT_S,
     DELIVERED,
     RETRY,
+    STOPPED,
+    AttemptAbort,
     AttemptOutcome,
     build_payload,
     encode_body,
-    event_for,
     post_once,
     retry_delay,
+    same_result,
     sample_payload,
     url_origin,
 )
@@ -46,14 +52,37 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class AttemptReport:
+    """One recorded attempt and what follows from it, for progress lines and views.
+
+    Attributes:
+        attempt: the attempt as stored (time, status, error, duration, excerpt).
+        delivery: the delivery after it: delivered, pending for a retry, or failed.
+        number: 1 for the first attempt of the delivery's round, 2 for the first retry...
+        next_delay_s: seconds until the retry, None when no retry follows.
+    """
+
+    attempt: AttemptInfo
+    delivery: DeliveryInfo
+    number: int
+    next_delay_s: float | None
+
+    @property
+    def gave_up(self) -> bool:
+        """True when this was the last attempt and the event was not delivered."""
+        return self.delivery.status == FAILED
+
+
 class WebhookSender(QObject):
     """Delivers the outbox's events with retries, backoff and Retry-After.
 
-    Build one per process in the composition root and call :meth:`request_finished` for
-    every request that reaches ``completed`` or ``failed``.
+    Build one per process in the composition root, call :meth:`start` once the loop runs
+    (it resumes what earlier runs still owe) and :meth:`request_finished` for every request
+    that reaches ``completed`` or ``failed``.
 
     Signals:
-        attempt_recorded(AttemptInfo): an attempt was stored, whatever its outcome.
+        attempt_recorded(AttemptReport): an attempt was stored, whatever its outcome.
         delivery_finished(DeliveryInfo): a delivery was delivered, or given up for good.
     """
 
@@ -78,8 +107,9 @@ class WebhookSender(QObject):
         self._sleep = sleep
         self._timeout_s = timeout_s
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._posting: set[str] = set()  # deliveries with a POST on the wire
+        self._posting: dict[str, AttemptAbort] = {}  # POSTs on the wire, so stop() can cut them
         self._deferred: list[str] = []  # queued while no event loop was running
+        self._stopped = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -102,10 +132,12 @@ class WebhookSender(QObject):
         return len(pending)
 
     def request_finished(self, request: RequestInfo) -> str | None:
-        """Queue the event of a finished request; returns its delivery id, None if no URL.
+        """Queue the event of a finished request; returns its delivery id.
 
-        A request's own webhook URL and secret win over the global settings. The event is
-        in the outbox before this returns, so it survives whatever happens next.
+        Returns None when no event is due: no URL, or the request ended just as its last
+        event said (a retry that changed nothing is no news; that event, delivered or still
+        owed, stands). A request's own webhook URL and secret win over the global settings.
+        The event is in the outbox before this returns, so it survives whatever happens next.
         """
         url = request.webhook_url or self._settings.webhook_url
         if not url:
@@ -113,14 +145,19 @@ class WebhookSender(QObject):
         if not request.finished:
             logger.warning("webhook: request %s is %s, not finished", request.id, request.status)
             return None
+        payload = build_payload(request)
+        last = self._outbox.latest_for_request(request.id)
+        if last is not None and same_result(last.payload, payload):
+            logger.info(
+                "webhook: request %s ended as its event %s (%s) said; no new event",
+                request.id,
+                last.id,
+                last.status,
+            )
+            return None
         secret = request.webhook_secret or self._settings.webhook_secret or None
         delivery_id = self._outbox.enqueue(
-            request.id,
-            event_for(request.status),
-            url,
-            secret,
-            encode_body(build_payload(request)),
-            self._clock(),
+            request.id, payload["event"], url, secret, encode_body(payload), self._clock()
         )
         self._spawn(delivery_id)
         return delivery_id
@@ -159,11 +196,34 @@ class WebhookSender(QObject):
             await asyncio.wait(tasks, timeout=remaining)
 
     async def stop(self) -> None:
-        """Stop every delivery task; whatever is owed stays in the outbox for the next start."""
+        """Stop every delivery now (see :meth:`stop_now`) and wait for its task to end."""
+        tasks = self.stop_now()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop_now(self) -> list[asyncio.Task[None]]:
+        """Stop every delivery at once, a POST on the wire included; what is owed stays owed.
+
+        A POST in flight is cut off (its socket is shut, so its thread ends at once and a
+        Ctrl-C never waits for a receiver), left unrecorded, and its claim is given back, so
+        the next run sends the event at once, under the same webhook-id. A stopped sender
+        starts nothing more: events queued afterwards wait in the outbox. Nothing is awaited,
+        so a process about to exit can call it; returns the cancelled tasks.
+        """
+        self._stopped = True
+        cut_off = list(self._posting.items())
+        for _delivery_id, abort in cut_off:
+            abort.abort(STOPPED)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        now = self._clock()
+        for delivery_id, _abort in cut_off:
+            try:
+                self._outbox.release(delivery_id, now)
+            except PeeweeException as error:
+                # Harmless: the claim expires by itself, only later.
+                logger.warning("webhook %s: claim not given back: %s", delivery_id, error)
+        return tasks
 
     async def send_test_event(self, url: str, secret: str | None) -> AttemptOutcome:
         """POST one ``test`` event (not stored, not retried) so settings can show the answer."""
@@ -193,7 +253,7 @@ class WebhookSender(QObject):
     # -- delivery ---------------------------------------------------------------------------
 
     def _spawn(self, delivery_id: str) -> None:
-        if delivery_id in self._tasks:
+        if delivery_id in self._tasks or self._stopped:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -240,6 +300,7 @@ class WebhookSender(QObject):
         """POST once in a worker thread and record it; True when the delivery is settled."""
         number = delivery.attempts + 1
         attempted_at = self._clock()
+        abort = AttemptAbort()
         post = functools.partial(
             post_once,
             delivery.url,
@@ -248,15 +309,17 @@ class WebhookSender(QObject):
             delivery.secret,
             timestamp=int(attempted_at),
             timeout_s=self._timeout_s,
+            abort=abort,
         )
-        self._posting.add(delivery.id)
+        self._posting[delivery.id] = abort
         try:
             outcome = await asyncio.get_running_loop().run_in_executor(None, post)
         finally:
-            self._posting.discard(delivery.id)
+            del self._posting[delivery.id]
 
         settings = self._settings
         next_attempt_at = None
+        next_delay_s = None
         if outcome.outcome == RETRY and number <= settings.webhook_retries:
             delay = retry_delay(
                 number,
@@ -264,7 +327,11 @@ class WebhookSender(QObject):
                 outcome.retry_after,
                 settings.retry_after_cap_s,
             )
-            next_attempt_at = self._clock() + delay
+            if delay.note:
+                # Said in the attempt's record, so status and the window show the cut.
+                outcome = dataclasses.replace(outcome, error=f"{outcome.error}; {delay.note}")
+            next_delay_s = delay.seconds
+            next_attempt_at = self._clock() + next_delay_s
         attempt, updated = self._outbox.record_attempt(
             delivery.id, outcome, attempted_at, next_attempt_at
         )
@@ -279,15 +346,17 @@ class WebhookSender(QObject):
             outcome.duration_ms,
             outcome.error or outcome.outcome,
         )
-        self.attempt_recorded.emit(attempt)
+        if updated.status != PENDING:
+            next_delay_s = None  # settled meanwhile (by hand, or by another process)
+        self.attempt_recorded.emit(AttemptReport(attempt, updated, number, next_delay_s))
         if updated.status == PENDING:
-            if next_attempt_at is not None:
+            if next_delay_s is not None:
                 logger.info(
                     "webhook %s: retry %s of %s in %.1f s",
                     delivery.id,
                     number,
                     settings.webhook_retries,
-                    next_attempt_at - self._clock(),
+                    next_delay_s,
                 )
             return False
         if updated.status != DELIVERED:

@@ -3,8 +3,9 @@
 Like Picard's ``crash_handler``: :class:`CrashHandler` installs ``sys.excepthook`` (and
 ``threading.excepthook``), logs the traceback, and shows a :class:`CrashDialog` with the
 traceback and where the log file is. Expected failures never get here: they are typed
-errors that become row states or messages. Tests leave the hook uninstalled (pytest-qt
-reports exceptions itself).
+errors that become row states or messages, and neither does Ctrl-C, which the window turns
+into a normal close (``imgdesk.gui.app.StopSignals``) rather than a ``KeyboardInterrupt``.
+Tests leave the hook uninstalled (pytest-qt reports exceptions itself).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
-    QApplication,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -145,9 +145,6 @@ class CrashHandler(QObject):
         tb: TracebackType | None,
     ) -> None:
         """Log the exception and show it (the ``sys.excepthook`` signature)."""
-        if issubclass(exc_type, KeyboardInterrupt):
-            QApplication.quit()
-            return
         logger.critical("unexpected error", exc_info=(exc_type, exc, tb))
         details = "".join(traceback.format_exception(exc_type, exc, tb))
         try:

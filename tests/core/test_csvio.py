@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from imgdesk.core.csvio import (
     split_urls,
     write_output_csv,
 )
-from imgdesk.core.errors import CsvFileError
+from imgdesk.core.errors import CsvFileError, ImageError
 
 HEADER = "S. No.,Product Name,Input Image Urls"
 A = "https://cdn.example/a.jpg"
@@ -282,6 +283,21 @@ def test_unclosed_quote_is_rejected_with_its_line(tmp_path: Path) -> None:
 def test_closed_quote_on_last_line_is_fine(tmp_path: Path) -> None:
     catalogue = load(tmp_path, f'{HEADER}\n1,"SKU ""1""","{A}"')
     assert catalogue.rows[0].product_name == 'SKU "1"'
+
+
+def test_a_long_cell_with_balanced_quotes_is_named_with_the_limit(tmp_path: Path) -> None:
+    cell = "x" * (10 * 1024 * 1024)
+    error = reject(tmp_path, f'{HEADER}\n1,SKU1,{A}\n2,"{cell}",{B}\n3,SKU3,{C}\n')
+    assert error.line == 3
+    assert f"longer than {csv.field_size_limit():,} characters" in error.message
+    assert "quote" not in error.message
+
+
+def test_a_long_run_after_an_unclosed_quote_says_the_quote_is_missing(tmp_path: Path) -> None:
+    rows = "".join(f"{i},SKU{i},{A}\n" for i in range(3, 8000))
+    error = reject(tmp_path, f'{HEADER}\n1,SKU1,{A}\n2,"SKU2,{B}\n{rows}')
+    assert error.line == 3
+    assert "never closed" in error.message
 
 
 def test_missing_file_is_a_csv_file_error(tmp_path: Path) -> None:
@@ -581,8 +597,9 @@ def test_failed_rename_keeps_previous_file(tmp_path: Path, monkeypatch: pytest.M
         raise PermissionError("file is open in Excel")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(PermissionError):
+    with pytest.raises(ImageError) as refused:
         write_output_csv(out, catalogue, {0: ["o"]})
+    assert refused.value.code == "storage" and "file is open in Excel" in refused.value.message
     assert out.read_bytes() == b"previous"
     assert [path.name for path in out_dir.iterdir()] == ["out.csv"]
 
@@ -618,10 +635,62 @@ def test_failure_mid_write_keeps_previous_file(tmp_path: Path) -> None:
     assert [path.name for path in out_dir.iterdir()] == ["out.csv"]
 
 
-def test_write_to_missing_folder_raises_oserror(tmp_path: Path) -> None:
+def test_write_into_a_folder_in_the_way_is_a_storage_error(tmp_path: Path) -> None:
     catalogue = load(tmp_path, f"{HEADER}\n1,SKU1,{A}\n")
-    with pytest.raises(OSError):
-        write_output_csv(tmp_path / "missing" / "out.csv", catalogue, {})
+    (tmp_path / "blocker").write_bytes(b"a file where a folder should be")
+    with pytest.raises(ImageError) as refused:
+        write_output_csv(tmp_path / "blocker" / "out.csv", catalogue, {})
+    assert "is a file, not a folder" in refused.value.message
+
+
+# --- checking the output's place before any work ----------------------------------------
+
+
+def test_a_writable_output_place_passes_and_is_left_as_it_was(tmp_path: Path) -> None:
+    source = write_file(tmp_path, f"{HEADER}\n1,SKU1,{A}\n")
+    csvio.check_output_path(tmp_path / "out.csv", source)
+    (tmp_path / "old.csv").write_text("previous")
+    csvio.check_output_path(tmp_path / "old.csv", source)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv", "old.csv"]
+    assert (tmp_path / "old.csv").read_text() == "previous"
+
+
+def test_the_input_itself_is_refused_as_output_under_any_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_file(tmp_path, f"{HEADER}\n1,SKU1,{A}\n")
+    (tmp_path / "link.csv").symlink_to(source)
+    os.link(source, tmp_path / "hard.csv")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for spelling in ["in.csv", "./in.csv", "sub/../in.csv", "link.csv", "hard.csv"]:
+        with pytest.raises(CsvFileError, match="is the input file itself"):
+            csvio.check_output_path(Path(spelling), source)
+    with pytest.raises(CsvFileError, match="is the input file itself"):
+        csvio.check_output_path(source, Path("link.csv"))
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("folder", "is a folder; give a file name"),
+        ("missing/out.csv", "missing does not exist"),
+        ("a-file/out.csv", "a-file does not exist"),
+    ],
+)
+def test_an_output_place_that_cannot_hold_a_file_is_refused(
+    tmp_path: Path, where: str, expected: str
+) -> None:
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CsvFileError, match=expected):
+        csvio.check_output_path(tmp_path / where)
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs /dev/null")
+def test_a_device_is_refused_as_output() -> None:
+    with pytest.raises(CsvFileError, match="is not a regular file"):
+        csvio.check_output_path(Path("/dev/null"))
 
 
 # --- round trip ------------------------------------------------------------------------
@@ -803,6 +872,47 @@ def test_a_million_rows_are_refused_with_bounded_memory(tmp_path: Path) -> None:
     message, peak_mb = done.stdout.strip().splitlines()
     assert "more than 200,000 product rows" in message
     assert int(peak_mb) < 600, f"peak memory {peak_mb} MB"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_is_read_up_to_the_limit_and_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = 1024 * 1024
+    monkeypatch.setattr(csvio, "MAX_FILE_BYTES", limit)
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    row = f"1,Product,{A}\n".encode()
+    written = 0
+    stopped_by_reader = threading.Event()
+
+    def write_forever_or_nearly() -> None:
+        nonlocal written
+        with fifo.open("wb", buffering=0) as pipe:
+            try:
+                pipe.write(f"{HEADER}\n".encode())
+                while written < 8 * limit:  # bounded, so a reader without a limit still ends
+                    written += pipe.write(row * 100)
+            except BrokenPipeError:
+                stopped_by_reader.set()
+
+    writer = threading.Thread(target=write_forever_or_nearly, daemon=True)
+    writer.start()
+    with pytest.raises(CsvFileError, match="larger than 1 MB, the most imgdesk reads") as caught:
+        read_catalogue(fifo)
+    writer.join(30)
+    assert stopped_by_reader.is_set(), f"the reader took all {written} bytes"
+    assert written < 2 * limit
+    assert caught.value.line is None
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_device_is_refused_with_the_limit_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(csvio, "MAX_FILE_BYTES", 2 * 1024 * 1024)
+    with pytest.raises(CsvFileError, match="larger than 2 MB, the most imgdesk reads"):
+        read_catalogue(Path("/dev/zero"))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

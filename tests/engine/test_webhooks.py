@@ -11,8 +11,11 @@ import asyncio
 import dataclasses
 import gc
 import json
+import select
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -28,8 +31,8 @@ from imgdesk.core.db import db, open_database
 from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.settings import Settings
-from imgdesk.core.webhook import DELIVERED
-from imgdesk.engine.webhooks import WebhookSender
+from imgdesk.core.webhook import DELIVERED, build_payload, encode_body, url_origin
+from imgdesk.engine.webhooks import AttemptReport, WebhookSender
 from tests.core.test_webhook import (
     WHSEC,
     Receiver,
@@ -37,6 +40,7 @@ from tests.core.test_webhook import (
     expected_signature,
     finished_request,
 )
+from tests.httpservers import Exchange, HttpTestServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -114,7 +118,7 @@ def make_sender(
     )
     attempts: list[AttemptInfo] = []
     finished: list[DeliveryInfo] = []
-    sender.attempt_recorded.connect(attempts.append)
+    sender.attempt_recorded.connect(lambda report: attempts.append(report.attempt))
     sender.delivery_finished.connect(finished.append)
     return sender, attempts, finished
 
@@ -179,10 +183,10 @@ def test_500_500_200_is_three_attempts_of_the_same_signed_event(
     stamps = [int(p.headers["webhook-timestamp"]) for p in posts]
     assert stamps == sorted(stamps) and stamps[0] < stamps[2], "each attempt is stamped anew"
 
-    # Default schedule: first retry after ~1 s, then ~2 s, each with +-50 % jitter.
+    # Default schedule: first retry after 1 s, then 2 s, each with up to +50 % jitter.
     assert len(fake_time.sleeps) == 2
-    assert 0.5 <= fake_time.sleeps[0] <= 1.5
-    assert 1.0 <= fake_time.sleeps[1] <= 3.0
+    assert 1.0 <= fake_time.sleeps[0] <= 1.5
+    assert 2.0 <= fake_time.sleeps[1] <= 3.0
     assert [a.status_code for a in attempts] == [500, 500, 200]
     assert attempts[0].response_excerpt == "boom"
     [delivery] = Outbox().list_deliveries("req-1")
@@ -321,7 +325,7 @@ open_database(Path({db!r}))
 app = QCoreApplication([])
 # A ten-minute first delay: the process is sure to be asleep in it when it is killed.
 sender = WebhookSender(Outbox(), Settings(webhook_first_delay_ms=600_000))
-sender.attempt_recorded.connect(lambda a: print("attempt", a.status_code, flush=True))
+sender.attempt_recorded.connect(lambda r: print("attempt", r.attempt.status_code, flush=True))
 
 
 async def main():
@@ -337,7 +341,9 @@ with qasync.QEventLoop(app) as loop:
 async def first_attempt(sender: WebhookSender) -> AttemptInfo:
     """Wait until the sender has recorded an attempt (it then sleeps towards the retry)."""
     recorded: asyncio.Future[AttemptInfo] = asyncio.get_running_loop().create_future()
-    sender.attempt_recorded.connect(lambda attempt: recorded.done() or recorded.set_result(attempt))
+    sender.attempt_recorded.connect(
+        lambda report: recorded.done() or recorded.set_result(report.attempt)
+    )
     return await asyncio.wait_for(recorded, timeout=10)
 
 
@@ -488,3 +494,150 @@ def test_send_test_event_reports_the_answer_and_stores_nothing(
     assert json.loads(got.body)["event"] == "test"
     assert got.headers["webhook-signature"] == expected_signature(WHSEC, got)
     assert Outbox().pending_count() == 0
+
+
+# -- faults: no news, the cap, reports, stop ------------------------------------------------
+
+
+def collect_reports(sender: WebhookSender) -> list[AttemptReport]:
+    reports: list[AttemptReport] = []
+    sender.attempt_recorded.connect(reports.append)
+    return reports
+
+
+def test_a_finish_that_changes_nothing_queues_no_new_event(
+    loop: qasync.QEventLoop, db_path: Path, receiver: Receiver, fake_time: FakeTime
+) -> None:
+    sender, _, _ = make_sender(fake_time, webhook_url=receiver.url())
+    first = deliver(loop, sender, finished_request(status="failed", done=8, failed=2))
+    assert first is not None
+
+    # `imgdesk retry` whose images failed again: same status and counts, a later time.
+    again = finished_request(status="failed", done=8, failed=2, finished_at=1_700_000_500.0)
+    assert deliver(loop, sender, again) is None
+    assert len(receiver.posts()) == 1
+    assert [d.id for d in Outbox().list_deliveries("req-1")] == [first]
+
+    # A retry that did change something is news.
+    later = deliver(loop, sender, finished_request(done=10, failed=0))
+    assert later not in (None, first)
+    events = [json.loads(p.body)["event"] for p in receiver.posts()]
+    assert events == ["request.failed", "request.completed"]
+
+
+def test_an_owed_event_is_sent_once_under_its_id_when_a_retry_changes_nothing(
+    loop: qasync.QEventLoop, db_path: Path, receiver: Receiver
+) -> None:
+    # A killed run left this event owed, its retry due now.
+    request = finished_request(status="failed", done=8, failed=2, webhook_url=receiver.url())
+    owed = Outbox().enqueue(
+        request.id,
+        "request.failed",
+        receiver.url(),
+        None,
+        encode_body(build_payload(request)),
+        time.time() - 60,
+    )
+    later = FakeTime(start=time.time())
+    sender, _, finished = make_sender(later)
+
+    async def retry_run() -> None:
+        assert sender.start() == 1
+        retried = dataclasses.replace(request, finished_at=time.time())
+        assert sender.request_finished(retried) is None, "nothing changed: no new event"
+        assert await sender.drain(timeout=30)
+
+    run(loop, retry_run())
+    [got] = receiver.posts()
+    assert got.headers["webhook-id"] == owed
+    assert [(d.id, d.status) for d in finished] == [(owed, DELIVERED)]
+    assert Outbox().pending_count() == 0
+
+
+def test_retry_after_beyond_the_cap_is_said_in_the_attempt(
+    loop: qasync.QEventLoop, db_path: Path, receiver: Receiver, fake_time: FakeTime
+) -> None:
+    receiver.answer(Response("", 429, headers={"Retry-After": "100000"}))
+    sender, attempts, _ = make_sender(fake_time, webhook_url=receiver.url())
+    deliver(loop, sender, finished_request())
+    assert fake_time.sleeps == [60.0], "the default cap"
+    assert attempts[0].error == (
+        "HTTP 429 Too Many Requests; asked to wait 100000 s; waiting 60 s, the cap"
+    )
+    [delivery] = Outbox().list_deliveries("req-1")
+    assert delivery.history[0].error == attempts[0].error, "stored, so status shows it"
+
+
+def test_reports_number_the_attempts_and_say_the_next_delay_and_giving_up(
+    loop: qasync.QEventLoop, db_path: Path, fake_time: FakeTime
+) -> None:
+    sender, _, _ = make_sender(fake_time, webhook_url=closed_port_url(), webhook_retries=2)
+    reports = collect_reports(sender)
+    delivery_id = deliver(loop, sender, finished_request())
+
+    assert [r.number for r in reports] == [1, 2, 3]
+    assert {r.delivery.id for r in reports} == {delivery_id}
+    delays = [r.next_delay_s for r in reports]
+    assert delays[2] is None, "no retry follows the last attempt"
+    assert delays[:2] == pytest.approx(fake_time.sleeps), "the delays actually waited"
+    assert [r.gave_up for r in reports] == [False, False, True]
+    assert 1.0 <= fake_time.sleeps[0] <= 1.5
+
+
+def test_the_sender_holds_each_attempt_to_its_total_deadline(
+    loop: qasync.QEventLoop, db_path: Path, http_server: HttpTestServer
+) -> None:
+    body = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def trickled(exchange: Exchange) -> None:
+        exchange.close_connection = True
+        for index in range(len(body)):
+            if not exchange.wait(0.5):
+                return
+            exchange.write(body[index : index + 1])
+
+    url = http_server.route("/hook", trickled)
+    sender = WebhookSender(Outbox(), Settings(webhook_url=url, webhook_retries=0), timeout_s=1.0)
+    reports = collect_reports(sender)
+    deliver(loop, sender, finished_request())
+    [report] = reports
+    assert report.attempt.error == f"{url_origin(url)} did not answer within 1 s"
+    assert report.attempt.duration_ms < 15_000, "the trickle alone would take 20 s"
+    assert report.gave_up
+
+
+def test_stop_cuts_off_a_post_on_the_wire_and_leaves_the_event_due(
+    loop: qasync.QEventLoop, db_path: Path, http_server: HttpTestServer
+) -> None:
+    arrived = threading.Event()
+    hung_up = threading.Event()
+
+    def stalled(exchange: Exchange) -> None:
+        # Never answer; notice when the sender lets go of the connection.
+        arrived.set()
+        for _ in range(1200):
+            readable, _, _ = select.select([exchange.connection], [], [], 0.1)
+            if readable and exchange.connection.recv(1, socket.MSG_PEEK) == b"":
+                hung_up.set()
+                return
+            if http_server.stopping.is_set():
+                return
+
+    url = http_server.route("/hook", stalled)
+    sender = WebhookSender(Outbox(), Settings(webhook_url=url))
+    reports = collect_reports(sender)
+
+    async def go() -> None:
+        delivery_id = sender.request_finished(finished_request())
+        assert delivery_id is not None
+        while not arrived.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(sender.stop(), timeout=10)
+
+    run(loop, go())
+    # The POST's thread let go of its socket at once, long before the 15 s deadline.
+    assert hung_up.wait(10), "the POST in flight was not cut off"
+    assert reports == [], "a cut-off attempt is not recorded"
+    [owed] = Outbox().pending()
+    assert (owed.status, owed.attempts) == (PENDING, 0)
+    assert owed.next_attempt_at <= time.time(), "due at once for the next run"

@@ -3,7 +3,7 @@
 A picture (sun over mountains) on a blue rounded square, with a download arrow badge: "images,
 fetched". Drawn at 4x and scaled down for smooth edges; rerunning gives the same files.
 
-Run from anywhere: ``python resources/generate_icon.py``.
+Run from anywhere: ``python imgdesk/resources/generate_icon.py``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ enough like catalogue shots (a product on a soft, slightly noisy studio backgrou
 quality 90) that compressing them to quality 50 shows realistic savings. A few PNGs are
 cut-outs on a transparent background, as shops upload them.
 
-Run from anywhere: ``python resources/demo/generate.py``. It rewrites ``images/`` and
+Run from anywhere: ``python imgdesk/resources/demo/generate.py``. It rewrites ``images/`` and
 ``catalogue.csv`` next to itself.
 """
 
