@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from imgdesk import __version__
-from imgdesk.core.csvio import Catalogue, check_output_path, read_catalogue, write_output_csv
+from imgdesk.core.csvio import (
+    Catalogue,
+    check_output_path,
+    default_output_path,
+    output_csv_name,
+    read_catalogue,
+    write_output_csv,
+)
 from imgdesk.core.db import close_database, open_database
 from imgdesk.core.errors import (
     CsvFileError,
@@ -255,7 +262,7 @@ def _checked_output(given: Path | None, input_path: Path) -> Path | None:
         # "Next to the input" means nothing for a pipe or a device (/dev/fd/63-output.csv).
         _say(f"imgdesk: {input_path} is not a regular file; say where the output goes with -o.")
         return None
-    output = given or _default_output(input_path)
+    output = given or default_output_path(input_path)
     try:
         check_output_path(output, input_path)
     except CsvFileError as error:
@@ -291,12 +298,12 @@ def _retry_output(given: Path | None, request: RequestInfo, data_dir: Path) -> P
     input_path = Path(request.csv_path) if request.csv_path else None
     output = given or _stored_output(request)
     if output is None and input_path is not None and input_path.is_file():
-        output = _default_output(input_path)
+        output = default_output_path(input_path)
     if output is None:
         folder = request_folder(data_dir, request.id)
         with contextlib.suppress(OSError):  # check_output_path says what is wrong with it
             folder.mkdir(parents=True, exist_ok=True)
-        output = folder / f"{Path(request.csv_name).stem}-output.csv"
+        output = folder / output_csv_name(request.csv_name)
     try:
         check_output_path(output, input_path)
     except CsvFileError as error:
@@ -462,6 +469,7 @@ def _run_to_end(
     from PySide6.QtCore import QCoreApplication
 
     from imgdesk.engine.engine import Engine
+    from imgdesk.engine.finisher import RequestFinisher
     from imgdesk.engine.webhooks import WebhookSender
 
     app = QCoreApplication.instance() or QCoreApplication([])
@@ -471,6 +479,8 @@ def _run_to_end(
     engine.request_held.connect(reporter.held)
     sender = WebhookSender(Outbox(), settings)
     sender.attempt_recorded.connect(reporter.webhook_attempt)
+    finisher = RequestFinisher(repo, engine, sender)
+    finisher.set_destination(request_id, output)
     loop = qasync.QEventLoop(app)
     stop = _StopRequest(loop)
     engine.database_lost.connect(stop.database_lost)
@@ -480,22 +490,27 @@ def _run_to_end(
         sender.start()
         finished: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        def on_finished(finished_id: str, status: str) -> None:
+        def on_finished(finished_id: str, _location: str, problem: str) -> None:
+            # The finisher wrote the output CSV (or says why not) and queued the webhook.
             if finished_id == request_id and not finished.done():
-                finished.set_result(status)
+                finished.set_result(problem)
 
-        engine.request_finished.connect(on_finished)
+        finisher.finished.connect(on_finished)
         engine.start_request(request_id)
-        status = await stop.unless_stopped(finished)
-        if status is None:
+        problem = await stop.unless_stopped(finished)
+        if problem is None:
             _stop_now(stop, engine, sender, repo, request_id, reporter)
         engine.shutdown()
-        written = _write_output(repo, request_id, output, settings)
+        if problem:
+            _say(
+                f"imgdesk: the output CSV could not be written: {problem} The images are "
+                f"stored, and imgdesk export {request_id} -o OUTPUT.csv writes it elsewhere."
+            )
         request = repo.get_request(request_id)
         assert request is not None
+        status = request.status
+        written = not problem
         reporter.finished(request, output if written else None)
-        # The event names the output CSV, so it is queued only once that is written.
-        sender.request_finished(request)
         # This request's event and those resumed above are all delivered (or given up)
         # before the command exits.
         if await stop.unless_stopped(sender.drain()) is None:
@@ -777,10 +792,6 @@ def _find_request(repo: Repository, given: str) -> RequestInfo | None:
     if request is None:
         _say(f"imgdesk: no request with id {given!r} (see: imgdesk status)")
     return request
-
-
-def _default_output(input_path: Path) -> Path:
-    return input_path.with_name(f"{input_path.stem}-output.csv")
 
 
 def _stored_output(request: RequestInfo) -> Path | None:

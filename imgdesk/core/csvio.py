@@ -396,6 +396,16 @@ def neutralise_cell(value: str) -> str:
     return "'" + value
 
 
+def output_csv_name(csv_name: str) -> str:
+    """The file name of a request's output CSV: ``<input stem>-output.csv``."""
+    return f"{Path(csv_name).stem or 'products'}-output.csv"
+
+
+def default_output_path(input_path: Path) -> Path:
+    """Where ``imgdesk process`` writes the output CSV without ``-o``: next to the input."""
+    return input_path.with_name(output_csv_name(input_path.name))
+
+
 def write_output_csv(
     path: Path,
     catalogue: Catalogue,

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from peewee import OperationalError
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
-from imgdesk.core.errors import DataFolderError, ErrorCode, ImageError
+from imgdesk.core.errors import DatabaseBusy, DataFolderError, ErrorCode, ImageError
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
@@ -180,6 +180,11 @@ class Engine(QObject):
     def settings(self) -> Settings:
         """The settings new work starts with."""
         return self._settings
+
+    @property
+    def storage(self) -> Storage:
+        """Where outputs are stored."""
+        return self._storage
 
     @property
     def paused(self) -> bool:
@@ -405,6 +410,20 @@ class Engine(QObject):
                 target=self._storage.delete_request, args=(request_id,), daemon=True
             ).start()
         logger.info("request %s deleted (files removed: %s)", request_id, remove_files)
+        self.request_changed.emit(request_id)
+
+    def record_output_csv(self, request_id: str, location: str) -> None:
+        """Remember where a request's output CSV went (the finisher, an export).
+
+        Raises:
+            DatabaseBusy: another program holds the database; the caller may try again.
+        """
+        if self._lost is not None or self._repo.get_request(request_id) is None:
+            return
+        try:
+            self._repo.set_output_csv(request_id, location)
+        except OperationalError as busy:
+            raise DatabaseBusy(str(busy)) from busy
         self.request_changed.emit(request_id)
 
     def pause(self) -> None:

@@ -39,7 +39,7 @@ def snapshot(database: Path) -> dict[str, str]:
 
 
 def output_files(data_dir: Path) -> set[str]:
-    return {p.name for p in (data_dir / "images").rglob("*") if p.is_file()}
+    return {p.name for p in (data_dir / "images").rglob("*.jpg") if p.is_file()}
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
