@@ -469,3 +469,85 @@ def make_jpeg_pcd_polyglot() -> bytes:
     """
     header = b"\xff\xd8\xff" + bytes(2048 - 3) + b"PCD_" + bytes(1535)
     return header + bytes(96 * 2048)
+
+
+# --- metadata segments and chunks (output formats) ------------------------------------------
+
+
+def iptc_app13(byline: bytes = b"Jane Secret") -> bytes:
+    """The payload of a Photoshop APP13 segment holding an IPTC By-line (2:80)."""
+    iptc = b"\x1c\x02\x50" + struct.pack(">H", len(byline)) + byline
+    resource = b"8BIM" + struct.pack(">H", 0x0404) + b"\x00\x00" + struct.pack(">I", len(iptc))
+    resource += iptc + b"\x00" * (len(iptc) % 2)
+    return b"Photoshop 3.0\x00" + resource
+
+
+def jpeg_with_segments(
+    data: bytes, segments: Sequence[tuple[int, bytes]], *, trailer: bytes = b""
+) -> bytes:
+    """``data`` (a JPEG) with extra (marker, payload) segments right after SOI, and
+    ``trailer`` after its end marker (as an MPO's second image or a phone's trailer)."""
+    assert data.startswith(b"\xff\xd8")
+    extra = b"".join(
+        bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload
+        for marker, payload in segments
+    )
+    return data[:2] + extra + data[2:] + trailer
+
+
+def jfif_app0_with_thumbnail(thumbnail_rgb: Color = RED) -> bytes:
+    """A JFIF APP0 payload carrying a 1 x 1 RGB thumbnail."""
+    return b"JFIF\x00\x01\x02\x00\x00\x48\x00\x48\x01\x01" + bytes(thumbnail_rgb)
+
+
+def make_still_webp(
+    width: int = 48,
+    height: int = 32,
+    color: Color | str = "quadrants",
+    *,
+    mode: str = "RGB",
+    lossless: bool = True,
+    exif: bytes | None = None,
+    xmp: bytes | None = None,
+    icc: bytes | None = None,
+) -> bytes:
+    """A still WebP (lossless by default) with optional EXIF, XMP and ICC chunks.
+
+    ``mode="RGBA"`` makes the left half transparent.
+    """
+    im = picture(width, height, color)
+    if mode == "RGBA":
+        im = im.convert("RGBA")
+        im.paste((0, 0, 0, 0), (0, 0, width // 2, height))
+    params: dict[str, Any] = {"lossless": lossless}
+    if exif is not None:
+        params["exif"] = exif
+    if xmp is not None:
+        params["xmp"] = xmp
+    if icc is not None:
+        params["icc_profile"] = icc
+    return encode(im, "WEBP", **params)
+
+
+def webp_chunks(data: bytes) -> list[bytes]:
+    """The FourCCs of a WebP file's chunks, in order."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    names, pos = [], 12
+    while pos + 8 <= len(data):
+        size = struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        names.append(data[pos : pos + 4])
+        pos += 8 + size + (size & 1)
+    return names
+
+
+def jpeg_markers(data: bytes) -> list[int]:
+    """The markers of a JPEG's segments before its first scan (SOS included)."""
+    assert data.startswith(b"\xff\xd8")
+    markers, pos = [], 2
+    while pos + 4 <= len(data):
+        marker = data[pos + 1]
+        markers.append(marker)
+        if marker == 0xDA:
+            break
+        pos += 2 + struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+    return markers

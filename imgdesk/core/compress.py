@@ -5,9 +5,11 @@ decoder for that one allowed type is ever run, pixel counts are checked from the
 any pixel is decoded, and every failure becomes an :class:`ImageError` with a sentence a shop
 owner understands.
 
-The output format is an :class:`Encoder` (JPEG by default, see :data:`ENCODERS`). Everything
-before the encoder is the same for every format: orientation, 16-bit and CMYK to 8 bits,
-transparency as an alpha band, which is flattened onto white for a format without alpha.
+What is written is an :class:`~imgdesk.core.output.OutputSettings` (format, quality, size
+limits). Everything before the encoder is the same for every format: orientation, 16-bit and
+CMYK to 8 bits, transparency as an alpha band (flattened onto white for JPEG or when asked),
+then scaling down to fit. An input that already has the output format may be kept as it is,
+minus its metadata, when re-encoding would not make it smaller.
 """
 
 from __future__ import annotations
@@ -17,27 +19,30 @@ import io
 import logging
 import re
 import struct
+import tempfile
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, NoReturn, Protocol
+from typing import BinaryIO, NoReturn
 
 # The plugins for every type a user may allow are imported here, once, so that Image.open
 # never falls back to Image.init() (which imports every plugin) from a worker thread.
 from PIL import (
     BmpImagePlugin,  # noqa: F401
+    ExifTags,
     GifImagePlugin,  # noqa: F401
     Image,
     ImageCms,
     ImageFile,
-    ImageOps,
     JpegImagePlugin,  # noqa: F401
     PngImagePlugin,  # noqa: F401
     TiffImagePlugin,  # noqa: F401
     WebPImagePlugin,  # noqa: F401
 )
 
-from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
+from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.output import Encoder, OutputSettings
 from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -119,101 +124,51 @@ _PAM_HEADER = re.compile(rb"P7\s(?:[^\n]*\n)*?ENDHDR\s")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+# How to turn a picture upright for each EXIF Orientation (as ImageOps.exif_transpose does).
+_EXIF_TRANSPOSITIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# The lowest quality a target size may push an output to: below it pictures fall apart.
+TARGET_QUALITY_FLOOR = 10
+# resize() first shrinks by a whole factor with reduce() as long as LANCZOS is left at least
+# this factor: much faster for big reductions, and from 3.0 Pillow documents the result as
+# indistinguishable from LANCZOS all the way "in most cases".
+_REDUCING_GAP = 3.0
+
 
 @dataclass(frozen=True)
 class Compressed:
-    """A compressed image, ready to be written.
+    """A compressed image, written to the destination file (or held in ``data``).
 
     Attributes:
-        data: the encoded bytes (empty when they were written to a destination file).
-        width: output width in pixels (after EXIF orientation).
+        data: the output bytes (empty when they were written to a destination file).
+        width: output width in pixels, as stored (after orientation and scaling).
         height: output height in pixels.
         input_type: the MIME type detected from the input bytes.
-        size: the number of encoded bytes.
+        size: the number of output bytes.
+        output_format: the output format's name, e.g. "webp" (an :data:`ENCODERS` key).
+        quality: the quality the output was encoded at (below the one asked for when
+            ``target_size_kb`` required it), or None for a kept original.
+        kept_original: the output is the input itself with its metadata removed.
+        over_target: even the lowest quality tried did not fit in ``target_size_kb``.
     """
 
     data: bytes
     width: int
     height: int
     input_type: str
-    size: int = 0
-
-
-class Encoder(Protocol):
-    """An output format: how to write one, and what the rest of imgdesk needs to know about it.
-
-    Attributes:
-        name: the format's name in settings and on the command line, e.g. "jpeg".
-        extension: the output file's extension with its dot, e.g. ".jpg".
-        content_type: the MIME type to store and serve the output with, e.g. "image/jpeg".
-        keeps_alpha: False when the format has no alpha channel: transparency is then
-            flattened onto white before :meth:`encode` sees the image.
-    """
-
-    name: str
-    extension: str
-    content_type: str
-    keeps_alpha: bool
-
-    def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
-    ) -> None:
-        """Write ``image`` to ``output_file``.
-
-        Args:
-            image: an 8-bit "L" or "RGB" image, or "LA"/"RGBA" if the format keeps alpha;
-                its ``info`` is empty, so no metadata can slip into the output.
-            output_file: where to write; a real file lets Pillow encode without the GIL.
-            quality: 1-100, as the format understands it.
-            icc_profile: the profile to embed (it fits ``image``'s mode), or None.
-
-        Raises:
-            OSError: the encoder failed or ``output_file`` could not be written.
-        """
-        ...
-
-
-class JpegEncoder:
-    """Baseline JPEG, the default output: every viewer and every shop platform reads it."""
-
-    name = "jpeg"
-    extension = ".jpg"
-    content_type = "image/jpeg"
-    keeps_alpha = False
-
-    def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
-    ) -> None:
-        """Write ``image`` ("L" or "RGB") as a baseline JPEG; see :meth:`Encoder.encode`."""
-        # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
-        image.save(output_file, format="JPEG", quality=quality, icc_profile=icc_profile)
-
-
-JPEG_ENCODER = JpegEncoder()
-
-# Every output format, by name. WebP and AVIF encoders go here beside JPEG.
-ENCODERS: dict[str, Encoder] = {JPEG_ENCODER.name: JPEG_ENCODER}
-
-
-def encoder_for(name: str) -> Encoder:
-    """The encoder of the output format called ``name`` (as in :data:`ENCODERS`).
-
-    Raises:
-        SettingsError: no output format has that name.
-    """
-    try:
-        return ENCODERS[name]
-    except KeyError:
-        known = ", ".join(sorted(ENCODERS))
-        raise SettingsError(f"Unknown output format {name!r}; choose one of: {known}.") from None
+    size: int
+    output_format: str
+    quality: int | None
+    kept_original: bool = False
+    over_target: bool = False
 
 
 def detect_type(data: bytes) -> str | None:
@@ -303,7 +258,7 @@ def _looks_like_svg(data: bytes) -> bool:
 
 
 class _DestinationError(Exception):
-    """Writing to the caller's file failed: a storage problem, not a bad image."""
+    """Writing to the caller's file (or the scratch file) failed: storage, not a bad image."""
 
     def __init__(self, error: OSError) -> None:
         super().__init__(str(error))
@@ -314,19 +269,31 @@ def compress_image(
     data: bytes,
     settings: Settings,
     destination: BinaryIO | None = None,
-    encoder: Encoder = JPEG_ENCODER,
+    output: OutputSettings | None = None,
 ) -> Compressed:
-    """Decode ``data`` (an allowed image type) and encode it with ``encoder`` (JPEG by default).
+    """Decode ``data`` (an allowed image type) and write it as ``output`` says.
+
+    ``settings`` guards the decoding (allowed types, pixel limit); ``output`` chooses what is
+    written (format, quality, size limits). ``output=None`` means JPEG at
+    ``settings.jpeg_quality`` with the other defaults, for callers that do not pass a
+    request's output settings yet.
 
     EXIF orientation is applied, CMYK and 16-bit input become 8-bit RGB (or grayscale),
-    transparency is flattened onto white unless the encoder keeps alpha, the ICC profile is
-    kept when it still fits the output and every other piece of metadata (EXIF, GPS, XMP,
-    comments) is dropped. A PNG whose chunk checksums fail is a bad image, not a picture.
+    transparency is flattened onto white for JPEG or when ``output.flatten`` asks, the image
+    is scaled down to fit ``max_width`` x ``max_height``, the ICC profile is kept when it
+    still fits the output and every other piece of metadata (EXIF, GPS, XMP, comments) is
+    dropped. A PNG whose chunk checksums fail is a bad image, not a picture. With a
+    ``destination``, the output is written into it, once.
 
     Raises:
         ImageError: ``not_an_image``, ``unsupported_type``, ``decompression_bomb`` or
             ``bad_image``; all permanent.
+        SettingsError: the running Pillow cannot write ``output.format``.
+        OSError: ``destination`` (or the scratch file of a size search) could not be written.
     """
+    if output is None:
+        output = OutputSettings(quality=settings.jpeg_quality)
+    encoder = output.encoder  # before any work: a format this Pillow lacks is not the image's fault
     input_type = detect_type(data)
     if input_type is None:
         raise ImageError(ErrorCode.NOT_AN_IMAGE, _describe_non_image(data))
@@ -338,7 +305,7 @@ def compress_image(
         # into half-grey pictures that look like successes. That is a bug, not a bad file.
         raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False")
     try:
-        return _compress(data, input_type, pillow_format, settings, destination, encoder)
+        return _compress(data, input_type, pillow_format, settings, destination, output, encoder)
     except ImageError:
         raise
     except _DestinationError as exc:
@@ -362,6 +329,7 @@ def _compress(
     pillow_format: str,
     settings: Settings,
     destination: BinaryIO | None,
+    output: OutputSettings,
     encoder: Encoder,
 ) -> Compressed:
     if input_type == "image/png":
@@ -373,6 +341,8 @@ def _compress(
         limit = _pixel_limit(settings)
         if im.width * im.height > limit:
             raise ImageError(ErrorCode.DECOMPRESSION_BOMB, _bomb_message(settings, size=im.size))
+        full_size = im.size  # draft() below makes im.size the decoded (smaller) size
+        draft_box = _decode_jpeg_scaled(im, output, encoder) if pillow_format == "JPEG" else None
         # A PNG's tRNS chunk counts only before the pixel data; load() reads the chunks after it.
         transparency = im.info.get("transparency")
         # One decoder call for the whole body: Pillow releases the GIL inside each call and
@@ -382,28 +352,244 @@ def _compress(
         icc_profile = im.info.get("icc_profile")
         if input_type == "image/png":
             _set_png_transparency(im, data, transparency)
-        _apply_exif_orientation(im)
+        orientation = _exif_orientation(im)
+        oriented_size = _oriented(full_size, orientation)
+        size = _fit_size(oriented_size, output, encoder)
+        original = None
+        if (
+            size == oriented_size
+            and orientation == 1
+            and _may_keep_original(im, input_type, icc_profile, output, encoder)
+        ):
+            original = encoder.strip_metadata(data)
         out = _to_8_bit(im, icc_profile)
-        if out.mode in ("LA", "RGBA") and not encoder.keeps_alpha:
+        if out.mode in ("LA", "RGBA") and output.flattens:
             out = _flatten_on_white(out)
+        # Scaled while still in the stored orientation, so the draft's box applies as it is,
+        # then turned: turning the smaller picture is cheaper.
+        stored_size = _oriented(size, orientation)
+        if out.size != stored_size:
+            out = out.resize(
+                stored_size, Image.Resampling.LANCZOS, box=draft_box, reducing_gap=_REDUCING_GAP
+            )
+        if orientation != 1:
+            out = out.transpose(_EXIF_TRANSPOSITIONS[orientation])
+        if out.mode in ("L", "LA") and not encoder.keeps_grayscale:
+            out = out.convert("RGB" if out.mode == "L" else "RGBA")
         keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
         # Encoders copy some fields (e.g. "comment", "exif") from info: start from nothing.
         out.info = {}
-        quality = settings.jpeg_quality
-        if destination is None:
-            buffer = io.BytesIO()
-            encoder.encode(out, buffer, quality, keep_icc)
-            value = buffer.getvalue()
-            return Compressed(value, out.width, out.height, input_type, len(value))
-        # A real file: Pillow encodes straight into its descriptor without the GIL (into a
-        # BytesIO it holds the GIL for the whole encode: encoding threads run one at a time).
-        start = destination.tell()
-        try:
-            encoder.encode(out, destination, quality, keep_icc)
-        except OSError as exc:
-            raise _DestinationError(exc) from exc
-        size = destination.tell() - start
-        return Compressed(b"", out.width, out.height, input_type, size)
+        if original is None and output.target_size_kb is None:
+            encoded, written = _encode_once(out, keep_icc, output.quality, encoder, destination)
+            return Compressed(
+                data=encoded,
+                width=out.width,
+                height=out.height,
+                input_type=input_type,
+                size=written,
+                output_format=encoder.name,
+                quality=output.quality,
+            )
+        encoded, encoded_quality, over_target = _encode_best(out, keep_icc, output, encoder)
+    quality: int | None = encoded_quality
+    kept_original = False
+    if original is not None and len(original) <= len(encoded):  # re-encoding would not help
+        encoded, quality, kept_original = original, None, True
+        over_target = _over_target(len(original), output)
+    return Compressed(
+        data=_deliver(encoded, destination),
+        width=size[0],
+        height=size[1],
+        input_type=input_type,
+        size=len(encoded),
+        output_format=encoder.name,
+        quality=quality,
+        kept_original=kept_original,
+        over_target=over_target,
+    )
+
+
+def _decode_jpeg_scaled(
+    im: Image.Image, output: OutputSettings, encoder: Encoder
+) -> tuple[float, float, float, float] | None:
+    """Let libjpeg scale a JPEG down by 1/2, 1/4 or 1/8 while decoding, if it is to shrink.
+
+    DCT-domain scaling is 2-6 times faster than decoding everything and resizing, and
+    Pillow picks the largest scale that still gives at least the size asked for, so the
+    LANCZOS resize that follows always scales down. Pillow reads the EXIF block with the
+    header, so the orientation is known before any pixel is decoded.
+
+    Returns:
+        The source's area in the decoded picture (its last row and column may be partly
+        padding), for resize(box=...); None when the JPEG is decoded at full size.
+    """
+    orientation = _exif_orientation(im)
+    oriented_size = _oriented(im.size, orientation)
+    size = _fit_size(oriented_size, output, encoder)
+    if size == oriented_size:
+        return None
+    scaled = im.draft(im.mode, _oriented(size, orientation))  # the stored, unrotated size
+    return None if scaled is None else scaled[1]
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    """The EXIF Orientation (1-8), read as :func:`ImageOps.exif_transpose` reads it; 1 if none."""
+    try:
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
+    except (*_DECODE_ERRORS, TypeError) as exc:
+        logger.debug("Ignoring unreadable EXIF data: %r", exc)
+        return 1
+    return value if isinstance(value, int) and 2 <= value <= 8 else 1
+
+
+def _oriented(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``size`` after the EXIF orientation: 5-8 turn the picture by a quarter."""
+    width, height = size
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def _fit_size(size: tuple[int, int], output: OutputSettings, encoder: Encoder) -> tuple[int, int]:
+    """``size`` scaled down to fit the output's limits (and the format's), keeping the aspect.
+
+    Never enlarges. The limiting side gets its limit exactly; the other is rounded and at
+    least 1 pixel.
+    """
+    width, height = size
+    max_width = min(output.max_width or encoder.max_side, encoder.max_side)
+    max_height = min(output.max_height or encoder.max_side, encoder.max_side)
+    if width <= max_width and height <= max_height:
+        return size
+    if max_width * height <= max_height * width:  # the width limits
+        return max_width, max(1, (height * max_width + width // 2) // width)
+    return max(1, (width * max_height + height // 2) // height), max_height
+
+
+def _may_keep_original(
+    im: Image.Image,
+    input_type: str,
+    icc_profile: bytes | None,
+    output: OutputSettings,
+    encoder: Encoder,
+) -> bool:
+    """True if the input (minus metadata) would be a faithful output of this format.
+
+    That takes the same format, a still image, pixels the output would hold unchanged
+    (not CMYK, no transparency to flatten) and an ICC profile, if any, that fits them. Size
+    and orientation are checked by the caller.
+    """
+    if not output.keep_original or input_type != encoder.content_type:
+        return False
+    if getattr(im, "n_frames", 1) > 1:
+        return False  # the output is the first frame only
+    if im.mode == "RGBA":
+        if output.flattens:
+            return False
+    elif im.mode != "RGB" and not (im.mode == "L" and encoder.keeps_grayscale):
+        return False
+    return not icc_profile or _icc_fits(icc_profile, im.mode)
+
+
+def _encode_once(
+    out: Image.Image,
+    icc_profile: bytes | None,
+    quality: int,
+    encoder: Encoder,
+    destination: BinaryIO | None,
+) -> tuple[bytes, int]:
+    """Encode straight into ``destination`` (or memory): the bytes (if in memory) and size."""
+    if destination is None:
+        buffer = io.BytesIO()
+        encoder.encode(out, buffer, quality, icc_profile)
+        value = buffer.getvalue()
+        return value, len(value)
+    # A real file: Pillow encodes JPEG straight into its descriptor without the GIL (into a
+    # BytesIO it holds the GIL for the whole encode: encoding threads run one at a time).
+    start = destination.tell()
+    try:
+        encoder.encode(out, destination, quality, icc_profile)
+    except OSError as exc:
+        raise _DestinationError(exc) from exc
+    return b"", destination.tell() - start
+
+
+def _encode_best(
+    out: Image.Image, icc_profile: bytes | None, output: OutputSettings, encoder: Encoder
+) -> tuple[bytes, int, bool]:
+    """The output at ``output.quality``, or the best one within the target size.
+
+    Each candidate is encoded into a scratch file (a real file, so JPEG encodes without the
+    GIL); the caller writes only the chosen one to the destination.
+
+    Returns:
+        The encoded bytes, the quality used and whether they are over the target size.
+    """
+    try:
+        with tempfile.TemporaryFile() as scratch:
+
+            def encode_at(quality: int) -> bytes:
+                scratch.seek(0)
+                scratch.truncate()
+                encoder.encode(out, scratch, quality, icc_profile)
+                scratch.seek(0)
+                return scratch.read()
+
+            if output.target_size_kb is None:
+                return encode_at(output.quality), output.quality, False
+            return fit_target_size(encode_at, output.quality, output.target_size_kb * 1024)
+    except OSError as exc:  # the scratch file could not be made or written
+        raise _DestinationError(exc) from exc
+
+
+def fit_target_size(
+    encode_at: Callable[[int], bytes], quality: int, limit_bytes: int
+) -> tuple[bytes, int, bool]:
+    """The output of the highest quality up to ``quality`` that fits in ``limit_bytes``.
+
+    ``quality`` itself is tried first, then a bisection between :data:`TARGET_QUALITY_FLOOR`
+    and ``quality - 1``: at most 8 encodes for any quality up to 100. If nothing fits, the
+    output at the floor (the smallest tried) is returned, marked over the target.
+
+    Args:
+        encode_at: encodes the image at a quality and returns the bytes.
+        quality: the highest quality allowed.
+        limit_bytes: the target size.
+
+    Returns:
+        The chosen bytes, their quality and True if they do not fit in ``limit_bytes``.
+    """
+    first = encode_at(quality)
+    if len(first) <= limit_bytes:
+        return first, quality, False
+    smallest = (quality, first)
+    best: tuple[int, bytes] | None = None
+    low, high = min(TARGET_QUALITY_FLOOR, quality), quality - 1
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = encode_at(middle)
+        if len(candidate) <= limit_bytes:
+            best = (middle, candidate)
+            low = middle + 1
+        else:
+            smallest = min(smallest, (middle, candidate))
+            high = middle - 1
+    if best is not None:
+        return best[1], best[0], False
+    return smallest[1], smallest[0], True
+
+
+def _over_target(size: int, output: OutputSettings) -> bool:
+    return output.target_size_kb is not None and size > output.target_size_kb * 1024
+
+
+def _deliver(encoded: bytes, destination: BinaryIO | None) -> bytes:
+    """Write the chosen output into ``destination``; the bytes to keep in memory, if any."""
+    if destination is None:
+        return encoded
+    try:
+        destination.write(encoded)
+    except OSError as exc:
+        raise _DestinationError(exc) from exc
+    return b""
 
 
 def _check_png_chunks(data: bytes) -> None:
@@ -468,15 +654,6 @@ def _pixel_limit(settings: Settings) -> int:
     if pillow_limit is None:
         return settings.max_pixels
     return min(settings.max_pixels, int(pillow_limit))
-
-
-def _apply_exif_orientation(im: Image.Image) -> None:
-    """Rotate/flip as the EXIF Orientation tag says; a broken EXIF block is ignored."""
-    try:
-        # In place: no copy of the pixels when there is nothing to rotate.
-        ImageOps.exif_transpose(im, in_place=True)
-    except (*_DECODE_ERRORS, TypeError) as exc:
-        logger.debug("Ignoring unreadable EXIF data: %r", exc)
 
 
 def _to_8_bit(im: Image.Image, icc_profile: bytes | None) -> Image.Image:

@@ -16,15 +16,10 @@ import pytest
 from PIL import Image, ImageFile, PngImagePlugin
 
 from imgdesk.core import compress
-from imgdesk.core.compress import (
-    ENCODERS,
-    JPEG_ENCODER,
-    Compressed,
-    compress_image,
-    detect_type,
-    encoder_for,
-)
+from imgdesk.core import output as output_module
+from imgdesk.core.compress import Compressed, compress_image, detect_type
 from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
+from imgdesk.core.output import ENCODERS, JPEG_ENCODER, OutputSettings, encoder_for
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, Settings
 from tests import images
 from tests.images import BLUE, GREEN, RED, WHITE, Color
@@ -731,12 +726,16 @@ def test_compressing_into_a_file_gives_the_same_bytes_as_into_memory(tmp_path: P
 
 
 class PngTestEncoder:
-    """A second output format for the seam: lossless PNG, keeps alpha, records each call."""
+    """A test output format for the seam: lossless PNG, keeps alpha, records each call."""
 
     name = "png-test"
+    label = "PNG"
     extension = ".png"
-    content_type = "image/png"
+    content_type = "image/x-png-test"  # never an input type: nothing is kept as it is
     keeps_alpha = True
+    keeps_grayscale = True
+    max_side = 65535
+    pillow_feature = None
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, bytes | None, dict[str, Any]]] = []
@@ -747,19 +746,32 @@ class PngTestEncoder:
         self.calls.append((image.mode, quality, icc_profile, dict(image.info)))
         image.save(output_file, format="PNG", icc_profile=icc_profile)
 
+    def strip_metadata(self, data: bytes) -> bytes | None:
+        return None
+
+
+@pytest.fixture
+def png_test_encoder(monkeypatch: pytest.MonkeyPatch) -> PngTestEncoder:
+    """A PngTestEncoder registered as the output format "png-test"."""
+    encoder = PngTestEncoder()
+    monkeypatch.setitem(output_module.ENCODERS, encoder.name, encoder)
+    return encoder
+
 
 def test_the_jpeg_encoder_is_registered_and_the_default() -> None:
-    assert ENCODERS == {"jpeg": JPEG_ENCODER}
+    assert list(ENCODERS) == ["jpeg", "webp", "avif"]
     assert encoder_for("jpeg") is JPEG_ENCODER
     assert (JPEG_ENCODER.extension, JPEG_ENCODER.content_type) == (".jpg", "image/jpeg")
     assert JPEG_ENCODER.keeps_alpha is False
     data = images.make_png(32, 32, "RGBA", RED)
-    explicit = compress_image(data, DEFAULTS, encoder=JPEG_ENCODER)
+    explicit = compress_image(data, DEFAULTS, output=OutputSettings())
     assert explicit.data == compress_image(data, DEFAULTS).data
 
 
 def test_unknown_output_format_is_a_settings_error() -> None:
-    with pytest.raises(SettingsError, match="Unknown output format 'gif'; choose one of: jpeg."):
+    with pytest.raises(
+        SettingsError, match="Unknown output format 'gif'; choose one of: jpeg, webp, avif."
+    ):
         encoder_for("gif")
 
 
@@ -775,10 +787,15 @@ def test_unknown_output_format_is_a_settings_error() -> None:
     ids=["RGBA", "palette", "LA", "2-bit tRNS", "16-bit tRNS"],
 )
 def test_an_encoder_that_keeps_alpha_gets_the_alpha_band(
-    data: bytes, mode: str, transparent_pixel: tuple[int, int], opaque: tuple[int, int]
+    data: bytes,
+    mode: str,
+    transparent_pixel: tuple[int, int],
+    opaque: tuple[int, int],
+    png_test_encoder: PngTestEncoder,
 ) -> None:
-    encoder = PngTestEncoder()
-    result = compress_image(data, Settings(jpeg_quality=77), encoder=encoder)
+    encoder = png_test_encoder
+    output = OutputSettings(format="png-test", quality=77)
+    result = compress_image(data, DEFAULTS, output=output)
     assert [(m, q, info) for m, q, _, info in encoder.calls] == [(mode, 77, {})]
     out = Image.open(io.BytesIO(result.data), formats=["PNG"])
     assert out.mode == mode
@@ -788,12 +805,12 @@ def test_an_encoder_that_keeps_alpha_gets_the_alpha_band(
 
 
 def test_an_encoder_gets_the_icc_profile_that_fits_and_writes_into_the_file(
-    tmp_path: Path,
+    tmp_path: Path, png_test_encoder: PngTestEncoder
 ) -> None:
-    encoder = PngTestEncoder()
+    encoder = png_test_encoder
     data = images.make_png(32, 32, "RGBA", RED, icc=images.srgb_icc())
     with (tmp_path / "out.png").open("wb") as handle:
-        result = compress_image(data, DEFAULTS, handle, encoder)
+        result = compress_image(data, DEFAULTS, handle, OutputSettings(format="png-test"))
     assert encoder.calls[0][2] == images.srgb_icc()
     written = (tmp_path / "out.png").read_bytes()
     assert result.size == len(written) and result.data == b""
