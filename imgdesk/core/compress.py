@@ -135,6 +135,8 @@ _EXIF_TRANSPOSITIONS = {
     8: Image.Transpose.ROTATE_90,
 }
 
+# What compress_image writes when no request's output settings are given: SPEC 9's defaults.
+_DEFAULT_OUTPUT = OutputSettings()
 # The lowest quality a target size may push an output to: below it pictures fall apart.
 TARGET_QUALITY_FLOOR = 10
 # resize() first shrinks by a whole factor with reduce() as long as LANCZOS is left at least
@@ -269,14 +271,13 @@ def compress_image(
     data: bytes,
     settings: Settings,
     destination: BinaryIO | None = None,
-    output: OutputSettings | None = None,
+    output: OutputSettings = _DEFAULT_OUTPUT,
 ) -> Compressed:
     """Decode ``data`` (an allowed image type) and write it as ``output`` says.
 
     ``settings`` guards the decoding (allowed types, pixel limit); ``output`` chooses what is
-    written (format, quality, size limits). ``output=None`` means JPEG at
-    ``settings.jpeg_quality`` with the other defaults, for callers that do not pass a
-    request's output settings yet.
+    written (format, quality, size limits): a request's output settings, by default SPEC 9's
+    (JPEG at quality 50).
 
     EXIF orientation is applied, CMYK and 16-bit input become 8-bit RGB (or grayscale),
     transparency is flattened onto white for JPEG or when ``output.flatten`` asks, the image
@@ -291,8 +292,6 @@ def compress_image(
         SettingsError: the running Pillow cannot write ``output.format``.
         OSError: ``destination`` (or the scratch file of a size search) could not be written.
     """
-    if output is None:
-        output = OutputSettings(quality=settings.jpeg_quality)
     encoder = output.encoder  # before any work: a format this Pillow lacks is not the image's fault
     input_type = detect_type(data)
     if input_type is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import sqlite3
@@ -23,12 +24,13 @@ from peewee import (
 )
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from imgdesk.core.errors import DatabaseBusy, DataFolderError
+from imgdesk.core.errors import DatabaseBusy, DataFolderError, SettingsError
 from imgdesk.core.instance import unusable_data_folder
+from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Bound to a file by open_database(); one database per process, like Vorta's store.
 db = SqliteDatabase(None)
@@ -74,6 +76,9 @@ class RequestRow(BaseModel):
     webhook_url = TextField(null=True)
     webhook_secret = TextField(null=True)
     output_csv = TextField(null=True)
+    # The OutputSettings the request was created with, as JSON (schema 3): its retries use
+    # them too, whatever the settings say by then.
+    output_settings = TextField(default="{}", constraints=[SQL("DEFAULT '{}'")])
     # Image counts kept by the image_counts trigger (schema 2), so reading a request's
     # progress is one row, not an aggregate over up to 300,000 images on every refresh.
     total_images = _counter()
@@ -131,6 +136,10 @@ class ImageRow(BaseModel):
     compress_ms = IntegerField(null=True)
     output_path = TextField(null=True)
     output_url = TextField(null=True)
+    # Schema 3: the output's format ("jpeg", "webp", "avif"), and what a person should know
+    # about it: "kept_original", "over_target" (comma-separated), or NULL.
+    output_format = CharField(null=True)
+    note = CharField(null=True)
     updated_at = FloatField(null=True)
 
     class Meta:
@@ -152,6 +161,7 @@ class OutputCache(BaseModel):
     width = IntegerField()
     height = IntegerField()
     input_type = CharField()
+    note = CharField(null=True)  # the image's note (schema 3), so a reused output keeps it
     updated_at = FloatField()
 
     class Meta:
@@ -446,6 +456,32 @@ def _add_request_counters() -> None:
     )
 
 
+def _add_output_settings() -> None:
+    """Schema 2 -> 3: each request keeps its output settings; images note their format.
+
+    Requests recorded before were all made as JPEG at the quality of the stored settings.
+    """
+    stored = KeyValue.get_or_none(KeyValue.key == "settings")
+    try:
+        settings = Settings.from_dict(json.loads(stored.value)) if stored else Settings()
+    except (ValueError, TypeError, SettingsError) as error:
+        logger.warning("stored settings unreadable (%s); old requests get the defaults", error)
+        settings = Settings()
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "ALTER TABLE request ADD COLUMN output_settings TEXT NOT NULL DEFAULT '{}'"
+    )
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "UPDATE request SET output_settings = ?", (json.dumps(settings.output.to_dict()),)
+    )
+    for table, column in (("image", "output_format"), ("image", "note"), ("output_cache", "note")):
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR(255)"
+        )
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "UPDATE image SET output_format = 'jpeg' WHERE output_path IS NOT NULL"
+    )
+
+
 def _migrate() -> None:
     with db.atomic():
         db.create_tables(TABLES, safe=True)
@@ -454,6 +490,8 @@ def _migrate() -> None:
         version = int(row.value) if row else 0
         if version == 1:
             _add_request_counters()
+        if 1 <= version <= 2:
+            _add_output_settings()
         db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]
         if version < SCHEMA_VERSION:
             KeyValue.insert(

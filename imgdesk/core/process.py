@@ -11,11 +11,18 @@ from collections.abc import Callable
 import requests
 
 from imgdesk.core.compress import compress_image
-from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
 from imgdesk.core.fetch import Download, Validators, download
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import Storage
-from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
+from imgdesk.core.types import (
+    KEPT_ORIGINAL,
+    OVER_TARGET,
+    CachedOutput,
+    ImageResult,
+    ImageTask,
+    has_note,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +37,9 @@ def process_image(
 ) -> ImageResult:
     """Fetch, compress and store one image; every expected failure becomes a failed result.
 
-    The output goes to ``storage`` under ``task.output_key``. ``on_stage`` is told
-    ``compressing`` once the download is in, so a window can show it.
+    The output, written as ``task.output`` says, goes to ``storage`` under
+    ``task.output_key``. ``on_stage`` is told ``compressing`` once the download is in, so a
+    window can show it.
     """
     started = time.monotonic()
     download_ms: int | None = None
@@ -57,7 +65,7 @@ def process_image(
         output_file = storage.open_output(task.output_key)
         with output_file as output, cpu_slot or contextlib.nullcontext():
             compress_started = time.monotonic()
-            compressed = compress_image(fetched.data, settings, output)
+            compressed = compress_image(fetched.data, settings, output, task.output)
             compress_ms = _ms_since(compress_started)
         return ImageResult(
             image_id=task.image_id,
@@ -77,9 +85,15 @@ def process_image(
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             content_sha256=digest,
+            output_format=compressed.output_format,
+            kept_original=compressed.kept_original,
+            over_target=compressed.over_target,
         )
     except ImageError as error:
         return failed_result(task, error, download_ms, input_bytes, http_status)
+    except SettingsError as error:  # this Pillow cannot write the request's format
+        problem = ImageError(ErrorCode.INTERNAL, str(error))
+        return failed_result(task, problem, download_ms, input_bytes, http_status)
     except Exception as error:  # a bug: keep the other images going, but say so loudly
         logger.exception("unexpected error while processing %s", task.url)
         bug = ImageError(
@@ -118,6 +132,9 @@ def _reuse(
         last_modified=fetched.last_modified,
         content_sha256=cached.content_sha256,
         reused=True,
+        output_format=task.output.format,  # the cache key holds the output settings
+        kept_original=has_note(cached.note, KEPT_ORIGINAL),
+        over_target=has_note(cached.note, OVER_TARGET),
     )
 
 

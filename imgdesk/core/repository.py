@@ -27,6 +27,8 @@ from imgdesk.core.db import (
     check_database_file,
     db,
 )
+from imgdesk.core.errors import ErrorCode
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.settings import Settings
 from imgdesk.core.types import CachedOutput
 
@@ -40,11 +42,12 @@ FINAL_REQUEST_STATES = ("completed", "failed")
 IMPORTING = "importing"
 IMPORT_CHUNK_ROWS = 500
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
+_CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with
 
 
 @dataclass(frozen=True)
 class RequestInfo:
-    """A processing request with its image counts."""
+    """A processing request with its image counts and the output settings it was made with."""
 
     id: str
     csv_name: str
@@ -63,6 +66,7 @@ class RequestInfo:
     webhook_url: str | None
     webhook_secret: str | None
     output_csv: str | None
+    output: OutputSettings
 
     @property
     def pending(self) -> int:
@@ -115,6 +119,8 @@ class ImageInfo(NamedTuple):
     compress_ms: int | None
     output_path: str | None
     output_url: str | None
+    output_format: str | None
+    note: str | None  # see imgdesk.core.types.image_note
 
 
 IMAGE_UPDATE_FIELDS = frozenset(
@@ -133,6 +139,8 @@ IMAGE_UPDATE_FIELDS = frozenset(
         "compress_ms",
         "output_path",
         "output_url",
+        "output_format",
+        "note",
     }
 )
 
@@ -209,8 +217,9 @@ class RequestImport:
         csv_path: Path | None,
         webhook_url: str | None,
         webhook_secret: str | None,
+        output: OutputSettings,
     ) -> None:
-        """Record the request itself from ``head``: the file's name, header and columns."""
+        """Record the request itself from ``head`` (name, header, columns) and ``output``."""
         self.request_id = str(uuid.uuid4())
         self.name = head.name
         self.rows_recorded = 0
@@ -230,6 +239,7 @@ class RequestImport:
                 output_column=head.output_column,
                 webhook_url=webhook_url or None,
                 webhook_secret=webhook_secret or None,
+                output_settings=json.dumps(output.to_dict()),
             )
 
     def add(self, rows: PreparedRows) -> None:
@@ -292,12 +302,14 @@ class Repository:
         csv_path: Path | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        output: OutputSettings | None = None,
     ) -> str:
         """Record a request for the catalogue's valid rows, all at once (command line, tests).
 
         Invalid rows are stored too (without images) so the export keeps every input row.
+        ``output`` is what its images will be written as (see :meth:`start_import`).
         """
-        recording = self.start_import(catalogue, csv_path, webhook_url, webhook_secret)
+        recording = self.start_import(catalogue, csv_path, webhook_url, webhook_secret, output)
         rows = catalogue.rows
         for first in range(0, len(rows), IMPORT_CHUNK_ROWS):
             recording.add(prepare_rows(rows[first : first + IMPORT_CHUNK_ROWS]))
@@ -309,9 +321,16 @@ class Repository:
         csv_path: Path | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        output: OutputSettings | None = None,
     ) -> RequestImport:
-        """Begin recording a request; :meth:`RequestImport.add` its rows, then ``finish``."""
-        return RequestImport(head, csv_path, webhook_url, webhook_secret)
+        """Begin recording a request; :meth:`RequestImport.add` its rows, then ``finish``.
+
+        The request keeps ``output`` for good (its retries use it too); None takes the
+        stored settings' default output, as the window applies it to requests added now.
+        """
+        if output is None:
+            output = self.load_settings().output
+        return RequestImport(head, csv_path, webhook_url, webhook_secret, output)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -356,6 +375,7 @@ class Repository:
                 webhook_url=r.webhook_url,
                 webhook_secret=r.webhook_secret,
                 output_csv=r.output_csv,
+                output=OutputSettings.from_dict(json.loads(r.output_settings)),
             )
             for r in query
         ]
@@ -486,7 +506,10 @@ class Repository:
                 )
 
     def cached_outputs(self, urls: Iterable[str], settings_key: str) -> dict[str, CachedOutput]:
-        """Earlier outputs of these URLs made under ``settings_key`` (for conditional requests)."""
+        """Earlier outputs of these URLs made under ``settings_key`` (for conditional requests).
+
+        ``settings_key`` is :meth:`Settings.output_key` of the request's output settings.
+        """
         names = [
             "url",
             "output_path",
@@ -498,6 +521,7 @@ class Repository:
             "width",
             "height",
             "input_type",
+            "note",
         ]
         rows = _json_rows(
             f"SELECT {', '.join(names)} FROM output_cache "
@@ -541,7 +565,8 @@ class Repository:
         with db.atomic():
             cursor = db.execute_sql(  # type: ignore[no-untyped-call]
                 "UPDATE image SET status = 'pending', output_path = NULL, output_url = NULL, "
-                "output_bytes = NULL, updated_at = ? WHERE request_id = ? AND status = 'done' "
+                "output_bytes = NULL, output_format = NULL, note = NULL, updated_at = ? "
+                "WHERE request_id = ? AND status = 'done' "
                 "AND id IN (SELECT value FROM json_each(?))",
                 (time.time(), request_id, ids),
             )
@@ -681,13 +706,36 @@ class Repository:
         return catalogue, outputs
 
     # -- statistics (dashboard) -------------------------------------------------------------
+    # An image the user cancelled did not fail and says nothing about its server: the
+    # statistics leave cancellations out (SPEC 7), and cancelled_counts tells them apart.
+
+    def cancelled_counts(self, request_ids: Iterable[str] | None = None) -> dict[str, int]:
+        """Images cancelled by the user, per request (all requests, or these); none: absent.
+
+        A failed request with cancelled images is one the user cancelled (SPEC 2: cancelling
+        fails the unfinished images with ``cancelled``), not one that failed.
+        """
+        query = (
+            ImageRow.select(ImageRow.request.alias("request_id"), fn.COUNT(ImageRow.id).alias("n"))
+            .where((ImageRow.status == "failed") & (ImageRow.error_code == _CANCELLED))
+            .group_by(ImageRow.request)
+        )
+        if request_ids is not None:
+            ids = list(request_ids)
+            if not ids:
+                return {}
+            query = query.where(ImageRow.request.in_(ids))
+        return {str(row["request_id"]): int(row["n"]) for row in _dicts(query)}
 
     def error_counts(self, request_id: str | None = None) -> list[tuple[str, int]]:
-        """(error code, failed images) over all requests or one, most frequent first."""
+        """(error code, failed images) over all requests or one, most frequent first.
+
+        Cancelled images are not errors and are left out.
+        """
         code = fn.COALESCE(ImageRow.error_code, "unknown")
         query = (
             ImageRow.select(code.alias("code"), fn.COUNT(ImageRow.id).alias("count"))
-            .where(ImageRow.status == "failed")
+            .where((ImageRow.status == "failed") & _not_cancelled())
             .group_by(code)
         )
         if request_id is not None:
@@ -699,18 +747,24 @@ class Repository:
         """(host, failed images, all images) per host over all requests or one.
 
         Every host is listed, failing or not, most failures first, so a user sees which
-        servers cause trouble and how much of the work they carry. SQLite groups on the URL's
-        authority (between "://" and the next "/"), so the counting stays in the database;
-        Python then lowercases it and drops user info, query and fragment.
+        servers cause trouble and how much of the work they carry. Cancelled images count
+        neither as failures nor as work: the user stopped them, the server did nothing wrong.
+        SQLite groups on the URL's authority (between "://" and the next "/"), so the
+        counting stays in the database; Python then lowercases it and drops user info, query
+        and fragment.
         """
         rest = fn.substr(ImageRow.url, fn.instr(ImageRow.url, "://") + 3)
         # The appended "/" makes instr() find an end even for "https://host".
         authority = fn.substr(rest, 1, fn.instr(rest.concat("/"), "/") - 1)
-        query = ImageRow.select(
-            authority.alias("authority"),
-            fn.SUM(ImageRow.status == "failed").alias("failed"),
-            fn.COUNT(ImageRow.id).alias("total"),
-        ).group_by(authority)
+        query = (
+            ImageRow.select(
+                authority.alias("authority"),
+                fn.SUM(ImageRow.status == "failed").alias("failed"),
+                fn.COUNT(ImageRow.id).alias("total"),
+            )
+            .where(_not_cancelled())
+            .group_by(authority)
+        )
         if request_id is not None:
             query = query.where(ImageRow.request == request_id)
         totals: dict[str, list[int]] = {}
@@ -729,12 +783,18 @@ class Repository:
         return authority.rpartition("@")[2].lower()
 
 
+def _not_cancelled() -> Any:
+    """Images the user did not cancel (an image with no error code is not cancelled)."""
+    return ImageRow.error_code.is_null() | (ImageRow.error_code != _CANCELLED)
+
+
 # Every ImageInfo column, in the tuple's field order. Plain SQL: peewee's per-value
 # conversions cost more than the query itself for a 300,000-image request.
 _IMAGE_COLUMNS = (
     "i.id, i.request_id, p.row_index, p.serial, p.name, i.position, i.url, i.status, "
     "i.attempts, i.error_code, i.error, i.http_status, i.input_bytes, i.output_bytes, i.width, "
-    "i.height, i.input_type, i.download_ms, i.compress_ms, i.output_path, i.output_url"
+    "i.height, i.input_type, i.download_ms, i.compress_ms, i.output_path, i.output_url, "
+    "i.output_format, i.note"
 )
 # The same columns as the query above names them.
 _IMAGE_NAMES = [column.strip().partition(".")[2] for column in _IMAGE_COLUMNS.split(",")]

@@ -1,7 +1,8 @@
 """Processing settings: one frozen dataclass, every default in one place.
 
 The settings are stored in the database (see :mod:`imgdesk.core.repository`) so that the
-command line and the window always see the same values.
+command line and the window always see the same values. Their ``output`` is only the default
+for new requests: each request keeps the :class:`OutputSettings` it was created with.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from imgdesk.core.errors import SettingsError
+from imgdesk.core.output import OutputSettings
 
 MIB = 1024 * 1024
 
@@ -32,7 +34,8 @@ class Settings:
 
     concurrency: int = 5
     per_host_concurrency: int = 5
-    jpeg_quality: int = 50
+    # What requests added from now on will write (format, quality, sizes); see SPEC 9.
+    output: OutputSettings = field(default_factory=OutputSettings)
     max_download_bytes: int = 10 * MIB
     allowed_types: tuple[str, ...] = ("image/jpeg", "image/png")
     max_retries: int = 3
@@ -61,7 +64,8 @@ class Settings:
     def __post_init__(self) -> None:
         _check_range("concurrency", self.concurrency, 1, 64)
         _check_range("per_host_concurrency", self.per_host_concurrency, 1, 64)
-        _check_range("jpeg_quality", self.jpeg_quality, 1, 95)
+        if not isinstance(self.output, OutputSettings):
+            raise SettingsError(f"output must be output settings, not {self.output!r}")
         _check_range("max_download_bytes", self.max_download_bytes, 1024, 1024 * MIB)
         _check_range("max_retries", self.max_retries, 0, 20)
         _check_range("retry_base_delay_s", self.retry_base_delay_s, 0.0, 600.0)
@@ -88,32 +92,54 @@ class Settings:
                 check_http_url(value, name)
 
     @property
-    def output_key(self) -> str:
-        """What shapes a stored output: a cached output is reused only under the same key."""
+    def jpeg_quality(self) -> int:
+        """The default output's quality: the settings dialog still edits it under this name."""
+        return self.output.quality
+
+    def output_key(self, output: OutputSettings) -> str:
+        """What shapes an output made with ``output``: a stored one is reused only under it.
+
+        The decoding limits count too: an image refused under these settings must not come
+        back from an earlier run's outputs.
+        """
         types = "+".join(sorted(self.allowed_types))
-        return f"v2;q={self.jpeg_quality};px={self.max_pixels};types={types}"
+        return f"v3;{output.key};px={self.max_pixels};types={types}"
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (validated like the original)."""
+        """A copy with some fields changed (validated like the original).
+
+        ``jpeg_quality`` changes ``output.quality``, for the settings dialog.
+        """
+        if "jpeg_quality" in changes:
+            output = changes.get("output", self.output)
+            changes["output"] = output.replace(quality=changes.pop("jpeg_quality"))
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values."""
+        """Plain JSON-ready values (``output`` as a nested object)."""
         data = dataclasses.asdict(self)
         data["allowed_types"] = list(self.allowed_types)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
-        """Build from stored values; unknown keys are ignored, missing ones take defaults."""
-        names = {f.name: f for f in dataclasses.fields(cls)}
+        """Build from stored values; unknown keys are ignored, missing ones take defaults.
+
+        Settings stored before output formats existed have a ``jpeg_quality``: it becomes
+        the quality of the default output.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key not in names:
                 continue
             if key == "allowed_types":
                 value = tuple(value)
+            elif key == "output":
+                value = OutputSettings.from_dict(value)
             kwargs[key] = value
+        if "output" not in kwargs and "jpeg_quality" in data:
+            kwargs["output"] = OutputSettings(quality=data["jpeg_quality"])
         return cls(**kwargs)
 
 

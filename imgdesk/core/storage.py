@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 PART_SUFFIX = ".part"
 _SLUG_MAX = 60
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")
 _DISK_FULL = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
 _NOT_A_FOLDER = {errno.ENOTDIR, errno.EEXIST}
@@ -48,16 +49,19 @@ def _checked_name(name: str, what: str) -> str:
     return name
 
 
-def output_file_name(row_number: int, product_name: str, position: int) -> str:
+def output_file_name(row_number: int, product_name: str, position: int, extension: str) -> str:
     """A file name that is unique within a request and readable, e.g. ``0007_blue-shirt_2.jpg``.
 
     ``row_number`` (unique per request) and ``position`` make it unique; the slug only helps
-    a person. The name is plain ``[0-9a-z_.-]`` and starts with digits, so it is never one
-    of Windows' reserved names (CON, NUL, COM1...) nor ends with a dot or a space.
+    a person; ``extension`` (".jpg", ".webp", ".avif") is the output format's. The name is
+    plain ``[0-9a-z_.-]`` and starts with digits, so it is never one of Windows' reserved
+    names (CON, NUL, COM1...) nor ends with a dot or a space.
     """
     if row_number < 0 or position < 0:
         raise ValueError(f"row_number and position must not be negative: {row_number}, {position}")
-    return f"{row_number:04d}_{_slug(product_name)}_{position}.jpg"
+    if not _EXTENSION.fullmatch(extension):
+        raise ValueError(f"not a file extension: {extension!r}")
+    return f"{row_number:04d}_{_slug(product_name)}_{position}{extension}"
 
 
 def _slug(text: str) -> str:

@@ -26,6 +26,7 @@ from peewee import OperationalError
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from imgdesk.core.errors import DatabaseBusy, DataFolderError, ErrorCode, ImageError
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
@@ -59,12 +60,18 @@ _TWIN_FIELDS = (
     "input_type",
     "output_path",
     "output_url",
+    "output_format",
+    "note",
 )
 
 
 @dataclass(frozen=True)
 class ImageEvent:
-    """An image reached ``done`` or ``failed`` (after its retries); sent once it is stored."""
+    """An image reached ``done`` or ``failed`` (after its retries); sent once it is stored.
+
+    ``output_format`` and ``note`` (see :func:`~imgdesk.core.types.image_note`) describe a
+    stored output; both are None for a failed image.
+    """
 
     request_id: str
     image_id: int
@@ -75,6 +82,8 @@ class ImageEvent:
     error_code: str | None
     error: str | None
     output_url: str | None
+    output_format: str | None
+    note: str | None
 
 
 @dataclass
@@ -85,6 +94,7 @@ class _Job:
     url: str
     images: list[ImageInfo]
     output_key: str
+    output: OutputSettings  # the request's
     host: str
     token: CancelToken  # cancelled once the request is cancelled or deleted
     cached: CachedOutput | None = None
@@ -158,6 +168,8 @@ class Engine(QObject):
         self._done_unstored: dict[tuple[str, str], dict[str, Any]] = {}
         # Started requests with pending images not read yet: the id of the last image read.
         self._feeds: dict[str, int] = {}
+        # Each started request's output settings, as recorded with it (retries use them too).
+        self._outputs: dict[str, OutputSettings] = {}
         self._processing: set[str] = set()
         # Each started request's current token; cancel/delete cancels it and makes a new one.
         self._tokens: dict[str, CancelToken] = {}
@@ -242,6 +254,7 @@ class Engine(QObject):
             return 0
         vanished = self._check_output_files(request_id) if check_files else 0
         self._tokens.setdefault(request_id, CancelToken())
+        self._outputs[request_id] = request.output
         self._feeds[request_id] = 0
         self._feed_page(request_id)
         logger.info(
@@ -254,6 +267,7 @@ class Engine(QObject):
     def _feed_page(self, request_id: str) -> None:
         """Queue the next page of the request's pending images, one job per new URL."""
         after_id = self._feeds[request_id]
+        output = self._outputs[request_id]
         page = self._repo.list_images_page(request_id, after_id, FEED_PAGE_IMAGES, ("pending",))
         if len(page) < FEED_PAGE_IMAGES:
             del self._feeds[request_id]
@@ -266,7 +280,8 @@ class Engine(QObject):
         # the write buffer, or else from the database), one still on its way takes this
         # image along.
         twins = self._repo.done_twins(request_id, new_urls) if new_urls else {}
-        cache = self._repo.cached_outputs(new_urls, self._settings.output_key) if new_urls else {}
+        cache_key = self._settings.output_key(output)
+        cache = self._repo.cached_outputs(new_urls, cache_key) if new_urls else {}
         for image in fresh:
             job = self._url_jobs.get((request_id, image.url))
             if job is not None:
@@ -287,8 +302,11 @@ class Engine(QObject):
                 images=[image],
                 output_key=storage_key(
                     request_id,
-                    output_file_name(image.row_index + 1, image.product_name, image.position),
+                    output_file_name(
+                        image.row_index + 1, image.product_name, image.position, output.extension
+                    ),
                 ),
+                output=output,
                 host=(urlsplit(image.url).hostname or "").lower(),
                 token=self._tokens[request_id],
                 cached=cache.get(image.url),
@@ -403,6 +421,7 @@ class Engine(QObject):
             return
         self._repo.delete_request(request_id)
         self._tokens.pop(request_id, None)
+        self._outputs.pop(request_id, None)
         self._changed.pop(request_id, None)
         self._processing.discard(request_id)
         if remove_files:
@@ -523,6 +542,7 @@ class Engine(QObject):
             request_id=job.request_id,
             url=job.url,
             output_key=job.output_key,
+            output=job.output,
             attempt=job.attempt,
             cached=job.cached,
         )
@@ -608,6 +628,8 @@ class Engine(QObject):
                 if result.output_key
                 else None
             ),
+            "output_format": result.output_format,
+            "note": result.note,
         }
         if result.ok:
             logger.info(
@@ -619,7 +641,7 @@ class Engine(QObject):
                 result.download_ms,
                 result.compress_ms,
             )
-            self._remember_output(result)
+            self._remember_output(job, result)
             self._done_unstored[(job.request_id, job.url)] = fields
         else:
             logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
@@ -636,6 +658,8 @@ class Engine(QObject):
                     error_code=result.error_code,
                     error=result.error,
                     output_url=fields["output_url"],
+                    output_format=result.output_format,
+                    note=result.note,
                 )
             )
         self._job_done(job)
@@ -645,14 +669,17 @@ class Engine(QObject):
         path = self._storage.local_path(key) if key else None
         return str(path) if path is not None else None
 
-    def _remember_output(self, result: ImageResult) -> None:
-        """Note the stored output so a later run of the same URL can reuse it."""
+    def _remember_output(self, job: _Job, result: ImageResult) -> None:
+        """Note the stored output so a later run of the same URL can reuse it.
+
+        Only a run with the same output settings will: they are part of the key.
+        """
         if not (result.content_sha256 and result.output_key and result.input_type):
             return
         self._cache_writes.append(
             {
                 "url": result.url,
-                "settings_key": self._settings.output_key,
+                "settings_key": self._settings.output_key(job.output),
                 "etag": result.etag,
                 "last_modified": result.last_modified,
                 "content_sha256": result.content_sha256,
@@ -662,6 +689,7 @@ class Engine(QObject):
                 "width": result.width,
                 "height": result.height,
                 "input_type": result.input_type,
+                "note": result.note,
             }
         )
 
@@ -681,6 +709,8 @@ class Engine(QObject):
                 error_code=None,
                 error=None,
                 output_url=twin["output_url"],
+                output_format=twin["output_format"],
+                note=twin["note"],
             )
         )
 

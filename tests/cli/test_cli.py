@@ -88,7 +88,10 @@ def test_process_writes_the_output_csv_and_exits_0(
         "error_code",
         "error",
         "output_url",
+        "output_format",
+        "note",
     }
+    assert {(e["output_format"], e["note"]) for e in finished} == {("jpeg", None)}
     assert events[-1] == {
         "event": "request.finished",
         "request_id": request_id,

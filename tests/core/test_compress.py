@@ -682,10 +682,10 @@ def test_output_is_a_jpeg_of_the_same_size_with_the_input_type() -> None:
     assert reopen(result).size == (123, 45)
 
 
-def test_quality_setting_is_respected() -> None:
+def test_the_output_quality_is_respected() -> None:
     data = images.make_jpeg(400, 300, "photo", quality=95)
-    low = compress_image(data, Settings(jpeg_quality=50))
-    high = compress_image(data, Settings(jpeg_quality=90))
+    low = compress_image(data, DEFAULTS, output=OutputSettings(quality=50))
+    high = compress_image(data, DEFAULTS, output=OutputSettings(quality=90))
     assert len(low.data) < len(high.data) * 0.75
     assert len(low.data) < len(data)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -16,6 +17,7 @@ import pytest
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.db import SCHEMA_VERSION, check_database_file, close_database, open_database
 from imgdesk.core.errors import DatabaseBusy, DataFolderError
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import Repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +256,70 @@ def test_a_data_folder_made_read_only_is_refused_and_left_untouched(tmp_path: Pa
     ]
     assert snapshot(path) == before
     assert sorted(p.name for p in data_dir.iterdir()) == ["imgdesk.sqlite3", "logs"]
+
+
+# -- schema 3: output settings per request ----------------------------------------------------
+
+
+def _as_schema_2(path: Path, stored_settings: str) -> None:
+    """Turn a closed database back into what schema 2 wrote, with these stored settings."""
+    raw = sqlite3.connect(path)
+    for table, column in (
+        ("request", "output_settings"),
+        ("image", "output_format"),
+        ("image", "note"),
+        ("output_cache", "note"),
+    ):
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    raw.execute("UPDATE key_value SET value = '2' WHERE key = 'schema_version'")
+    raw.execute("INSERT OR REPLACE INTO key_value VALUES ('settings', ?)", (stored_settings,))
+    raw.commit()
+    raw.close()
+
+
+def test_a_schema_2_request_keeps_jpeg_at_the_quality_it_was_made_with(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path, products=2)
+    open_database(path)
+    repo = Repository()
+    [request] = repo.list_requests()
+    done, pending = (image.id for image in repo.list_images(request.id))
+    repo.update_images({done: {"status": "done", "output_path": "/old/0001_product-0_1.jpg"}})
+    close_database()
+    _as_schema_2(path, json.dumps({"jpeg_quality": 70, "concurrency": 3}))
+
+    open_database(path)
+
+    assert [r.output for r in repo.list_requests()] == [OutputSettings(quality=70)]
+    images = {image.id: image for image in repo.list_images(request.id)}
+    assert (images[done].output_format, images[done].note) == ("jpeg", None)
+    assert (images[pending].output_format, images[pending].note) == (None, None)
+    settings = repo.load_settings()
+    assert (settings.output, settings.concurrency) == (OutputSettings(quality=70), 3)
+    version = sqlite3.connect(path).execute(
+        "SELECT value FROM key_value WHERE key = 'schema_version'"
+    )
+    assert version.fetchone() == (str(SCHEMA_VERSION),) == ("3",)
+
+
+def test_a_schema_2_database_without_stored_settings_gets_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path, products=1)
+    _as_schema_2(path, "{}")
+    open_database(path)
+    assert [r.output for r in Repository().list_requests()] == [OutputSettings()]
+
+
+def test_a_request_keeps_the_output_settings_it_was_created_with(tmp_path: Path) -> None:
+    open_database(tmp_path / "imgdesk.sqlite3")
+    repo = Repository()
+    catalogue = parse_catalogue(b"S. No.,Product Name,Input Image Urls\n1,A,http://h/a.jpg\n", "a")
+    webp = OutputSettings(format="webp", quality=60, max_width=1200, target_size_kb=150)
+    given = repo.create_request(catalogue, output=webp)
+    # Without output settings, a request takes the stored settings' (the window's defaults).
+    repo.save_settings(repo.load_settings().replace(output=OutputSettings(format="avif")))
+    defaulted = repo.create_request(catalogue)
+    repo.save_settings(repo.load_settings().replace(output=OutputSettings(quality=90)))
+
+    outputs = {request.id: request.output for request in repo.list_requests()}
+    assert outputs == {given: webp, defaulted: OutputSettings(format="avif")}

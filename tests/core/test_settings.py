@@ -1,13 +1,17 @@
+import json
+
 import pytest
 
 from imgdesk.core.errors import SettingsError
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.settings import MIB, Settings
 
 
 def test_defaults_follow_the_spec() -> None:
     settings = Settings()
     assert settings.concurrency == 5
-    assert settings.jpeg_quality == 50
+    assert settings.output == OutputSettings()
+    assert (settings.output.format, settings.output.quality) == ("jpeg", 50)
     assert settings.max_download_bytes == 10 * MIB
     assert settings.allowed_types == ("image/jpeg", "image/png")
     assert settings.max_retries == 3
@@ -21,23 +25,63 @@ def test_defaults_follow_the_spec() -> None:
 
 
 def test_round_trip_through_a_dict() -> None:
-    settings = Settings(jpeg_quality=70, allowed_types=("image/png",), webhook_url="https://x.io/h")
-    assert Settings.from_dict(settings.to_dict()) == settings
+    output = OutputSettings(format="webp", quality=70, max_width=1200, target_size_kb=150)
+    settings = Settings(output=output, allowed_types=("image/png",), webhook_url="https://x.io/h")
+    stored = json.loads(json.dumps(settings.to_dict()))
+    assert stored["output"]["format"] == "webp"  # nested, not flattened
+    assert Settings.from_dict(stored) == settings
 
 
 def test_unknown_stored_keys_are_ignored() -> None:
-    assert Settings.from_dict({"jpeg_quality": 60, "gone_setting": 1}).jpeg_quality == 60
+    assert Settings.from_dict({"concurrency": 3, "gone_setting": 1}).concurrency == 3
+
+
+def test_a_stored_jpeg_quality_becomes_the_output_quality() -> None:
+    settings = Settings.from_dict({"jpeg_quality": 60, "concurrency": 2})
+    assert settings.output == OutputSettings(quality=60)
+    assert "jpeg_quality" not in settings.to_dict()
+
+
+def test_the_jpeg_quality_of_the_settings_dialog_is_the_output_quality() -> None:
+    settings = Settings(output=OutputSettings(format="avif", quality=40))
+    assert settings.jpeg_quality == 40
+    changed = settings.replace(jpeg_quality=72, concurrency=3)
+    assert changed.output == OutputSettings(format="avif", quality=72)
+    assert changed.concurrency == 3
+    with pytest.raises(SettingsError, match="quality"):
+        settings.replace(jpeg_quality=0)
+
+
+def test_the_reuse_key_changes_with_every_output_setting() -> None:
+    settings = Settings()
+    base = OutputSettings()
+    variants = [
+        base,
+        base.replace(format="webp"),
+        base.replace(format="avif"),
+        base.replace(quality=51),
+        base.replace(max_width=1200),
+        base.replace(max_height=1200),
+        base.replace(target_size_kb=150),
+        base.replace(keep_original=False),
+        base.replace(format="webp", flatten=True),
+    ]
+    keys = [settings.output_key(output) for output in variants]
+    assert len(set(keys)) == len(keys)
+    assert settings.output_key(base) == settings.output_key(OutputSettings())
+    # The decoding limits count too: an image refused now must not come from the cache.
+    assert Settings(max_pixels=1000).output_key(base) != settings.output_key(base)
+    assert Settings(allowed_types=("image/png",)).output_key(base) != settings.output_key(base)
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("jpeg_quality", 0),
-        ("jpeg_quality", 101),
         ("concurrency", 0),
         ("max_retries", -1),
-        ("jpeg_quality", "50"),
-        ("jpeg_quality", True),
+        ("concurrency", "5"),
+        ("concurrency", True),
+        ("output", {"format": "webp"}),
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(field: str, value: object) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from imgdesk.core import storage
 from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.storage import (
     check_folder_writable,
     output_file_name,
@@ -31,7 +32,7 @@ REQUEST_ID = "3f2c7a9e-1b4d-4c8e-9f00-5a6b7c8d9e0f"
 WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
     f"{p}{n}" for p in ("com", "lpt") for n in range(10)
 }
-SAFE_NAME = re.compile(r"^[0-9]{4,}_[a-z0-9]+(-[a-z0-9]+)*_[0-9]+\.jpg$")
+SAFE_NAME = re.compile(r"^[0-9]{4,}_[a-z0-9]+(-[a-z0-9]+)*_[0-9]+\.(jpg|webp|avif)$")
 
 
 def storage_error(call: object, *args: object) -> ImageError:
@@ -73,7 +74,21 @@ def test_request_folder_never_escapes_images(tmp_path: Path, bad: str) -> None:
     ],
 )
 def test_output_file_name(row: int, name: str, position: int, expected: str) -> None:
-    assert output_file_name(row, name, position) == expected
+    assert output_file_name(row, name, position, ".jpg") == expected
+
+
+@pytest.mark.parametrize("output_format", ["jpeg", "webp", "avif"])
+def test_the_output_file_name_ends_in_its_formats_extension(output_format: str) -> None:
+    extension = OutputSettings(format=output_format).extension
+    name = output_file_name(7, "Blue Shirt", 2, extension)
+    assert name == f"0007_blue-shirt_2{extension}"
+    assert name.endswith((".jpg", ".webp", ".avif"))
+
+
+@pytest.mark.parametrize("extension", ["", "jpg", "./x", ".JPG", "/.jpg", ".j p"])
+def test_an_extension_that_is_not_one_is_refused(extension: str) -> None:
+    with pytest.raises(ValueError):
+        output_file_name(1, "x", 1, extension)
 
 
 @pytest.mark.parametrize(
@@ -81,16 +96,16 @@ def test_output_file_name(row: int, name: str, position: int, expected: str) -> 
     ["CON", "con", "PRN", "AUX", "NUL", "COM1", "LPT9", "nul.txt", "Con ", "", ". .", "a" * 500],
 )
 def test_output_file_names_are_safe_on_windows(name: str) -> None:
-    file_name = output_file_name(1, name, 1)
+    file_name = output_file_name(1, name, 1, ".webp")
     assert SAFE_NAME.match(file_name), file_name
     stem = file_name.split(".")[0]
     assert stem not in WINDOWS_RESERVED
     assert not file_name.endswith((".", " "))
-    assert len(file_name) <= 4 + 1 + 60 + 1 + 1 + 4
+    assert len(file_name) <= 4 + 1 + 60 + 1 + 1 + 5
 
 
 def test_long_names_are_cut_without_a_trailing_dash() -> None:
-    name = output_file_name(1, "word " * 40, 1)
+    name = output_file_name(1, "word " * 40, 1, ".jpg")
     slug = name.split("_")[1]
     assert len(slug) <= 60
     assert not slug.endswith("-")
@@ -99,7 +114,7 @@ def test_long_names_are_cut_without_a_trailing_dash() -> None:
 def test_names_are_unique_within_a_request_even_for_equal_products() -> None:
     products = ("Shirt", "shirt", "SHIRT!", "")  # all give the same slug (or "product")
     names = {
-        output_file_name(row, products[row % 4], position)
+        output_file_name(row, products[row % 4], position, ".avif")
         for row in range(1, 60)
         for position in range(1, 6)
     }
@@ -109,7 +124,7 @@ def test_names_are_unique_within_a_request_even_for_equal_products() -> None:
 
 def test_negative_numbers_are_refused() -> None:
     with pytest.raises(ValueError):
-        output_file_name(-1, "x", 1)
+        output_file_name(-1, "x", 1, ".jpg")
 
 
 # --- write_atomic ----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from werkzeug import Request, Response
 from imgdesk.core.db import open_database
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.outbox import FAILED, PENDING, Outbox
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.webhook import (
     DELIVERED,
@@ -168,6 +169,7 @@ def finished_request(**changes: object) -> RequestInfo:
         "webhook_url": None,
         "webhook_secret": None,
         "output_csv": "file:///exports/products-output.csv",
+        "output": OutputSettings(),
     }
     fields.update(changes)
     return RequestInfo(**fields)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ import pytest
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.db import db, open_database
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
@@ -56,6 +57,10 @@ def csv_bytes(rows: list[tuple[str, str, list[str]]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def create_request(repo: Repository, rows: list[tuple[str, str, list[str]]]) -> str:
-    """Record a request for the rows, as a dropped CSV would be."""
-    return repo.create_request(parse_catalogue(csv_bytes(rows), "products.csv"))
+def create_request(
+    repo: Repository,
+    rows: list[tuple[str, str, list[str]]],
+    output: OutputSettings | None = None,
+) -> str:
+    """Record a request for the rows, as a dropped CSV would be (written as ``output`` says)."""
+    return repo.create_request(parse_catalogue(csv_bytes(rows), "products.csv"), output=output)

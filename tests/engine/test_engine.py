@@ -12,6 +12,7 @@ from PIL import Image
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.db import db
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine import engine as engine_module
@@ -390,16 +391,16 @@ def test_delete_forgets_the_request_and_removes_its_files(
     qtbot.waitUntil(lambda: not folder.exists(), timeout=5000)
 
 
-def test_settings_changes_apply_to_new_work(
+def test_each_request_is_written_with_its_own_output_settings(
     qtbot: QtBot, repo: Repository, make_engine: EngineFactory, http_server: HttpTestServer
 ) -> None:
     a = http_server.route("/a.jpg", respond(JPEG))
     b = http_server.route("/b.jpg", respond(JPEG))
-    engine = make_engine()
+    # The engine's settings say quality 50 for new requests; the second request says 10.
+    engine = make_engine(FAST.replace(output=OutputSettings(quality=50)))
     first = create_request(repo, [("1", "A", [a])])
     assert run(qtbot, engine, first) == "completed"
-    engine.set_settings(FAST.replace(jpeg_quality=10))
-    second = create_request(repo, [("1", "A", [b])])
+    second = create_request(repo, [("1", "A", [b])], OutputSettings(quality=10))
     assert run(qtbot, engine, second) == "completed"
     size_q50 = repo.list_images(first)[0].output_bytes
     size_q10 = repo.list_images(second)[0].output_bytes
@@ -519,12 +520,10 @@ def test_changed_output_settings_or_a_deleted_output_mean_no_reuse(
     first = create_request(repo, rows)
     assert run(qtbot, engine, first) == "completed"
 
-    engine.set_settings(FAST.replace(jpeg_quality=80))
-    second = create_request(repo, rows)
+    second = create_request(repo, rows, OutputSettings(quality=80))
     assert run(qtbot, engine, second) == "completed"
     assert by_url(repo, second)[tagged].http_status == 200  # not even asked conditionally
 
-    engine.set_settings(FAST)
     Path(by_url(repo, first)[tagged].output_path or "").unlink()
     third = create_request(repo, rows)
     assert run(qtbot, engine, third) == "completed"

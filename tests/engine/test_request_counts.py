@@ -11,6 +11,7 @@ import pytest
 
 from imgdesk.core import db as db_module
 from imgdesk.core.db import SCHEMA_VERSION, db, open_database
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import Repository
 
 from .conftest import create_request
@@ -90,6 +91,14 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
         "output_bytes",
     ):
         raw.execute(f"ALTER TABLE request DROP COLUMN {column}")
+    # Nor the columns of schema 3.
+    for table, column in (
+        ("request", "output_settings"),
+        ("image", "output_format"),
+        ("image", "note"),
+        ("output_cache", "note"),
+    ):
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.execute("UPDATE key_value SET value = '1' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -99,7 +108,9 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
     repo.update_images({second: {"status": "failed"}})
     assert shown(repo, request_id) == (2, 1, 1, 0, 900, 300)
     version = db.execute_sql("SELECT value FROM key_value WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 2
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 3
+    [request] = repo.list_requests()
+    assert request.output == OutputSettings()  # JPEG at the default quality, as it was made
 
 
 def test_the_log_is_checkpointed_by_its_own_thread_not_on_commit(

@@ -1,0 +1,86 @@
+"""The ``imgdesk`` command: the window by default, or headless sub-commands.
+
+The headless commands drive the same :class:`~imgdesk.engine.engine.Engine` as the window,
+under a ``QCoreApplication`` with qasync, so every behaviour exists once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from imgdesk.cli.commands import cmd_export, cmd_process, cmd_retry
+from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
+from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
+from imgdesk.cli.status import cmd_status
+from imgdesk.core.db import open_database
+from imgdesk.core.errors import DatabaseBusy, DataFolderError, SettingsError
+from imgdesk.core.instance import DataDirLock
+from imgdesk.core.logs import setup_logging
+from imgdesk.core.paths import database_path, resolve_data_dir
+from imgdesk.core.repository import Repository
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``imgdesk`` executable; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Global options may come before the command; look past them to find it.
+    global_options = argparse.ArgumentParser(add_help=False)
+    add_global_options(global_options)
+    _, rest = global_options.parse_known_args(args)
+    if not rest or rest[0] not in COMMANDS:
+        window_args = build_window_parser().parse_args(args)
+        return _open_window(window_args.data_dir, window_args.files, demo=False)
+    options = parser.parse_args(args)
+    if options.command == "demo":
+        return _open_window(options.data_dir, [], demo=True, quit_when_done=options.quit_when_done)
+    data_dir = resolve_data_dir(options.data_dir)
+    try:
+        return _run_command(options, data_dir)
+    except (DataFolderError, DatabaseBusy) as error:
+        # An unusable data folder or database: one sentence naming the file; nothing touched.
+        say(f"imgdesk: {error}")
+        return EXIT_REJECTED
+    except KeyboardInterrupt:
+        # Ctrl-C outside a run (reading the CSV, recording the request): nothing is in flight.
+        say("imgdesk: interrupted.")
+        return EXIT_SIGINT
+
+
+def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
+    """Open the data folder and run a headless command; returns its exit code."""
+    setup_logging(data_dir, verbose=options.verbose)
+    open_database(database_path(data_dir))
+    repo = Repository()
+    if options.command in ("process", "retry"):
+        lock = DataDirLock(data_dir)
+        if not lock.acquire(f"imgdesk {options.command}"):
+            say(
+                f"imgdesk: {lock.holder()} is already processing in {data_dir}. Wait for it to "
+                "finish (imgdesk status shows progress), or use another --data-dir."
+            )
+            return EXIT_REJECTED
+    handler = {
+        "process": cmd_process,
+        "status": cmd_status,
+        "export": cmd_export,
+        "retry": cmd_retry,
+    }[options.command]
+    try:
+        return int(handler(options, repo, data_dir))
+    except SettingsError as error:
+        say(f"imgdesk: {error}")
+        return EXIT_REJECTED
+
+
+def _open_window(
+    data_dir: str | None, files: list[Path], demo: bool, quit_when_done: bool = False
+) -> int:
+    from imgdesk.gui.app import run_window
+
+    return run_window(data_dir, files, demo=demo, quit_when_done=quit_when_done)

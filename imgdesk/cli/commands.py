@@ -1,0 +1,204 @@
+"""The commands that process or export a request: ``process``, ``retry`` and ``export``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say, shown_text
+from imgdesk.cli.parser import output_settings_from
+from imgdesk.cli.reporter import Reporter
+from imgdesk.cli.running import run_to_end
+from imgdesk.core.csvio import (
+    Catalogue,
+    check_output_path,
+    default_output_path,
+    output_csv_name,
+    read_catalogue,
+    write_output_csv,
+)
+from imgdesk.core.errors import CsvFileError, ImageError
+from imgdesk.core.output import encoder_for
+from imgdesk.core.redact import redact_url
+from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.core.settings import Settings, check_http_url
+from imgdesk.core.storage import request_folder
+from imgdesk.core.webhook import check_secret
+
+
+def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """``imgdesk process``: record the CSV as a request and run it to the end."""
+    settings = repo.load_settings()
+    if options.concurrency is not None:
+        settings = settings.replace(concurrency=options.concurrency)
+    output_settings = output_settings_from(options, settings.output)
+    # A format this Pillow cannot write: one sentence now, not one failure per image.
+    encoder_for(output_settings.format)
+    if options.webhook:
+        # The message quotes a wrong URL: without its password.
+        check_http_url(redact_url(options.webhook), "--webhook")
+    if options.webhook_secret:
+        check_secret(options.webhook_secret, "--webhook-secret")
+    catalogue = _read_input(options.input, options.skip_invalid)
+    if catalogue is None:
+        return EXIT_REJECTED
+    # Before any download: hours of work must not end in "cannot write" or in the input
+    # overwritten.
+    output = _checked_output(options.output, options.input)
+    if output is None:
+        return EXIT_REJECTED
+    request_id = repo.create_request(
+        catalogue,
+        options.input.absolute(),
+        webhook_url=options.webhook,
+        webhook_secret=options.webhook_secret,
+        output=output_settings,
+    )
+    reporter = Reporter(options.json, sys.stdout, sys.stderr)
+    reporter.created(request_id, catalogue, repo)
+    return run_to_end(repo, settings, data_dir, request_id, output, reporter)
+
+
+def _read_input(path: Path, skip_invalid: bool) -> Catalogue | None:
+    """Read and validate the input CSV, saying what is wrong; None when it is rejected."""
+    try:
+        catalogue = read_catalogue(path)
+    except CsvFileError as error:
+        say(f"imgdesk: {path.name} was rejected: {error}")
+        return None
+    for warning in catalogue.warnings:
+        say(f"imgdesk: warning: {warning}")
+    if catalogue.invalid_rows:
+        for row in catalogue.invalid_rows:
+            say(f"imgdesk: line {row.line}: {shown_text(' '.join(row.problems))}")
+        if not skip_invalid:
+            say(
+                f"imgdesk: {len(catalogue.invalid_rows)} of {len(catalogue.rows)} rows are "
+                "invalid; fix them or pass --skip-invalid to process the valid rows only."
+            )
+            return None
+        if not catalogue.valid_rows:
+            say("imgdesk: no valid rows to process.")
+            return None
+    return catalogue
+
+
+def _checked_output(given: Path | None, input_path: Path) -> Path | None:
+    """The output CSV of ``process``, checked (see check_output_path); None when refused."""
+    if given is None and not input_path.is_file():
+        # "Next to the input" means nothing for a pipe or a device (/dev/fd/63-output.csv).
+        say(f"imgdesk: {input_path} is not a regular file; say where the output goes with -o.")
+        return None
+    output = given or default_output_path(input_path)
+    try:
+        check_output_path(output, input_path)
+    except CsvFileError as error:
+        hint = "" if given else " Say where the output goes with -o."
+        say(f"imgdesk: {error.message}{hint}")
+        return None
+    return output
+
+
+def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """``imgdesk retry``: failed images back to pending, then run the request to the end."""
+    request = find_request(repo, options.request_id)
+    if request is None:
+        return EXIT_REJECTED
+    # The request's own output settings: the database may come from another installation.
+    encoder_for(request.output.format)
+    output = _retry_output(options.output, request, data_dir)
+    if output is None:
+        return EXIT_REJECTED
+    settings = repo.load_settings()
+    repo.recover_interrupted(request.id)
+    reset = repo.reset_failed(request.id)
+    reporter = Reporter(options.json, sys.stdout, sys.stderr)
+    if not options.json:
+        say(f"imgdesk: retrying {reset} failed images of {request.id}; output: {output}")
+    return run_to_end(repo, settings, data_dir, request.id, output, reporter)
+
+
+def _retry_output(given: Path | None, request: RequestInfo, data_dir: Path) -> Path | None:
+    """Where ``retry`` writes the output CSV, checked; None when that place is refused.
+
+    Without -o: where the last output went, else next to the input, else (the input is
+    gone) in the request's folder of images. Never the current folder, where a file of the
+    same name may be something else.
+    """
+    input_path = Path(request.csv_path) if request.csv_path else None
+    output = given or _stored_output(request)
+    if output is None and input_path is not None and input_path.is_file():
+        output = default_output_path(input_path)
+    if output is None:
+        folder = request_folder(data_dir, request.id)
+        with contextlib.suppress(OSError):  # check_output_path says what is wrong with it
+            folder.mkdir(parents=True, exist_ok=True)
+        output = folder / output_csv_name(request.csv_name)
+    try:
+        check_output_path(output, input_path)
+    except CsvFileError as error:
+        say(f"imgdesk: {error.message}")
+        return None
+    return output
+
+
+def _stored_output(request: RequestInfo) -> Path | None:
+    """Where the request's output CSV was last written, when that was a local file."""
+    if not request.output_csv:
+        return None
+    parts = urlsplit(request.output_csv)
+    return Path(unquote(parts.path)) if parts.scheme == "file" else None
+
+
+def cmd_export(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """``imgdesk export``: write a request's output CSV, finished or not."""
+    request = find_request(repo, options.request_id)
+    if request is None:
+        return EXIT_REJECTED
+    input_path = Path(request.csv_path) if request.csv_path else None
+    try:
+        check_output_path(options.output, input_path)
+    except CsvFileError as error:
+        say(f"imgdesk: {error.message}")
+        return EXIT_REJECTED
+    settings = repo.load_settings()
+    if not _write_output(repo, request.id, options.output, settings):
+        return EXIT_FAILED
+    say(f"imgdesk: wrote {options.output} ({request.done} of {request.total} images done)")
+    return EXIT_COMPLETED
+
+
+def export_request(repo: Repository, request_id: str, path: Path, settings: Settings) -> Path:
+    """Write the request's output CSV to ``path`` and remember where it went."""
+    catalogue, outputs = repo.export_data(request_id)
+    write_output_csv(path, catalogue, outputs, neutralise=settings.neutralise_formulas)
+    repo.set_output_csv(request_id, path.absolute().as_uri())
+    return path
+
+
+def _write_output(repo: Repository, request_id: str, path: Path, settings: Settings) -> bool:
+    """Export the request to ``path``; False, said in one sentence, when it cannot be written.
+
+    The place was checked before any download, but a disk can fill or a folder go meanwhile.
+    """
+    try:
+        export_request(repo, request_id, path, settings)
+    except ImageError as error:
+        say(
+            f"imgdesk: the output CSV could not be written: {error.message} The images are "
+            f"stored, and imgdesk export {request_id} -o OUTPUT.csv writes it elsewhere."
+        )
+        return False
+    return True
+
+
+def find_request(repo: Repository, given: str) -> RequestInfo | None:
+    """The request whose id is (or starts with) ``given``; None, said, when there is none."""
+    request_id = repo.find_request_id(given)
+    request = repo.get_request(request_id) if request_id else None
+    if request is None:
+        say(f"imgdesk: no request with id {given!r} (see: imgdesk status)")
+    return request

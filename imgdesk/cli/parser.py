@@ -1,0 +1,192 @@
+"""The command line's arguments: the window's, and each headless command's."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from imgdesk import __version__
+from imgdesk.core.errors import SettingsError
+from imgdesk.core.output import OutputSettings
+
+COMMANDS = ("process", "status", "export", "retry", "demo")
+# The OutputSettings field each output flag of `process` sets.
+_OUTPUT_FLAGS = (
+    ("format", "--format"),
+    ("quality", "--quality"),
+    ("max_width", "--max-width"),
+    ("max_height", "--max-height"),
+    ("target_size_kb", "--target-size"),
+    ("keep_original", "--keep-original"),
+    ("flatten", "--flatten"),
+)
+
+
+def add_global_options(parser: argparse.ArgumentParser, on_command: bool = False) -> None:
+    """``--data-dir`` and ``--verbose``, accepted before the command and after it."""
+    # On a sub-command the defaults are suppressed, so `imgdesk --data-dir D process` and
+    # `imgdesk process --data-dir D` both work without the sub-parser resetting the value.
+    default: Any = argparse.SUPPRESS if on_command else None
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="where the database, images and logs live (default: $IMGDESK_DATA_DIR or the "
+        "platform's user data folder)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if on_command else False,
+        help="log to stderr too",
+    )
+
+
+def build_window_parser() -> argparse.ArgumentParser:
+    """``imgdesk [FILE.csv...]``: the window, optionally with CSV files loaded."""
+    parser = argparse.ArgumentParser(
+        prog="imgdesk",
+        description="Open the imgdesk window, optionally with CSV files loaded. "
+        f"Headless commands: {', '.join(COMMANDS)} (imgdesk COMMAND --help).",
+    )
+    add_global_options(parser)
+    parser.add_argument("--version", action="version", version=f"imgdesk {__version__}")
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE.csv")
+    return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of SPEC 9: what the request's images are written as.
+
+    The values stay text here: :func:`output_settings_from` checks them, so a bad one is one
+    sentence naming the flag (argparse would print its usage too).
+    """
+    group = parser.add_argument_group(
+        "output images",
+        "What each image is written as; the request keeps these, and its retries use them. "
+        "A flag not given takes the window's Settings > Output value (by default JPEG at "
+        "quality 50, no size limit, originals kept).",
+    )
+    group.add_argument(
+        "--format",
+        metavar="FORMAT",
+        help="jpeg, webp or avif; the files end in .jpg, .webp or .avif (default: jpeg)",
+    )
+    group.add_argument(
+        "--quality",
+        metavar="N",
+        help="1-100 for the chosen format: lower gives smaller files, higher looks better "
+        "(default: 50)",
+    )
+    group.add_argument(
+        "--max-width",
+        metavar="W",
+        help="scale down to at most W pixels wide, keeping the aspect ratio; never enlarges",
+    )
+    group.add_argument(
+        "--max-height",
+        metavar="H",
+        help="scale down to at most H pixels high, keeping the aspect ratio; never enlarges",
+    )
+    group.add_argument(
+        "--target-size",
+        metavar="KB",
+        help="use the highest quality up to --quality whose file fits in KB KiB (at most 8 "
+        "tries); an image that does not fit even at quality 10 is kept and marked over_target",
+    )
+    group.add_argument(
+        "--keep-original",
+        action=argparse.BooleanOptionalAction,
+        help="store an input that already has the output format as it is, its metadata "
+        "(EXIF, GPS, XMP, comments) removed and its ICC profile kept, when it needs no "
+        "scaling or rotation and re-encoding would not make it smaller; marked kept_original "
+        "(default: on)",
+    )
+    group.add_argument(
+        "--flatten",
+        action=argparse.BooleanOptionalAction,
+        help="put transparency onto white for WebP and AVIF too (JPEG always does; "
+        "default: off, WebP and AVIF keep it)",
+    )
+
+
+def output_settings_from(options: argparse.Namespace, defaults: OutputSettings) -> OutputSettings:
+    """The request's output settings: ``defaults`` changed by the flags given to ``process``.
+
+    Raises:
+        SettingsError: a flag's value cannot be used; the sentence names the flag.
+    """
+    output = defaults
+    for field, flag in _OUTPUT_FLAGS:
+        value = getattr(options, flag.removeprefix("--").replace("-", "_"))
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = _flag_value(field, value.strip())
+        try:
+            output = output.replace(**{field: value})
+        except SettingsError as error:
+            # "quality must be ..." becomes "--quality must be ...".
+            raise SettingsError(f"{flag}{str(error).removeprefix(field)}.") from None
+    return output
+
+
+def _flag_value(field: str, text: str) -> str | int:
+    if field == "format":
+        return text.lower()
+    # Text that is no whole number goes on as it is: the check then words the range.
+    return int(text) if text.isdigit() else text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``imgdesk COMMAND ...``: the headless commands and ``demo``."""
+    parser = argparse.ArgumentParser(prog="imgdesk")
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    process = sub.add_parser("process", help="process a CSV headless and write the output CSV")
+    add_global_options(process, on_command=True)
+    process.add_argument("input", type=Path, metavar="INPUT.csv")
+    process.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUTPUT.csv",
+        help="write the output CSV here (default: INPUT-output.csv next to the input)",
+    )
+    process.add_argument("--concurrency", type=int, help="images in flight (default: 5)")
+    process.add_argument("--webhook", metavar="URL", help="POST an event here when done")
+    process.add_argument("--webhook-secret", metavar="S", help="sign the webhook with this")
+    process.add_argument(
+        "--skip-invalid", action="store_true", help="process the valid rows, skip invalid ones"
+    )
+    process.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+    _add_output_options(process)
+
+    status = sub.add_parser("status", help="list requests, or show one request's images")
+    add_global_options(status, on_command=True)
+    status.add_argument("request_id", nargs="?", metavar="REQUEST_ID")
+    status.add_argument("--json", action="store_true")
+
+    export = sub.add_parser("export", help="write a request's output CSV")
+    add_global_options(export, on_command=True)
+    export.add_argument("request_id", metavar="REQUEST_ID")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv")
+
+    retry = sub.add_parser("retry", help="retry failed images, resume pending ones, run to the end")
+    add_global_options(retry, on_command=True)
+    retry.add_argument("request_id", metavar="REQUEST_ID")
+    retry.add_argument("-o", "--output", type=Path, metavar="OUTPUT.csv")
+    retry.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+
+    demo = sub.add_parser("demo", help="open the window on a bundled sample catalogue")
+    add_global_options(demo, on_command=True)
+    demo.add_argument(
+        "--quit-when-done",
+        action="store_true",
+        help="close the window once the sample request finished: exit 0 if it ended as "
+        "designed (every image done but the two that fail on purpose), else 1",
+    )
+    return parser
