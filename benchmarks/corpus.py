@@ -6,19 +6,22 @@ images carry the detail (and the JPEG entropy) of a real photo rather than an up
 Without scikit-image a synthetic photo-like generator stands in (gradients, soft shapes and
 grain); the table says which one was used.
 
-The mix repeats every 20 images, so any multiple-of-20 prefix (``--quick``) has the same mix:
+The mix repeats every 20 images, so any multiple-of-20 prefix has the same mix; the default
+200 images hold 170 JPEGs (20 of them progressive) and 30 PNGs (10 of them RGBA cut-outs),
+like a product-photo export from a shop or a DAM:
 
 ====================  =====  ==============================================
 size                  count  formats
 ====================  =====  ==============================================
-4000 x 3000           2      JPEG
-2000 x 2000           4      JPEG
-1200 x 1200           7      5 JPEG, 1 PNG RGB, 1 PNG RGBA (a cut-out)
-800 x 800             7      5 JPEG, 1 PNG RGB, 1 PNG RGBA (a cut-out)
+4000 x 3000           3      JPEG
+2000 x 2000           4      3 JPEG, 1 progressive JPEG
+1200 x 1200           8      5 JPEG, 1 progressive JPEG, 1 PNG RGB, 1 PNG RGBA (a cut-out)
+800 x 800             5      4 JPEG, 1 PNG RGB
 ====================  =====  ==============================================
 
 JPEGs use quality 90, 92 or 95 (95 with 4:4:4 chroma up to 1200 px, as photo editors save
-"maximum").
+"maximum"); progressive ones are saved the way web "optimised" exports are. Every file stays
+under imgdesk's default 10 MiB download limit.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from PIL import Image, ImageDraw, ImageFilter
 logger = logging.getLogger(__name__)
 
 # Bump when the pictures change, so cached corpora are regenerated.
-CORPUS_VERSION = 3
+CORPUS_VERSION = 4
 DEFAULT_FOLDER = Path(__file__).resolve().parent / ".corpus"
 
 # scikit-image's bundled photographs (no download needed); other data files are charts,
@@ -59,28 +62,28 @@ _PATTERN: tuple[tuple[int, int, str], ...] = (
     (4000, 3000, "jpeg"),
     (1200, 1200, "jpeg"),
     (800, 800, "jpeg"),
-    (2000, 2000, "jpeg"),
+    (2000, 2000, "jpeg-progressive"),
     (1200, 1200, "png"),
     (800, 800, "jpeg"),
     (1200, 1200, "jpeg"),
-    (800, 800, "png-rgba"),
-    (2000, 2000, "jpeg"),
-    (800, 800, "jpeg"),
-    (1200, 1200, "jpeg"),
-    (4000, 3000, "jpeg"),
-    (800, 800, "png"),
     (1200, 1200, "png-rgba"),
     (2000, 2000, "jpeg"),
     (800, 800, "jpeg"),
+    (1200, 1200, "jpeg-progressive"),
+    (4000, 3000, "jpeg"),
+    (800, 800, "png"),
     (1200, 1200, "jpeg"),
     (2000, 2000, "jpeg"),
     (800, 800, "jpeg"),
+    (1200, 1200, "jpeg"),
+    (2000, 2000, "jpeg"),
+    (4000, 3000, "jpeg"),
     (1200, 1200, "jpeg"),
 )
 PATTERN_LENGTH = len(_PATTERN)
 
 _GRAIN_SIZE = 512
-_GRAIN_STRENGTH = 0.06  # blend factor of the uniform grain: about +-7 grey levels
+_GRAIN_STRENGTH = 0.075  # blend factor of the uniform grain: about +-10 grey levels
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ class CorpusItem:
 
     Attributes:
         name: the file name (also the last segment of its URL).
-        kind: ``jpeg``, ``png`` or ``png-rgba``.
+        kind: ``jpeg``, ``jpeg-progressive``, ``png`` or ``png-rgba``.
         width: pixels.
         height: pixels.
         size: file size in bytes.
@@ -163,7 +166,7 @@ def ensure_corpus(count: int, folder: Path = DEFAULT_FOLDER) -> Corpus:
 
 def _file_name(index: int) -> str:
     width, height, kind = _PATTERN[index % PATTERN_LENGTH]
-    extension = "jpg" if kind == "jpeg" else "png"
+    extension = "png" if kind.startswith("png") else "jpg"
     return f"{index:04d}_{width}x{height}_{kind}.{extension}"
 
 
@@ -175,12 +178,20 @@ def _generate(index: int, photos: list[Image.Image], folder: Path) -> CorpusItem
     picture = Image.blend(picture, _grain(width, height, rng), _GRAIN_STRENGTH)
     path = folder / _file_name(index)
     quality = 0
-    if kind == "jpeg":
+    if kind.startswith("jpeg"):
         quality = rng.choice((90, 92, 95))
         # Photo editors save "maximum" quality with full chroma; kept to the smaller sizes so
         # that no 12-megapixel file nears the 10 MiB download limit.
         subsampling = "4:4:4" if quality == 95 and width <= 1200 else "4:2:0"
-        picture.save(path, "JPEG", quality=quality, subsampling=subsampling)
+        progressive = kind == "jpeg-progressive"
+        picture.save(
+            path,
+            "JPEG",
+            quality=quality,
+            subsampling=subsampling,
+            progressive=progressive,
+            optimize=progressive,
+        )
     elif kind == "png-rgba":
         cutout = Image.new("RGBA", picture.size, (0, 0, 0, 0))
         cutout.paste(picture, mask=_cutout_mask(width, height, rng))

@@ -2,12 +2,15 @@
 
 Usage::
 
-    python -m benchmarks.run            # full, ~10 min: 240 images x 5, a 10,000-image run
-    python -m benchmarks.run --quick    # ~2 min: 60 images x 3, a 1,000-image run
+    python -m benchmarks.run                    # full, ~15 min
+    python -m benchmarks.run --quick            # ~6 min
+    python -m benchmarks.run --throughput-only  # ~3-4 min: imgdesk process vs the ceiling
+    python -m benchmarks.run --profile-engine profile.txt   # one profiled imgdesk process
 
-It measures; it does not gate: the exit status is 0 whatever the figures. Every variant runs
-in its own subprocess (see :mod:`benchmarks.workloads`), so CPU time and peak RSS are its own;
-the throughput variants alternate, and the table shows medians.
+It measures; it does not gate: the exit status is 0 whatever the figures (1 when a run
+failed, with why). Every variant runs in its own subprocess (see :mod:`benchmarks.workloads`
+and :mod:`benchmarks.runner`), so CPU time and peak RSS are its own; the throughput variants
+alternate (see :mod:`benchmarks.throughput`).
 """
 
 from __future__ import annotations
@@ -16,32 +19,24 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks import throughput
 from benchmarks.corpus import PATTERN_LENGTH, Corpus, ensure_corpus
+from benchmarks.profile import summarise
+from benchmarks.runner import run_imgdesk_process, run_workload
 from benchmarks.server import ImageServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-THROUGHPUT_VARIANTS = ("codec_limit", "codec_ceiling", "naive", "engine")
-LABELS = {
-    "codec_limit": "codec limit (threads = cores, memory)",
-    "codec_ceiling": "codec ceiling (GIL-free arrangement)",
-    "naive": "naive (1 thread, requests + Pillow)",
-    "engine": "imgdesk engine over HTTP",
-}
 
 # The core stages of the scale workload, timed one by one (the window's figure is separate).
 _SCALE_STAGES = ("read_catalogue", "create_request", "list_requests", "list_images")
 WINDOW_IMAGES = 10_000  # the request the window shows while its heartbeat is measured
 
-# The targets of issue 5.
+# The targets of issue 5 (throughput: of the codec ceiling).
 TARGET_THROUGHPUT = 0.90
 TARGET_LATE_MAX_MS = 50.0
 TARGET_LATE_P99_MS = 20.0
@@ -50,144 +45,93 @@ TARGET_RSS_MB = 300.0
 TARGET_SECOND_RUN = 10.0
 TARGET_COLD_START_S = 1.5
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-_QUIET_BUSY = 0.15  # the machine counts as quiet below 15 % of its cores busy
-_DISTURBED = 0.10  # a throughput run is redone when others took more than 10 % of the cores
-_TRIES = 3
+CORPUS_IMAGES = 200
+_TRIES = 2  # a disturbed throughput run is redone once
 
 
 @dataclass(frozen=True)
 class Mode:
     """How much work one run does."""
 
-    images: int
     repetitions: int
+    variants: tuple[str, ...]
     rss_images: int
     rows: int
     window_seconds: float
 
 
-FULL = Mode(images=240, repetitions=5, rss_images=10_000, rows=100_000, window_seconds=20)
-QUICK = Mode(images=60, repetitions=3, rss_images=1_000, rows=100_000, window_seconds=8)
-
-
-# -- running workloads ----------------------------------------------------------------------
-
-
-def _busy_seconds() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return 0.0, 0.0
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])  # up to steal; guest time is already counted in user
-    return (total - idle) / _CLOCK_TICKS, total / _CLOCK_TICKS
-
-
-def _wait_for_quiet(limit_s: float) -> float:
-    """Wait (up to ``limit_s``) until other processes leave the cores idle; returns their load.
-
-    Other people's test runs on a 2-core machine would otherwise land in a random variant.
-    """
-    deadline = time.monotonic() + limit_s
-    while True:
-        busy0, total0 = _busy_seconds()
-        time.sleep(0.5)
-        busy1, total1 = _busy_seconds()
-        load = (busy1 - busy0) / max(total1 - total0, 1e-9)
-        if load < _QUIET_BUSY or time.monotonic() >= deadline:
-            return load
-
-
-def run_workload(
-    name: str, params: dict[str, Any], quiet_wait_s: float, tries: int = 1
-) -> dict[str, Any]:
-    """Run a workload, again (up to ``tries`` times) while other processes disturbed it.
-
-    Returns the least disturbed run's figures, with ``tries`` set to the runs it took.
-    """
-    best: dict[str, Any] | None = None
-    for attempt in range(1, tries + 1):
-        figures = _run_once(name, params, quiet_wait_s)
-        if best is None or figures["foreign_load"] < best["foreign_load"]:
-            best = figures
-        best["tries"] = attempt
-        if figures["foreign_load"] <= _DISTURBED:
-            break
-    assert best is not None
-    return best
-
-
-def _run_once(name: str, params: dict[str, Any], quiet_wait_s: float) -> dict[str, Any]:
-    """Run one workload in a fresh subprocess; its figures plus the foreign load meanwhile."""
-    _wait_for_quiet(quiet_wait_s)
-    env = dict(os.environ, QT_API="pyside6")
-    env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    params = dict(params, spawned_at=time.time())
-    own_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    parent_before = time.process_time()
-    busy_before, total_before = _busy_seconds()
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.workloads", name, json.dumps(params)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - started
-    busy_after, total_after = _busy_seconds()
-    own_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if completed.returncode != 0:
-        raise RuntimeError(f"workload {name} failed:\n{completed.stderr[-4000:]}")
-    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    child_cpu = (own_after.ru_utime - own_before.ru_utime) + (
-        own_after.ru_stime - own_before.ru_stime
-    )
-    server_cpu = time.process_time() - parent_before  # the server threads live here
-    foreign = (busy_after - busy_before) - child_cpu - server_cpu
-    cores = max(total_after - total_before, 1e-9) / max(elapsed, 1e-9)
-    figures["foreign_load"] = max(0.0, foreign) / max(elapsed * cores, 1e-9)
-    figures["server_cpu_s"] = server_cpu
-    return figures
+FULL = Mode(
+    repetitions=3,
+    variants=(*throughput.PAIR, *throughput.EXTRAS),
+    rss_images=10_000,
+    rows=100_000,
+    window_seconds=20,
+)
+QUICK = Mode(
+    repetitions=3, variants=throughput.PAIR, rss_images=1_000, rows=100_000, window_seconds=8
+)
 
 
 # -- the suite ------------------------------------------------------------------------------
 
 
-def measure(mode: Mode, args: argparse.Namespace) -> dict[str, Any]:
-    """Run every benchmark of the suite; returns all raw figures."""
+def _prepare(args: argparse.Namespace) -> tuple[Corpus, dict[str, Any]]:
+    """The corpus (generated once) and the parameters every workload gets."""
     started = time.perf_counter()
-    count = max(PATTERN_LENGTH, mode.images // PATTERN_LENGTH * PATTERN_LENGTH)
+    count = max(PATTERN_LENGTH, args.images // PATTERN_LENGTH * PATTERN_LENGTH)
     corpus = ensure_corpus(count)
     _progress(f"corpus ready: {len(corpus.items)} images in {time.perf_counter() - started:.1f} s")
-    names = [item.name for item in corpus.items]
     common: dict[str, Any] = {
-        "names": names,
+        "names": [item.name for item in corpus.items],
         "corpus_folder": str(corpus.folder),
         "imgdesk_path": args.imgdesk,
         "work_dir": args.work_dir,
     }
+    return corpus, common
+
+
+def _throughput(
+    server: ImageServer, common: dict[str, Any], mode: Mode, args: argparse.Namespace
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """The images per run (calibrated unless given) and the alternating throughput runs."""
+    calibration: dict[str, Any] = {}
+    count = args.images_per_run
+    if not count:
+        count, calibration = throughput.images_per_run(common, args.quiet_wait)
+        _progress(
+            f"calibrated: ceiling {throughput.rate(calibration):.1f} img/s over one pass; "
+            f"{count:,} images per run"
+        )
+    runs = throughput.measure_throughput(
+        server,
+        dict(common, count=count),
+        mode.variants,
+        mode.repetitions,
+        args.engine_settings,
+        args.quiet_wait,
+        _TRIES,
+        _progress,
+    )
+    return calibration, runs
+
+
+def measure(mode: Mode, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every benchmark of the suite (or only the throughput part); returns raw figures."""
+    started = time.perf_counter()
+    corpus, common = _prepare(args)
     results: dict[str, Any] = {"corpus": _describe(corpus), "mode": mode.__dict__}
     with ImageServer(corpus.load()) as server:
         common["base_url"] = server.base_url
         wait = args.quiet_wait
-        results["serve_only"] = run_workload("serve_only", common, wait)
-        _progress("server throughput measured")
+        if not args.throughput_only:
+            results["serve_only"] = run_workload("serve_only", common, wait)
+            _progress("server throughput measured")
+        results["calibration"], results["throughput"] = _throughput(server, common, mode, args)
+        if args.throughput_only:
+            results["elapsed_s"] = time.perf_counter() - started
+            return results
 
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in THROUGHPUT_VARIANTS}
         engine_params = dict(common, settings=args.engine_settings, probe=True)
-        for repetition in range(mode.repetitions):
-            # Rotate the order so no variant always runs first (or right after another).
-            shift = repetition % len(THROUGHPUT_VARIANTS)
-            for name in THROUGHPUT_VARIANTS[shift:] + THROUGHPUT_VARIANTS[:shift]:
-                params = engine_params if name == "engine" else common
-                runs[name].append(run_workload(name, params, wait, _TRIES))
-            _progress(f"repetition {repetition + 1}/{mode.repetitions} done")
-        results["throughput"] = runs
-
         if "second" not in args.skip:
             results["second_run"] = run_workload(
                 "second_run", dict(common, settings=args.engine_settings), wait
@@ -219,6 +163,35 @@ def measure(mode: Mode, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def profile_engine(args: argparse.Namespace) -> str:
+    """One ``imgdesk process`` run recorded by py-spy into ``args.profile_engine``; a summary.
+
+    The run is as long as a throughput run; its figures are not comparable (sampling slows
+    the process down) and are only printed for orientation.
+    """
+    corpus, common = _prepare(args)
+    with ImageServer(corpus.load()) as server:
+        common["base_url"] = server.base_url
+        count = args.images_per_run
+        if not count:
+            count, _ = throughput.images_per_run(common, args.quiet_wait)
+        _progress(f"profiling imgdesk process on {count:,} images")
+        params = dict(common, count=count, settings=args.engine_settings)
+        run = run_imgdesk_process(
+            server,
+            params,
+            args.quiet_wait,
+            profile_to=Path(args.profile_engine),
+            profile_idle=args.profile_idle,
+        )
+    return (
+        f"profiled run (py-spy attached, slower than a measured run): "
+        f"{throughput.rate(run):.1f} img/s, {run['cpu_s'] / run['images'] * 1000:.1f} CPU "
+        f"ms/img; raw samples in {args.profile_engine}\n\n"
+        + summarise(Path(args.profile_engine).read_text())
+    )
+
+
 def _run_window(name: str, params: dict[str, Any], quiet_wait_s: float) -> dict[str, Any]:
     """A window workload, or why it could not run (the window is young and may change)."""
     try:
@@ -235,7 +208,11 @@ def _describe(corpus: Corpus) -> dict[str, Any]:
         "images": len(items),
         "megapixels": sum(item.megapixels for item in items),
         "mb": sum(item.size for item in items) / 1e6,
-        "png": sum(1 for item in items if item.kind != "jpeg"),
+        "png": sum(1 for item in items if item.kind.startswith("png")),
+        "rgba": sum(1 for item in items if item.kind == "png-rgba"),
+        "progressive": sum(1 for item in items if item.kind == "jpeg-progressive"),
+        "largest": f"{max(items, key=lambda item: item.megapixels).width}x"
+        f"{max(items, key=lambda item: item.megapixels).height}",
     }
 
 
@@ -246,94 +223,80 @@ def _progress(message: str) -> None:
 # -- the report -----------------------------------------------------------------------------
 
 
-def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return statistics.median(float(run[key]) for run in runs)
+def _header(results: dict[str, Any]) -> list[str]:
+    """The machine, the corpus and how busy the machine was."""
+    corpus = results["corpus"]
+    runs = results["throughput"]
+    others = statistics.median(run["foreign_load"] for variant in runs.values() for run in variant)
+    busy = "busy" if others > 0.05 else "quiet"
+    return [
+        f"imgdesk benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Pillow {_pillow_version()}; the machine was {busy}: other processes used {others:.0%}"
+        " of the cores during the median throughput run",
+        f"corpus: {corpus['images']} images ({corpus['source']}, up to {corpus['largest']}): "
+        f"{corpus['images'] - corpus['png']} JPEG ({corpus['progressive']} progressive), "
+        f"{corpus['png']} PNG ({corpus['rgba']} RGBA); {corpus['megapixels']:.0f} MP, "
+        f"{corpus['mb']:.0f} MB, {corpus['mb'] / corpus['images']:.2f} MB on average; "
+        "JPEG q50 out",
+    ]
 
 
-def _rate(runs: list[dict[str, Any]]) -> float:
-    return statistics.median(run["images"] / run["wall_s"] for run in runs)
+def throughput_verdict(results: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The target row: the median engine / ceiling ratio of the repetitions."""
+    runs = results["throughput"]
+    share = statistics.median(throughput.ratios(runs, throughput.ENGINE))
+    engine = statistics.median(throughput.rate(run) for run in runs[throughput.ENGINE])
+    ceiling = statistics.median(throughput.rate(run) for run in runs[throughput.CEILING])
+    return (
+        "imgdesk process vs codec ceiling",
+        f"{share:.0%} (median of the repetitions; {engine:.1f} vs {ceiling:.1f} img/s)",
+        f">= {TARGET_THROUGHPUT:.0%}",
+        _verdict(share >= TARGET_THROUGHPUT, share, TARGET_THROUGHPUT),
+    )
+
+
+def _verdict_table(verdicts: list[tuple[str, str, str, str]]) -> list[str]:
+    widths = [max(len(row[column]) for row in verdicts) + 2 for column in range(3)]
+    lines = []
+    rows = [("target", "measured", "goal", "verdict"), *verdicts]
+    for index, (what, measured, goal, verdict) in enumerate(rows):
+        lines.append(
+            f"{what:<{widths[0]}}{measured:<{widths[1]}}{goal:<{widths[2]}}{verdict}".rstrip()
+        )
+        if index == 0:
+            lines.append("-" * (sum(widths) + 24))
+    return lines
+
+
+def throughput_report(results: dict[str, Any]) -> str:
+    """The report of ``--throughput-only``."""
+    lines = [*_header(results), "", *throughput.report_lines(results), ""]
+    lines += _verdict_table([throughput_verdict(results)])
+    lines.append(f"total benchmark time: {results['elapsed_s']:.0f} s")
+    return "\n".join(lines)
 
 
 def report(results: dict[str, Any]) -> str:
     """The table of figures, then the targets with PASS / MISS."""
-    lines: list[str] = []
-    corpus, mode = results["corpus"], results["mode"]
-    runs = results["throughput"]
-    reps = mode["repetitions"]
-    lines.append(
-        f"imgdesk benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"Pillow {_pillow_version()}; {reps} repetitions alternating, medians"
-    )
-    lines.append(
-        f"corpus: {corpus['images']} images ({corpus['source']}), {corpus['png']} PNG, "
-        f"{corpus['megapixels']:.0f} MP, {corpus['mb']:.0f} MB; JPEG q50 out"
-    )
-    lines.append("")
-    header = (
-        f"{'variant':<40}{'images/s':>9}{'% limit':>9}{'CPU ms/img':>11}"
-        f"{'peak RSS MB':>12}{'wall s':>8}{'others':>8}"
-    )
-    lines.append(header)
-    lines.append("-" * len(header))
-    limit = _rate(runs["codec_limit"])
-    for name in THROUGHPUT_VARIANTS:
-        variant = runs[name]
-        rate = _rate(variant)
-        cpu_ms = statistics.median(run["cpu_s"] / run["images"] * 1000 for run in variant)
-        label = LABELS[name]
-        if name == "engine":
-            label += f" (concurrency {variant[0]['settings']['concurrency']})"
-        lines.append(
-            f"{label:<40}{rate:>9.1f}{rate / limit:>9.0%}{cpu_ms:>11.1f}"
-            f"{_median(variant, 'peak_rss_mb'):>12.0f}{_median(variant, 'wall_s'):>8.2f}"
-            f"{_median(variant, 'foreign_load'):>8.0%}"
-        )
-    ratios = [
-        e["images"] / e["wall_s"] / (c["images"] / c["wall_s"])
-        for e, c in zip(runs["engine"], runs["codec_limit"], strict=True)
-    ]
-    lines.append(
-        "engine / codec limit per repetition: " + ", ".join(f"{ratio:.0%}" for ratio in ratios)
-    )
-    lines.append(
-        "('others' = CPU used by other processes on the machine meanwhile, in % of all cores;"
-        " 'ceiling' = the same codec work decoded in one call and encoded into a file, which"
-        " Pillow does without holding the GIL)"
-    )
-    engine_runs = runs["engine"]
-    main_cpu = statistics.median(
-        run["main_thread_cpu_s"] / run["images"] * 1000 for run in engine_runs
-    )
-    lines.append(
-        f"engine: {main_cpu:.1f} ms/img CPU on the engine thread; "
-        f"{_median(engine_runs, 'max_threads'):.0f} threads at most; "
-        f"start_request {_median(engine_runs, 'start_request_s') * 1000:.0f} ms; "
-        f"engine-thread heartbeat (headless) worst {_median(engine_runs, 'late_max_ms'):.0f} ms,"
-        f" p99 {_median(engine_runs, 'late_p99_ms'):.0f} ms"
-    )
+    lines = [*_header(results), "", *throughput.report_lines(results)]
     serve = results["serve_only"]
     served = results["server_stats"]
     requests_served = served.get("200", 0) + served.get("304", 0)
-    server_cpu = sum(run["server_cpu_s"] for name in ("naive", "engine") for run in runs[name])
+    server_cpu = sum(
+        run["server_cpu_s"]
+        for name in (throughput.ENGINE, "naive")
+        for run in results["throughput"].get(name, [])
+    )
     server_cpu += results.get("second_run", {}).get("server_cpu_s", 0)
     server_cpu += results.get("rss_run", {}).get("server_cpu_s", 0)
     lines.append(
         f"server alone (4 keep-alive clients): {serve['images'] / serve['wall_s']:.0f} images/s, "
         f"{serve['bytes'] / serve['wall_s'] / 1e6:.0f} MB/s; "
-        f"{server_cpu / max(requests_served, 1) * 1000:.2f} ms server CPU per request"
+        f"{server_cpu / max(requests_served, 1) * 1000:.2f} ms server CPU per request overall"
     )
     lines.append("")
 
-    verdicts: list[tuple[str, str, str, str]] = []
-    engine_share = _rate(runs["engine"]) / limit
-    verdicts.append(
-        (
-            "engine throughput vs codec limit",
-            f"{engine_share:.0%} ({_rate(runs['engine']):.1f} vs {limit:.1f} img/s)",
-            f">= {TARGET_THROUGHPUT:.0%}",
-            _verdict(engine_share >= TARGET_THROUGHPUT, engine_share, TARGET_THROUGHPUT),
-        )
-    )
+    verdicts: list[tuple[str, str, str, str]] = [throughput_verdict(results)]
     window = results.get("window")
     goal = f"worst <= {TARGET_LATE_MAX_MS:.0f} ms, p99 <= {TARGET_LATE_P99_MS:.0f} ms"
     if window is None or "error" in window:
@@ -397,14 +360,7 @@ def report(results: dict[str, Any]) -> str:
                 "PENDING",
             )
         )
-    widths = [max(len(row[column]) for row in verdicts) + 2 for column in range(3)]
-    rows = [("target", "measured", "goal", "verdict"), *verdicts]
-    for index, (what, measured, goal, verdict) in enumerate(rows):
-        lines.append(
-            f"{what:<{widths[0]}}{measured:<{widths[1]}}{goal:<{widths[2]}}{verdict}".rstrip()
-        )
-        if index == 0:
-            lines.append("-" * (sum(widths) + 24))
+    lines += _verdict_table(verdicts)
     lines.append("")
     lines.extend(_details(results))
     lines.append(f"total benchmark time: {results['elapsed_s']:.0f} s")
@@ -545,11 +501,43 @@ def _pillow_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse options, measure, print the table; always exits 0 (it measures, not gates)."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a ~2 minute run")
-    parser.add_argument("--images", type=int, help="corpus size (a multiple of 20)")
+    """Parse options, measure, print the table; exits 0 whatever the figures, 1 if a run failed."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="a ~6 minute run")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only imgdesk process against the codec ceiling (~3-4 minutes on a quiet machine)",
+    )
+    parser.add_argument(
+        "--profile-engine",
+        metavar="FILE",
+        help="record one imgdesk process run with py-spy into FILE and summarise it; no figures",
+    )
+    parser.add_argument(
+        "--profile-idle",
+        action="store_true",
+        help="with --profile-engine: sample waiting threads too (py-spy --idle)",
+    )
+    parser.add_argument(
+        "--images", type=int, default=CORPUS_IMAGES, help="corpus size (a multiple of 20)"
+    )
+    parser.add_argument(
+        "--images-per-run",
+        type=int,
+        help="images in each throughput run (default: enough for a 15 s ceiling run)",
+    )
     parser.add_argument("--repetitions", type=int, help="repetitions of the throughput runs")
+    parser.add_argument(
+        "--variants",
+        type=lambda text: tuple(part.strip() for part in text.split(",") if part.strip()),
+        help=f"throughput variants to run, from: {', '.join(throughput.VARIANTS)} (the "
+        "ceiling and imgdesk_process always run)",
+    )
     parser.add_argument("--rss-images", type=int, help="images in the memory run")
     parser.add_argument("--rows", type=int, help="rows of the scale CSV")
     parser.add_argument(
@@ -559,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         "--engine-settings",
         type=json.loads,
         default={},
-        help="JSON settings for the engine, e.g. '{\"concurrency\": 2}'",
+        help="JSON settings for the engine, e.g. '{\"concurrency\": 2}' (imgdesk process "
+        "takes concurrency and jpeg_quality)",
     )
     parser.add_argument(
         "--imgdesk", help="benchmark the imgdesk package found in this folder (a checkout)"
@@ -568,15 +557,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        default=20.0,
-        help="seconds to wait for other processes to leave the CPU before each variant",
+        default=10.0,
+        help="seconds to wait for other processes to leave the CPU before each run",
     )
     parser.add_argument("--json", type=Path, help="also write the raw figures to this file")
     args = parser.parse_args(argv)
-    base = QUICK if args.quick else FULL
+    try:
+        return _run(parser, args)
+    except (RuntimeError, ValueError) as error:
+        # A run that failed (imgdesk exited with an error, images undone): no figures.
+        print(f"benchmark stopped, nothing measured: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.profile_engine:
+        print(profile_engine(args))
+        return 0
+    base = QUICK if args.quick or args.throughput_only else FULL
+    variants = base.variants
+    if args.variants:
+        unknown = set(args.variants) - set(throughput.VARIANTS)
+        if unknown:
+            parser.error(f"unknown variants: {', '.join(sorted(unknown))}")
+        extra = tuple(name for name in args.variants if name not in throughput.PAIR)
+        variants = (*throughput.PAIR, *extra)
     mode = Mode(
-        images=args.images or base.images,
         repetitions=args.repetitions or base.repetitions,
+        variants=variants,
         rss_images=args.rss_images or base.rss_images,
         rows=args.rows or base.rows,
         window_seconds=base.window_seconds,
@@ -585,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(mode, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    print(report(results))
+    print(throughput_report(results) if args.throughput_only else report(results))
     return 0
 
 

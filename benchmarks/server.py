@@ -5,6 +5,9 @@ behind many distinct URLs (``/p17/0003_2000x2000_jpeg.jpg``). Answers carry a st
 a Last-Modified date and honour ``If-None-Match`` / ``If-Modified-Since`` with 304, like a
 CDN. ``GET /__stats`` returns the counters as JSON; ``POST /__change/<name>`` replaces a file
 with other bytes (new ETag, new date), so a benchmark can check that a changed image is redone.
+
+:meth:`ImageServer.watch` times a client process from the server's side: from the first
+image request to the last image response, with that process's CPU time at both ends.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
+import os
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 # A fixed date, so a second run sees the same Last-Modified as the first.
@@ -48,6 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
             owner.count("404")
             self._send(404, b"not found", "text/plain")
             return
+        owner.timeline.request_started()
         conditional = "If-None-Match" in self.headers or "If-Modified-Since" in self.headers
         owner.count("conditional" if conditional else "plain")
         if self._not_modified(entry):
@@ -55,9 +61,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(304)
             self._validators(entry)
             self.end_headers()
-            return
-        owner.count("200", len(entry.body))
-        self._send(200, entry.body, entry.content_type, entry)
+        else:
+            owner.count("200", len(entry.body))
+            self._send(200, entry.body, entry.content_type, entry)
+        self.wfile.flush()
+        owner.timeline.response_sent()
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -112,6 +120,64 @@ class _HTTPServer(ThreadingHTTPServer):
         super().process_request(request, client_address)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system, all threads) of process ``pid`` so far; None once it is gone.
+
+    Read from ``/proc/<pid>/stat`` (clock ticks, 10 ms): fine for runs of several seconds.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: count the fields after its closing ")".
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
+
+
+@dataclass
+class Timeline:
+    """Image requests as one client process made them, seen from the server.
+
+    Attributes:
+        pid: the watched process (0: none; the times are still kept).
+        first_request: ``time.perf_counter()`` when the first image request arrived.
+        last_response: when the last image response was sent.
+        cpu_at_first: the watched process's CPU seconds at ``first_request``.
+        cpu_at_last: its CPU seconds at ``last_response``.
+        responses: image responses sent.
+    """
+
+    pid: int = 0
+    first_request: float | None = None
+    last_response: float | None = None
+    cpu_at_first: float | None = None
+    cpu_at_last: float | None = None
+    responses: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def request_started(self) -> None:
+        """Note the first request's time and the client's CPU then."""
+        with self._lock:
+            if self.first_request is None:
+                self.first_request = time.perf_counter()
+                self.cpu_at_first = process_cpu_s(self.pid) if self.pid else None
+
+    def response_sent(self) -> None:
+        """Note the time and the client's CPU: the last call wins."""
+        with self._lock:
+            self.last_response = time.perf_counter()
+            self.responses += 1
+            if self.pid:
+                cpu = process_cpu_s(self.pid)
+                if cpu is not None:
+                    self.cpu_at_last = cpu
+
+
 class ImageServer:
     """Serves named files from memory on 127.0.0.1 in a background thread.
 
@@ -120,6 +186,7 @@ class ImageServer:
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self._lock = threading.Lock()
+        self.timeline = Timeline()
         self._entries = {name: _entry(name, body, _EPOCH) for name, body in files.items()}
         self._counters: Counter[str] = Counter()
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
@@ -149,6 +216,14 @@ class ImageServer:
         with self._lock:
             self._counters[what] += 1
             self._counters["bytes"] += body_bytes
+
+    def watch(self, pid: int) -> Timeline:
+        """Start a new timeline of image requests, reading the CPU time of process ``pid``.
+
+        Call it before the process makes its first request (right after starting it).
+        """
+        self.timeline = Timeline(pid)
+        return self.timeline
 
     def stats(self) -> dict[str, int]:
         """The counters: connections, plain and conditional requests, 200, 304, 404, bytes."""

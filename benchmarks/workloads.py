@@ -82,35 +82,52 @@ def measured(figures: dict[str, Any]) -> Iterator[None]:
     figures["cpu_s"] = time.process_time() - cpu
 
 
-def compress_like_codec_limit(data: bytes) -> int:
-    """Decode, convert to RGB and encode a JPEG at imgdesk's quality; returns output bytes."""
+def compress_into_bytesio(data: bytes) -> int:
+    """Decode and encode a JPEG at imgdesk's quality into a BytesIO; returns the output bytes.
+
+    Pillow holds the GIL for the whole encode into a BytesIO (and decodes in 64 KiB calls,
+    taking the GIL back between them), so threads doing this run mostly one at a time: a
+    GIL-bound figure, kept as an extra row, not the machine's limit.
+    """
     with Image.open(io.BytesIO(data)) as im:
         im.load()
-        out = im.convert("RGB")
-    buffer = io.BytesIO()
-    out.save(buffer, "JPEG", quality=JPEG_QUALITY)
-    return len(buffer.getvalue())
+        buffer = io.BytesIO()
+        _as_rgb(im).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    return buffer.tell()
 
 
-def compress_without_gil(data: bytes) -> int:
-    """The same work, arranged so Pillow never holds the GIL for long.
+def compress_into_file(data: bytes, path: Path) -> int:
+    """The ceiling's work for one image: decode, flatten, encode a JPEG into a new file.
 
     The body is decoded in one decoder call (``decodermaxblock``) and the JPEG is encoded into
-    a real file: Pillow's encoder releases the GIL only when it writes to a file descriptor;
-    into a BytesIO it holds it for the whole encode, so encoding threads run one at a time.
+    a real file, the two ways Pillow works without holding the GIL. Nothing else: no checks,
+    no fsync, no rename, no database. Returns the output bytes.
     """
     with Image.open(io.BytesIO(data)) as im:
         im.decodermaxblock = max(len(data), 65536)
         im.load()
-        out = im.convert("RGB")
-    with tempfile.TemporaryFile() as handle:
-        out.save(handle, "JPEG", quality=JPEG_QUALITY)
-        return handle.tell()
+        with open(path, "wb") as handle:
+            _as_rgb(im).save(handle, "JPEG", quality=JPEG_QUALITY)
+            return handle.tell()
+
+
+def _as_rgb(im: Image.Image) -> Image.Image:
+    """What a JPEG holds: RGB as it is, transparency flattened onto white (as imgdesk does)."""
+    if im.mode == "RGB":
+        return im
+    if im.mode == "RGBA":
+        background = Image.new("RGB", im.size, (255, 255, 255))
+        background.paste(im, mask=im)
+        return background
+    return im.convert("RGB")
 
 
 def image_urls(base_url: str, names: list[str], count: int) -> list[str]:
-    """``count`` distinct URLs cycling over the corpus files (``/p<i>/<name>``)."""
-    return [f"{base_url}/p{i}/{names[i % len(names)]}" for i in range(count)]
+    """``count`` distinct URLs cycling over the corpus files, a query string per pass.
+
+    ``/img/<name>?copy=<pass>``: the server ignores the query, imgdesk sees distinct URLs.
+    """
+    return [f"{base_url}/img/{names[i % len(names)]}?copy={i // len(names)}" for i in range(count)]
 
 
 def catalogue_csv(urls: list[str]) -> bytes:
@@ -134,43 +151,100 @@ def _server_stats(base_url: str) -> dict[str, int]:
     return dict(requests.get(f"{base_url}/__stats", timeout=10).json())
 
 
-# -- codec limit and naive baseline ---------------------------------------------------------
+# -- codec work from memory, and the naive baseline ----------------------------------------
 
 
-def codec_limit(params: dict[str, Any]) -> dict[str, Any]:
-    """As many threads as cores doing decode + JPEG encode from memory: the ceiling."""
+def _bodies(params: dict[str, Any]) -> list[bytes]:
+    """``count`` image bodies cycling over the corpus files (the same bytes, not copies)."""
     folder = Path(params["corpus_folder"])
-    bodies = [(folder / name).read_bytes() for name in params["names"]]
-    figures: dict[str, Any] = {"images": len(bodies), "threads": os.cpu_count()}
-    with measured(figures), ThreadPoolExecutor(os.cpu_count()) as pool:
-        figures["output_bytes"] = sum(pool.map(compress_like_codec_limit, bodies))
-    return figures
+    corpus = [(folder / name).read_bytes() for name in params["names"]]
+    count = int(params.get("count") or len(corpus))
+    return [corpus[i % len(corpus)] for i in range(count)]
+
+
+def _output_folder(params: dict[str, Any]) -> Path:
+    """A fresh folder for output files, where the engine's data folders go (a real disk)."""
+    return Path(tempfile.mkdtemp(prefix="imgdesk-bench-out-", dir=params.get("work_dir")))
 
 
 def codec_ceiling(params: dict[str, Any]) -> dict[str, Any]:
-    """Like :func:`codec_limit`, with the GIL-free arrangement of :func:`compress_without_gil`."""
-    folder = Path(params["corpus_folder"])
-    bodies = [(folder / name).read_bytes() for name in params["names"]]
+    """The machine's limit: as many threads as cores doing :func:`compress_into_file`."""
+    bodies = _bodies(params)
+    folder = _output_folder(params)
+    paths = [folder / f"{index:06d}.jpg" for index in range(len(bodies))]
+    figures: dict[str, Any] = {"images": len(bodies), "threads": os.cpu_count()}
+    try:
+        with measured(figures), ThreadPoolExecutor(os.cpu_count()) as pool:
+            figures["output_bytes"] = sum(pool.map(compress_into_file, bodies, paths))
+        return figures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bytesio_limit(params: dict[str, Any]) -> dict[str, Any]:
+    """The GIL-bound figure: as many threads as cores doing :func:`compress_into_bytesio`."""
+    bodies = _bodies(params)
     figures: dict[str, Any] = {"images": len(bodies), "threads": os.cpu_count()}
     with measured(figures), ThreadPoolExecutor(os.cpu_count()) as pool:
-        figures["output_bytes"] = sum(pool.map(compress_without_gil, bodies))
+        figures["output_bytes"] = sum(pool.map(compress_into_bytesio, bodies))
     return figures
+
+
+def core_compress(params: dict[str, Any]) -> dict[str, Any]:
+    """imgdesk's own ``compress_image`` from memory, as many threads as cores, into files.
+
+    With ``atomic`` each output goes through ``storage.atomic_file`` (temp file, fsync,
+    rename) as the engine stores it; without, into a plain new file. Between the ceiling
+    and the engine, these show what imgdesk's checks and its safe storing cost.
+    """
+    _use_imgdesk(params.get("imgdesk_path"))
+    from imgdesk.core.compress import compress_image
+    from imgdesk.core.settings import Settings
+    from imgdesk.core.storage import atomic_file
+
+    bodies = _bodies(params)
+    settings = Settings().replace(**params.get("settings", {}))
+    atomic = bool(params.get("atomic"))
+    folder = _output_folder(params)
+    paths = [folder / f"{index:06d}.jpg" for index in range(len(bodies))]
+
+    # The output asked for; an imgdesk from before output formats takes it from the settings.
+    output = getattr(settings, "output", None)
+
+    def compress(data: bytes, path: Path) -> int:
+        with atomic_file(path) if atomic else open(path, "xb") as handle:
+            if output is None:
+                return compress_image(data, settings, handle).size
+            return compress_image(data, settings, handle, output).size
+
+    figures: dict[str, Any] = {"images": len(bodies), "threads": os.cpu_count()}
+    try:
+        with measured(figures), ThreadPoolExecutor(os.cpu_count()) as pool:
+            figures["output_bytes"] = sum(pool.map(compress, bodies, paths))
+        return figures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def naive(params: dict[str, Any]) -> dict[str, Any]:
-    """One thread: ``requests.get`` each URL in turn, then the same Pillow work."""
+    """One thread: ``requests.get`` each URL in turn, then the ceiling's Pillow work."""
     import requests
 
-    urls = image_urls(params["base_url"], params["names"], len(params["names"]))
+    count = int(params.get("count") or len(params["names"]))
+    urls = image_urls(params["base_url"], params["names"], count)
+    folder = _output_folder(params)
     figures: dict[str, Any] = {"images": len(urls)}
     output = 0
-    with measured(figures):
-        for url in urls:
-            response = requests.get(url, timeout=30)
-            response.raise_for_status()
-            output += compress_like_codec_limit(response.content)
-    figures["output_bytes"] = output
-    return figures
+    try:
+        with measured(figures):
+            for index, url in enumerate(urls):
+                response = requests.get(url, timeout=30)
+                response.raise_for_status()
+                output += compress_into_file(response.content, folder / f"{index:06d}.jpg")
+        figures["output_bytes"] = output
+        return figures
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def serve_only(params: dict[str, Any]) -> dict[str, Any]:
@@ -318,7 +392,7 @@ def engine(params: dict[str, Any]) -> dict[str, Any]:
     data_dir = _open_data_dir(params)
     try:
         repo = Repository()
-        settings = Settings(**params.get("settings", {}))
+        settings = Settings().replace(**params.get("settings", {}))
         request_id = repo.create_request(parse_catalogue(catalogue_csv(urls), "bench.csv"))
         figures = _run_request(repo, settings, data_dir, request_id, bool(params.get("probe")))
         errors = repo.error_counts(request_id)
@@ -348,6 +422,7 @@ def second_run(params: dict[str, Any]) -> dict[str, Any]:
     base_url, names = params["base_url"], params["names"]
     csv = catalogue_csv(image_urls(base_url, names, len(names)))
     changed_url = image_urls(base_url, names, 2)[1]
+    changed_name = names[1]
     data_dir = _open_data_dir(params)
 
     def output_digest(request_id: str) -> str | None:
@@ -358,11 +433,11 @@ def second_run(params: dict[str, Any]) -> dict[str, Any]:
 
     try:
         repo = Repository()
-        settings = Settings(**params.get("settings", {}))
+        settings = Settings().replace(**params.get("settings", {}))
         runs = []
         for run in ("first", "unchanged", "changed"):
             if run == "changed":
-                requests.post(f"{base_url}/__change/{changed_url.rsplit('/', 1)[-1]}", timeout=10)
+                requests.post(f"{base_url}/__change/{changed_name}", timeout=10)
             before = _server_stats(base_url)
             request_id = repo.create_request(parse_catalogue(csv, "bench.csv"))
             figures = _run_request(repo, settings, data_dir, request_id, False)
@@ -599,7 +674,7 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
         loop = qasync.QEventLoop(app)
 
         def since_drop() -> float:
-            return time.perf_counter() - state["dropped"]
+            return time.perf_counter() - float(state["dropped"])
 
         def mark_responsive() -> None:
             figures.setdefault("responsive_s", since_drop())
@@ -611,7 +686,8 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
                 new = [r.id for r in requests_model.requests() if r.id not in state["before"]]
                 if new:
                     state["request_id"] = new[0]
-            return state["request_id"]
+            request_id: str | None = state["request_id"]
+            return request_id
 
         def check(may_select: bool = False) -> None:
             if not state["dropped"] or "stopped_s" in figures:
@@ -706,8 +782,9 @@ def window_scale(params: dict[str, Any]) -> dict[str, Any]:
 
 
 WORKLOADS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "codec_limit": codec_limit,
     "codec_ceiling": codec_ceiling,
+    "bytesio_limit": bytesio_limit,
+    "core_compress": core_compress,
     "naive": naive,
     "serve_only": serve_only,
     "engine": engine,
