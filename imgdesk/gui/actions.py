@@ -40,6 +40,8 @@ class Action(Enum):
     OPEN_IMAGE = auto()
     DASHBOARD = auto()
     FOCUS_SEARCH = auto()
+    GUIDE = auto()
+    SHORTCUTS = auto()
     OPEN_LOG_FOLDER = auto()
     ABOUT = auto()
 
@@ -145,7 +147,16 @@ ACTION_SPECS: dict[Action, ActionSpec] = {
         "Statistics per request: duration, images/s, bytes saved, error causes",
     ),
     Action.FOCUS_SEARCH: ActionSpec("Find\u2026", shortcuts=(QKeySequence.StandardKey.Find,)),
-    Action.OPEN_LOG_FOLDER: ActionSpec("Open &Log Folder"),
+    Action.GUIDE: ActionSpec(
+        "imgdesk &Guide",
+        shortcuts=(QKeySequence.StandardKey.HelpContents,),
+        icon=_SP.SP_DialogHelpButton,
+        tip="How imgdesk works, from the CSV you drop to the CSV you get back",
+    ),
+    Action.SHORTCUTS: ActionSpec("&Keyboard Shortcuts", tip="Every shortcut of the window"),
+    Action.OPEN_LOG_FOLDER: ActionSpec(
+        "Open &Log Folder", tip="Show the folder of imgdesk's log files in your file manager"
+    ),
     Action.ABOUT: ActionSpec("&About imgdesk", menu_role=QAction.MenuRole.AboutRole),
 }
 
@@ -168,7 +179,10 @@ MENU_BAR: tuple[tuple[str, tuple[Action | None, ...]], ...] = (
         ),
     ),
     ("&View", (Action.DASHBOARD,)),  # the toolbar's and the docks' toggles follow
-    ("&Help", (Action.OPEN_LOG_FOLDER, Action.ABOUT)),
+    (
+        "&Help",
+        (Action.GUIDE, Action.SHORTCUTS, None, Action.OPEN_LOG_FOLDER, None, Action.ABOUT),
+    ),
 )
 TOOLBAR: tuple[Action | None, ...] = (
     Action.OPEN,
@@ -218,6 +232,7 @@ _THEME_ICONS = {
     _SP.SP_TrashIcon: QIcon.ThemeIcon.EditDelete,
     _SP.SP_FileIcon: QIcon.ThemeIcon.InsertImage,
     _SP.SP_FileDialogInfoView: QIcon.ThemeIcon.DialogInformation,
+    _SP.SP_DialogHelpButton: QIcon.ThemeIcon.HelpFaq,
 }
 
 

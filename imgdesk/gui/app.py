@@ -12,6 +12,9 @@ user's history.
 SIGTERM and SIGINT (Ctrl-C in the terminal that started it) close the window as its close
 button does, without asking; the exit code is then 128 + the signal's number (143, 130). A
 window that cannot start says why in one line on stderr (the traceback goes to the log).
+
+A second launch on a data folder whose window is open hands its CSV files to that window,
+which comes forward, and exits 0 with one line (:mod:`imgdesk.gui.single_instance`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
 
 from imgdesk import __version__
+from imgdesk.core import handover
 from imgdesk.core.db import close_database, open_database
 from imgdesk.core.errors import ImdeskError, SettingsError
 from imgdesk.core.instance import DataDirLock
@@ -55,10 +59,12 @@ from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.webhook import DELIVERED
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.finisher import RequestFinisher
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.crash import CrashHandler
 from imgdesk.gui.log_view import TailLogHandler
 from imgdesk.gui.main_window import MainWindow
+from imgdesk.gui.single_instance import HandoverServer, ask_window
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +239,18 @@ def _load_settings(repository: Repository) -> Settings:
         return Settings()
 
 
+def undelivered_text(status_code: int | None, error: str | None, outcome: str) -> str:
+    """One sentence for a test event that was not delivered, naming the HTTP status once.
+
+    The sender's error often names the status already ("HTTP 500 Internal Server Error"):
+    prefixing it again read "HTTP 500: HTTP 500 Internal Server Error".
+    """
+    reason = (error or outcome).strip().rstrip(".")
+    if status_code and str(status_code) not in reason:
+        reason = f"HTTP {status_code}: {reason}"
+    return f"Not delivered: {reason}."
+
+
 def _webhook_tester(
     sender: WebhookSender,
 ) -> Callable[[str, str, Callable[[str, bool], None]], None]:
@@ -253,8 +271,8 @@ def _webhook_tester(
                     True,
                 )
             else:
-                status = f"HTTP {outcome.status_code}: " if outcome.status_code else ""
-                report(f"Not delivered. {status}{outcome.error or outcome.outcome}", False)
+                text = undelivered_text(outcome.status_code, outcome.error, outcome.outcome)
+                report(text, False)
 
         asyncio.ensure_future(run())
 
@@ -357,6 +375,8 @@ def _run_window(
         # One processing instance per data folder: two engines would fetch every image twice.
         lock = DataDirLock(folder)
         if not lock.acquire("window"):
+            if _hand_over(folder, files):
+                return 0
             _refuse_folder_in_use(lock, folder)
             return EXIT_ALREADY_RUNNING
         undo.callback(lock.release)
@@ -371,10 +391,20 @@ def _run_window(
         repository = Repository()
         settings = _load_settings(repository)
         engine = Engine(repository, settings, folder)
-        undo.callback(engine.shutdown)
         webhooks = WebhookSender(Outbox(), settings)
-        window = _build_window(repository, engine, webhooks, folder, qsettings, tail, log_path)
+        # Each finished request gets its output CSV and webhook event, even one that finishes
+        # while resuming, before the window exists; the last CSVs are waited for at exit.
+        finisher = RequestFinisher(repository, engine, webhooks, engine)
+        undo.callback(finisher.wait)
+        undo.callback(engine.shutdown)
+        window = _build_window(
+            repository, engine, webhooks, finisher, folder, qsettings, tail, log_path
+        )
         windows.append(window)
+        # While the lock is held: a second launch hands its files over instead of failing.
+        handover_server = HandoverServer(folder, window.receive_files, window.cancel_by_id)
+        handover_server.start()
+        undo.callback(handover_server.close)
 
         ending = _Ending()
         stop_signals.received.connect(lambda signum: _on_stop_signal(signum, ending, app, window))
@@ -398,18 +428,37 @@ def _run_window(
         undo.close()
 
 
+def _hand_over(folder: Path, files: list[Path]) -> bool:
+    """Give ``files`` to the window already open on ``folder`` and bring it forward.
+
+    True once that window took them (one line on stderr says so); False when the folder
+    is held by something else (``imgdesk process``) or the window did not answer.
+    """
+    answer = ask_window(folder, {handover.OPEN: [str(path.absolute()) for path in files]})
+    if answer is None or answer["ok"] is not True:
+        return False
+    logger.info("handed %s files to the window already open on %s", len(files), folder)
+    if files:
+        names = ", ".join(path.name for path in files[:3]) + (" \u2026" if len(files) > 3 else "")
+        _say(f"imgdesk: opened {names} in the imgdesk window already open on {folder}.")
+    else:
+        _say(f"imgdesk: the imgdesk window is already open on {folder}; it was brought forward.")
+    return True
+
+
 def _refuse_folder_in_use(lock: DataDirLock, folder: Path) -> None:
     """Say, on stderr and in a message box, that another run processes in ``folder``."""
     logger.warning("%s already processes in %s; not opening a window", lock.holder(), folder)
+    text = (
+        f"imgdesk is busy in the data folder {folder}: {lock.holder()} is processing there, "
+        "and a window cannot open beside it."
+    )
     advice = (
-        "Switch to that window, or wait for that run to finish (imgdesk status shows its progress)."
+        "Open the window again once it has finished (imgdesk status shows its progress), "
+        "or use another data folder with --data-dir."
     )
-    _say(f"imgdesk: {lock.holder()} is already processing in the data folder {folder}. {advice}")
-    QMessageBox.critical(
-        None,
-        "imgdesk is already running",
-        f"{lock.holder()} is already processing in the data folder\n{folder}\n\n{advice}",
-    )
+    _say(f"imgdesk: {text} {advice}")
+    QMessageBox.information(None, "imgdesk is busy in this data folder", f"{text}\n\n{advice}")
 
 
 def _on_stop_signal(signum: int, ending: _Ending, app: QApplication, window: MainWindow) -> None:
@@ -425,20 +474,13 @@ def _build_window(
     repository: Repository,
     engine: Engine,
     webhooks: WebhookSender,
+    finisher: RequestFinisher,
     folder: Path,
     qsettings: QSettings,
     tail: TailLogHandler,
     log_path: Path,
 ) -> MainWindow:
     """Resume interrupted work, then build the window on it."""
-    # The window exports each finished request and then queues its webhook. A request that
-    # finishes while resuming, before the window exists, is handed to it once it does.
-    finished_early: list[str] = []
-
-    def on_request_finished_early(request_id: str, _status: str) -> None:
-        finished_early.append(request_id)
-
-    engine.request_finished.connect(on_request_finished_early)
     # Before the window reads anything: in-flight images go back to pending and restart.
     resumed = engine.resume_interrupted()
     if resumed:
@@ -453,10 +495,8 @@ def _build_window(
         log_path=log_path,
         webhook_tester=_webhook_tester(webhooks),
         webhooks=webhooks,
+        finisher=finisher,
     )
-    engine.request_finished.disconnect(on_request_finished_early)
-    for request_id in finished_early:
-        window.export_on_finish(request_id)
     window.settings_changed.connect(webhooks.set_settings)
     return window
 

@@ -11,14 +11,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from imgdesk.core.repository import ImageInfo, RequestInfo
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
-from imgdesk.gui.dialogs import DeleteRequestDialog
+from imgdesk.gui.dialogs import DeleteRequestDialog, PathDialog, open_with_desktop
 from imgdesk.gui.loading import CsvImporter
 from imgdesk.gui.models import RequestsTableModel
 from imgdesk.gui.widgets import DialogTracker
@@ -133,14 +133,14 @@ class RequestCommands(QObject):
     def open_image(self, image: ImageInfo | None) -> None:
         """Open a compressed image in the user's image viewer."""
         if image is not None and image.output_path and Path(image.output_path).is_file():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(image.output_path))
+            self._open_or_show(Path(image.output_path), "image viewer")
 
     def activate_image(self, image: ImageInfo) -> None:
         """A double-click: retry a failed image, open a done one."""
         if image.status == "failed":
             self.retry([image])
         elif image.output_path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(image.output_path))
+            self._open_or_show(Path(image.output_path), "image viewer")
 
     def open_folder(self, request: RequestInfo | None) -> None:
         """Show a request's compressed images in the file manager."""
@@ -150,4 +150,26 @@ class RequestCommands(QObject):
         if not folder.is_dir():
             self.message.emit("No image of this request has been stored yet.", 5000)
             return
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        self._open_or_show(folder, "file manager")
+
+    def open_log_folder(self, log_path: Path) -> None:
+        """Show the folder of the log files in the file manager."""
+        self._open_or_show(log_path.parent, "file manager")
+
+    def _open_or_show(self, path: Path, opener: str) -> None:
+        """Open ``path`` on the desktop, or show it to copy when nothing opens it.
+
+        ``QDesktopServices.openUrl`` only returns False where no file manager or viewer is
+        registered (a bare window manager, a container): the click must not do nothing.
+        """
+        if open_with_desktop(path):
+            return
+        logger.info("no %s opened %s; showing the path instead", opener, path)
+        what = "folder" if path.is_dir() else "file"
+        dialog = PathDialog(
+            f"Open {what}",
+            f"No {opener} is set up to open it on this computer. The {what} is here:",
+            path,
+            self._parent,
+        )
+        self._dialogs.open(dialog, lambda _result: None)

@@ -1,7 +1,9 @@
 """The statistics dashboard (SPEC 8): per-request throughput and savings, errors by code and host.
 
-Read-only and cheap: every refresh is three grouped queries, so it polls the database every
-two seconds while it is visible instead of listening to the engine.
+Read-only and cheap: every refresh is four grouped queries, so it polls the database every
+two seconds while it is visible instead of listening to the engine. Images the user
+cancelled are no failures (SPEC 7): they count in no error figure, and a request the user
+cancelled reads "Cancelled", as in the window.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.gui.formatting import format_bytes, format_duration, format_rate, format_timestamp
+from imgdesk.gui.models import request_state_label
 from imgdesk.gui.widgets import named
 
 logger = logging.getLogger(__name__)
@@ -183,11 +186,17 @@ REQUEST_COLUMNS = (
     Column("Status"),
     Column("Images", _count, numeric=True),
     Column("Done", _count, numeric=True),
-    Column("Failed", _count, numeric=True),
+    Column("Failed", _count, numeric=True, tooltip="Failed for good; cancelled ones not counted"),
+    Column("Cancelled", _count, numeric=True, tooltip="Stopped by you, not failed"),
     Column("Duration", _seconds, numeric=True, tooltip="From the first start to the finish"),
     Column("Images/s", _rate, numeric=True, tooltip="Images done per second of the duration"),
     Column("Saved", _bytes, numeric=True, tooltip="Downloaded bytes minus stored bytes"),
-    Column("Success", _percent, numeric=True, tooltip="Done out of the finished images"),
+    Column(
+        "Success",
+        _percent,
+        numeric=True,
+        tooltip="Done out of the images that finished (cancelled ones not counted)",
+    ),
 )
 REQUEST_CREATED_COLUMN = 1
 
@@ -205,19 +214,21 @@ HOST_COLUMNS = (
 )
 
 
-def request_row(request: RequestInfo) -> StatsRow:
-    """A request's dashboard figures."""
+def request_row(request: RequestInfo, cancelled: int = 0) -> StatsRow:
+    """A request's dashboard figures, ``cancelled`` of its failed images cancelled by the user."""
     duration = request.duration_s
-    finished = request.done + request.failed
+    failed = request.failed - cancelled
+    finished = request.done + failed
     return StatsRow(
         request.id,
         (
             request.csv_name,
             request.created_at,
-            request.status,
+            request_state_label(request, cancelled),
             request.total,
             request.done,
-            request.failed,
+            failed,
+            cancelled,
             duration,
             request.done / duration if duration else None,
             request.bytes_saved if request.done else None,
@@ -294,6 +305,7 @@ class DashboardDialog(QDialog):
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._requests: list[RequestInfo] = []
+        self._cancelled: dict[str, int] = {}
 
     def selected_request_id(self) -> str | None:
         """The request the error tables are narrowed to, if any."""
@@ -305,7 +317,10 @@ class DashboardDialog(QDialog):
         selected = self.selected_request_id()
         try:
             self._requests = self._repository.list_requests()
-            self._requests_model.set_rows([request_row(r) for r in self._requests])
+            self._cancelled = self._repository.cancelled_counts()
+            self._requests_model.set_rows(
+                [request_row(r, self._cancelled.get(r.id, 0)) for r in self._requests]
+            )
             # A new request resets the model, which drops the selection: put it back.
             if selected and selected != self.selected_request_id():
                 self._select_request(selected)
@@ -316,11 +331,15 @@ class DashboardDialog(QDialog):
             self._updated.setText(f"Could not read the statistics: {error}")
             return
         done = sum(r.done for r in self._requests)
-        failed = sum(r.failed for r in self._requests)
+        cancelled = sum(self._cancelled.values())
+        failed = sum(r.failed for r in self._requests) - cancelled
         saved = sum(r.bytes_saved for r in self._requests)
+        count = len(self._requests)
+        stopped = f", {cancelled:,} cancelled" if cancelled else ""
         self._summary.setText(
-            f"{len(self._requests):,} requests · {sum(r.total for r in self._requests):,} "
-            f"images: {done:,} done, {failed:,} failed · {_bytes(saved)} saved"
+            f"{count:,} request{'s' if count != 1 else ''} · "
+            f"{sum(r.total for r in self._requests):,} images: {done:,} done, "
+            f"{failed:,} failed{stopped} · {_bytes(saved)} saved"
         )
         self._updated.setText(f"Updated {time.strftime('%H:%M:%S')}")
 

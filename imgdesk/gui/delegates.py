@@ -33,7 +33,7 @@ from imgdesk.gui.preview import ImageCache
 _GOOD = frozenset({"done", "completed"})
 _BAD = frozenset({"failed"})
 _WORKING = frozenset({"downloading", "compressing", "processing"})
-_WARN = frozenset({"held"})
+_WARN = frozenset({"held", "finished_with_failures"})
 _QUIET = frozenset({"pending", "queued", "paused", "retrying", "cancelled"})
 _HUES = {"good": 120, "bad": 0, "warn": 30, "working": 210}
 
@@ -45,6 +45,7 @@ _STATE_ICONS = {
     "retrying": QStyle.StandardPixmap.SP_BrowserReload,
     "paused": QStyle.StandardPixmap.SP_MediaPause,
     "held": QStyle.StandardPixmap.SP_MessageBoxWarning,
+    "finished_with_failures": QStyle.StandardPixmap.SP_MessageBoxWarning,
     "processing": QStyle.StandardPixmap.SP_MediaPlay,
 }
 
@@ -182,6 +183,29 @@ class StateDelegate(QStyledItemDelegate):
             draw_progress_bar(painter, option, float(fraction), text)
             return
         super().paint(painter, option, index)
+
+
+class StageBarDelegate(QStyledItemDelegate):
+    """A stage progress bar while an image is worked on, else the cell as the model gives it.
+
+    The model supplies the state's colour and icon itself (``ForegroundRole`` and
+    ``DecorationRole``), so a cell that is not working is painted by Qt alone, with no
+    Python style override to call for every row painted.
+    """
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        """Draw the bar of an image being downloaded or compressed, else the plain cell."""
+        fraction = index.data(PROGRESS_ROLE)
+        if fraction is None:
+            super().paint(painter, option, index)
+            return
+        text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
+        draw_progress_bar(painter, option, float(fraction), text)
 
 
 class ThumbnailDelegate(QStyledItemDelegate):

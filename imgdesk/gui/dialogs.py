@@ -1,7 +1,8 @@
 """The window's questions: which files to open, where to export, whether to delete or quit.
 
 Each one remembers where the user last looked (in the QSettings given) and answers with
-plain values, so the window's commands read as what they do, not how they ask.
+plain values, so the window's commands read as what they do, not how they ask. Also the
+place a path is shown when the desktop has no file manager to open it in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QUrl
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QMessageBox, QPushButton, QWidget
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from imgdesk import __version__
 from imgdesk.core.repository import RequestInfo
@@ -91,6 +104,76 @@ class DeleteRequestDialog(QMessageBox):
     def remove_files(self) -> bool:
         """Whether the compressed images are to be deleted from disk too."""
         return self._remove_files.isChecked()
+
+
+class PartialExportQuestion(QMessageBox):
+    """Asks before exporting a request that is still processing: only what is done goes out."""
+
+    def __init__(self, request: RequestInfo, parent: QWidget | None = None) -> None:
+        """Ask about ``request``; exporting what is done is the default answer."""
+        super().__init__(
+            QMessageBox.Icon.Question,
+            "Export a request still processing?",
+            "Still processing \u2014 export what is done?",
+            QMessageBox.StandardButton.Cancel,
+            parent,
+        )
+        self._export_button: QPushButton = self.addButton(
+            "Export What Is Done", QMessageBox.ButtonRole.AcceptRole
+        )
+        self.setDefaultButton(self._export_button)
+        self.setInformativeText(
+            f"{request.done:,} of {request.total:,} images of {request.csv_name} are done. "
+            "The CSV gets their output URLs; the other cells stay empty until you export "
+            "again after the request has finished."
+        )
+
+    def confirmed(self) -> bool:
+        """Whether the user chose to export."""
+        return self.clickedButton() is self._export_button
+
+
+class PathDialog(QDialog):
+    """A path the desktop could not open, to read or copy (no file manager is registered).
+
+    Args:
+        title: the window's title.
+        text: one sentence saying what could not be opened.
+        path: the file or folder.
+        parent: the window.
+    """
+
+    def __init__(self, title: str, text: str, path: Path, parent: QWidget | None = None) -> None:
+        """Show ``path`` with a Copy Path button."""
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setObjectName("path_dialog")
+        message = QLabel(text)
+        message.setWordWrap(True)
+        self.path_edit = QLineEdit(str(path))
+        self.path_edit.setObjectName("path")
+        self.path_edit.setReadOnly(True)
+        self.path_edit.setMinimumWidth(
+            min(720, 60 + self.fontMetrics().horizontalAdvance(str(path)))
+        )
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        copy = buttons.addButton("Copy Path", QDialogButtonBox.ButtonRole.ActionRole)
+        copy.setObjectName("copy_path")
+        copy.clicked.connect(self._on_copy_clicked)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(message)
+        layout.addWidget(self.path_edit)
+        layout.addWidget(buttons)
+
+    def _on_copy_clicked(self) -> None:
+        QGuiApplication.clipboard().setText(self.path_edit.text())
+        self.path_edit.selectAll()
+
+
+def open_with_desktop(path: Path) -> bool:
+    """Open a file or folder in the user's viewer or file manager; False if none took it."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 def confirm_quit(parent: QWidget) -> bool:

@@ -1,8 +1,18 @@
-"""The images of one request, listed a page at a time, and the filter over them.
+"""The images of one request: listed a page at a time, sorted and filtered in the model.
 
-A request may have 300,000 images: :class:`ImagesTableModel` shows the first page at once
-and appends the rest a page per event-loop turn, and :class:`ImagesFilterProxyModel`
-filters with Qt's own regular expression, so neither holds the GUI thread for long.
+A request may have 300,000 images, and the window must keep painting while they change:
+
+- :class:`ImagesTableModel` shows the first page at once and appends the rest a page per
+  event-loop turn, so it never holds the GUI thread for long.
+- It sorts and filters itself, on plain Python values, instead of sitting behind a
+  ``QSortFilterProxyModel``. Through a proxy, every cell painted cost fifteen calls into
+  Python (``data()`` once per role, two ``index()`` calls each), and every sort comparison
+  two more; each such call has to take the GIL back from busy workers. Here a painted
+  cell costs two calls (:meth:`index` and :meth:`multiData`), its texts are built once per
+  change and kept, and a sort is a Python ``list.sort`` on keys.
+- The order stays right while images change: a changed image whose sort key or filter
+  verdict changed is moved to its new place, and the selection moves with it (persistent
+  indexes follow the image, not the row).
 """
 
 from __future__ import annotations
@@ -10,25 +20,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from peewee import OperationalError
 from PySide6.QtCore import (
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QObject,
-    QRegularExpression,
-    QSortFilterProxyModel,
+    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QGuiApplication, QIcon
 
 from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.gui.delegates import state_color, state_icon
 from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
 from imgdesk.gui.models import (
     BUSY_RETRY_MS,
     CENTERED,
-    FILTER_ROLE,
     OBJECT_ROLE,
     PROGRESS_ROLE,
     REFRESH_INTERVAL_MS,
@@ -48,6 +60,9 @@ logger = logging.getLogger(__name__)
 FIRST_PAGE_ROWS = 2000  # read when a request is selected: a click may take ~20 ms
 LOAD_PAGE_ROWS = 500  # then per turn: ~8 ms, so the window keeps its 10 ms heartbeat
 INSERT_BATCH_ROWS = 20_000  # pages read are shown this many at a time (one repaint each)
+# More changed images than this in one refresh of a sorted table: sort it all again rather
+# than move each one to its place.
+RESORT_ALL_ROWS = 2000
 
 # Lifecycle order, so sorting by state groups the table the way work moves through it.
 _STATE_ORDER = {
@@ -56,6 +71,13 @@ _STATE_ORDER = {
         ("pending", "retrying", "downloading", "compressing", "done", "failed", "cancelled")
     )
 }
+# Positions of ImageInfo fields in the plain tuples the model keeps.
+_ID, _STATUS, _ERROR_CODE = 0, 7, 9
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_DECORATION = Qt.ItemDataRole.DecorationRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
 def _natural_key(text: str) -> str:
@@ -66,8 +88,23 @@ def _natural_key(text: str) -> str:
     return f"1{stripped.casefold()}"
 
 
+def _search_text(text: str) -> str:
+    """A search as matched: spaces collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
+def _state_of(row: tuple[Any, ...]) -> str:
+    """:func:`~imgdesk.gui.models.image_state` of a row tuple, without building an ImageInfo."""
+    status, code = row[_STATUS], row[_ERROR_CODE]
+    if status == "pending" and code:
+        return "retrying"
+    if status == "failed" and code == "cancelled":
+        return "cancelled"
+    return str(status)
+
+
 class ImagesTableModel(RowsTableModel):
-    """The images of one request, in input order, as a compact list of :class:`ImageInfo`.
+    """The images of one request, sorted and filtered, as a compact list of row tuples.
 
     :meth:`set_request` lists the first ``FIRST_PAGE_ROWS`` images at once and appends the
     rest a page per event-loop turn, so a huge request shows and scrolls without a freeze.
@@ -76,6 +113,10 @@ class ImagesTableModel(RowsTableModel):
     ``REFRESH_INTERVAL_MS`` the changed images are re-read in one query and announced with
     one ``dataChanged`` per contiguous run of rows, over the columns that can change. Images
     not listed yet need no refresh: they are read fresh when their page loads.
+
+    Rows are the images shown, in the order shown: input order until :meth:`sort` is asked
+    for another, only the images that pass :meth:`set_state_filter` and
+    :meth:`set_text_filter`. :meth:`images` lists every image, shown or not, in input order.
 
     Signals:
         images_refreshed(list): ids of images whose row was re-read.
@@ -89,11 +130,10 @@ class ImagesTableModel(RowsTableModel):
     COL_STATE = 4
     COL_SIZE = 5
     COL_SAVINGS = 6
-    COL_ERROR_CODE = 7
-    COL_ERROR = 8
-    COL_OUTPUT = 9
-    COL_URL = 10
-    COLUMN_COUNT = 11
+    COL_MESSAGE = 7
+    COL_OUTPUT = 8
+    COL_URL = 9
+    COLUMN_COUNT = 10
 
     HEADERS = {
         COL_SERIAL: "S. No.",
@@ -103,8 +143,7 @@ class ImagesTableModel(RowsTableModel):
         COL_STATE: "State",
         COL_SIZE: "Size before \u2192 after",
         COL_SAVINGS: "Saved",
-        COL_ERROR_CODE: "Error",
-        COL_ERROR: "Message",
+        COL_MESSAGE: "Message",
         COL_OUTPUT: "Output file",
         COL_URL: "Input URL",
     }
@@ -112,19 +151,34 @@ class ImagesTableModel(RowsTableModel):
         COL_POSITION: "Position of the image among the product's URLs",
         COL_THUMBNAIL: "Thumbnail of the compressed image",
         COL_SAVINGS: "How much smaller the compressed image is",
+        COL_MESSAGE: "Why an image failed or is retried (its error code in the tooltip)",
     }
+    # Columns a first start hides: the preview shows both for the selected image, and the
+    # other columns then fit a 1280-pixel-wide screen. The header's menu shows them again.
+    HIDDEN_BY_DEFAULT = (COL_OUTPUT, COL_URL)
     # The identity columns never change after a request is created; the others may.
     FIRST_CHANGING_COLUMN = COL_THUMBNAIL
     LAST_CHANGING_COLUMN = COL_OUTPUT
     CHANGING_ROLES = [
-        Qt.ItemDataRole.DisplayRole,
-        Qt.ItemDataRole.ToolTipRole,
+        _DISPLAY,
+        _TOOLTIP,
+        _FOREGROUND,
+        _DECORATION,
         SORT_ROLE,
         OBJECT_ROLE,
         STATE_ROLE,
         PROGRESS_ROLE,
-        FILTER_ROLE,  # holds the state, so it changes with it
     ]
+    # The state filters: key -> (label, states shown; None for all).
+    FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
+        "all": ("All images", None),
+        "failed": ("Failed only", frozenset({"failed", "cancelled"})),
+        "active": ("In progress", frozenset({"downloading", "compressing", "retrying"})),
+        "waiting": ("Waiting", frozenset({"pending", "retrying"})),
+        "done": ("Done", frozenset({"done"})),
+    }
+    # Per column, in column order: the position centred, sizes and savings to the right.
+    _ALIGNMENTS = (None, None, CENTERED, None, None, RIGHT_ALIGNED, RIGHT_ALIGNED, None, None, None)
 
     images_refreshed = Signal(list)
     loading_finished = Signal(str)
@@ -134,17 +188,29 @@ class ImagesTableModel(RowsTableModel):
         super().__init__(parent)
         self._repo = repository
         self._request_id: str | None = None
-        # Rows are kept as plain tuples, an ImageInfo's fields: the garbage collector stops
-        # tracking plain tuples of plain values, never a named tuple. 300,000 tracked
-        # ImageInfos made every full collection an 80 ms stall of the window.
-        self._rows: list[tuple[Any, ...]] = []
-        self._row_of: dict[int, int] = {}
+        # Every image listed, in input order, as plain tuples of an ImageInfo's fields: the
+        # garbage collector stops tracking plain tuples of plain values, never a named
+        # tuple. 300,000 tracked ImageInfos made every full collection an 80 ms stall.
+        self._images: list[tuple[Any, ...]] = []
+        self._index_of: dict[int, int] = {}  # image id -> its place in _images
+        # The texts shown for each image, built when it is first painted, dropped when it
+        # changes: (the text of every column..., its state key).
+        self._cells: list[tuple[str, ...] | None] = []
+        # The places in _images of the rows shown, in the order shown; None: all of them
+        # in input order (no sort, no filter), which costs nothing to keep up.
+        self._shown: list[int] | None = None
+        self._row_of_place: dict[int, int] | None = None  # built when needed, for _shown
+        self._sort_column = -1
+        self._descending = False
+        self._state_filter = "all"
+        self._text = ""
+        self._icons: dict[str, QIcon | None] = {}
         self._stale: set[int] = set()
-        # Pages read but not shown yet: appending rows repaints the view, so pages are
-        # appended together, INSERT_BATCH_ROWS at a time. Changes to them wait in _stale_unshown.
-        self._unshown: list[tuple[Any, ...]] = []
-        self._unshown_ids: set[int] = set()
-        self._stale_unshown: set[int] = set()
+        # Pages read but not listed yet: appending rows repaints the view, so pages are
+        # appended together, INSERT_BATCH_ROWS at a time. Changes to them wait in _stale_unlisted.
+        self._unlisted: list[tuple[Any, ...]] = []
+        self._unlisted_ids: set[int] = set()
+        self._stale_unlisted: set[int] = set()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
@@ -169,24 +235,52 @@ class ImagesTableModel(RowsTableModel):
         """Whether images of the request shown are still to be listed."""
         return self._loading
 
-    def set_request(self, request_id: str | None) -> None:
-        """Show the images of a request (None: none).
+    @property
+    def state_filter(self) -> str:
+        """The key of the state filter in use (see :attr:`FILTERS`)."""
+        return self._state_filter
+
+    @property
+    def text_filter(self) -> str:
+        """The search text in use, as matched (spaces collapsed, case folded)."""
+        return self._text
+
+    @property
+    def sort_column(self) -> int:
+        """The column the rows are sorted by; -1 for input order."""
+        return self._sort_column
+
+    def listed_count(self) -> int:
+        """How many images of the request are listed so far, shown or filtered out."""
+        return len(self._images)
+
+    def set_request(self, request_id: str | None, *, search: str | None = None) -> None:
+        """Show the images of a request (None: none), with the same sort and state filter.
 
         Only the first page is read here, so even a 300,000-image request is listed at once;
         the other pages follow, one per event-loop turn, until ``loading_finished``.
+
+        Args:
+            request_id: the request to show.
+            search: a new search text (see :meth:`set_text_filter`); None keeps the one in use.
         """
         self._load_timer.stop()
         self._generation += 1
         generation = self._generation
         self.beginResetModel()
         self._request_id = request_id
+        if search is not None:
+            self._text = _search_text(search)
         self._stale.clear()
-        self._unshown, self._unshown_ids, self._stale_unshown = [], set(), set()
+        self._unlisted, self._unlisted_ids, self._stale_unlisted = [], set(), set()
         self._loading = request_id is not None
         self._load_started = time.perf_counter()
         page = None if request_id is None else self._read_page(request_id, 0, FIRST_PAGE_ROWS)
-        self._rows = page or []
-        self._row_of = {image[0]: row for row, image in enumerate(self._rows)}
+        self._images = page or []
+        self._index_of = {image[_ID]: place for place, image in enumerate(self._images)}
+        self._cells = [None] * len(self._images)
+        self._shown = self._arranged(range(len(self._images)))
+        self._row_of_place = None
         self.endResetModel()
         if request_id is not None and page is not None and generation == self._generation:
             self._page_loaded(request_id, len(page), FIRST_PAGE_ROWS)
@@ -203,15 +297,15 @@ class ImagesTableModel(RowsTableModel):
         if request_id != self._request_id:
             return
         for image_id in image_ids:
-            if image_id in self._row_of:
+            if image_id in self._index_of:
                 self._stale.add(image_id)
-            elif image_id in self._unshown_ids:
-                self._stale_unshown.add(image_id)
+            elif image_id in self._unlisted_ids:
+                self._stale_unlisted.add(image_id)
         if self._stale and not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
     def flush(self) -> None:
-        """Re-read the stale images now, in one query, and announce the changed runs."""
+        """Re-read the stale images now, in one query; move those whose place changed."""
         self._refresh_timer.stop()
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)  # after a busy retry's longer wait
         stale, self._stale = self._stale, set()
@@ -224,13 +318,22 @@ class ImagesTableModel(RowsTableModel):
             self._stale |= stale
             self._refresh_timer.start(BUSY_RETRY_MS)
             return
-        changed_rows = []
+        changed: list[int] = []
+        moved: list[int] = []
         for image in images:
-            row = self._row_of.get(image.id)
-            if row is not None:
-                self._rows[row] = tuple(image)
-                changed_rows.append(row)
-        for first, last in contiguous_runs(changed_rows):
+            place = self._index_of.get(image.id)
+            if place is None:
+                continue
+            old, new = self._images[place], tuple(image)
+            if self._shown is not None and self._place_changes(old, new):
+                moved.append(place)
+            self._images[place] = new
+            self._cells[place] = None
+            changed.append(place)
+        if moved:
+            self._move(moved)
+        rows = self._rows_of(changed)
+        for first, last in contiguous_runs(rows):
             self.dataChanged.emit(
                 self.index(first, self.FIRST_CHANGING_COLUMN),
                 self.index(last, self.LAST_CHANGING_COLUMN),
@@ -240,24 +343,215 @@ class ImagesTableModel(RowsTableModel):
 
     def image_at(self, row: int) -> ImageInfo:
         """The image shown in ``row``."""
-        return self._row_object(row)
-
-    def _row_object(self, row: int) -> ImageInfo:
-        return ImageInfo._make(self._rows[row])
+        return ImageInfo._make(self._images[self._place(row)])
 
     def row_of(self, image_id: int) -> int | None:
-        """The row of an image, or None when it is not shown."""
-        return self._row_of.get(image_id)
+        """The row of an image, or None when it is not shown (not listed, or filtered out)."""
+        place = self._index_of.get(image_id)
+        rows = self._rows_of([place]) if place is not None else []
+        return rows[0] if rows else None
 
     def images(self) -> Sequence[ImageInfo]:
-        """Every image listed so far, in input order."""
-        return tuple(map(ImageInfo._make, self._rows))
+        """Every image listed so far, shown or filtered out, in input order."""
+        return tuple(map(ImageInfo._make, self._images))
+
+    def set_state_filter(self, key: str) -> None:
+        """Show only images in the states of ``key`` (``all``, ``failed``, ...)."""
+        if key not in self.FILTERS:
+            raise KeyError(key)
+        if key != self._state_filter:
+            self._state_filter = key
+            self._rearrange()
+
+    def set_text_filter(self, text: str) -> None:
+        """Show only images whose S. No., product, URL or error contains ``text``."""
+        text = _search_text(text)
+        if text != self._text:
+            self._text = text
+            self._rearrange()
 
     # -- Qt model API -----------------------------------------------------------------------
 
-    def _role_data(self, image: ImageInfo, column: int, role: int) -> Any:
-        """Other roles for the view, the delegates and the proxy."""
-        if role == FILTER_ROLE:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex | None = None) -> int:  # noqa: N802
+        """Number of images shown."""
+        if parent is not None and parent.isValid():
+            return 0
+        return len(self._images) if self._shown is None else len(self._shown)
+
+    def index(
+        self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex | None = None
+    ) -> QModelIndex:
+        """The index of a cell, in one call into Python."""
+        rows = len(self._images) if self._shown is None else len(self._shown)
+        if (
+            0 <= row < rows
+            and 0 <= column < self.COLUMN_COUNT
+            and (parent is None or not parent.isValid())
+        ):
+            return self.createIndex(row, column)
+        return QModelIndex()
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        """One role of a cell (painting asks :meth:`multiData` for all of them at once)."""
+        if not index.isValid() or not 0 <= index.row() < self.rowCount():
+            return None
+        place = self._place(index.row())
+        return self._value(place, self._cells_of(place), index.column(), role)
+
+    def multiData(  # noqa: N802
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        roleDataSpan: QModelRoleDataSpan | QModelRoleData,  # noqa: N803
+    ) -> None:
+        """Every role a delegate asks for a cell, from the texts kept for its image."""
+        row, column = index.row(), index.column()
+        shown = self._shown
+        place = row if shown is None else shown[row]
+        cells = self._cells[place]
+        if cells is None:
+            cells = self._cells_of(place)
+        # Iterating: indexing the span costs seven times more.
+        for role_data in cast(Iterable[QModelRoleData], roleDataSpan):
+            role = role_data.role()
+            if role == _DISPLAY:
+                role_data.setData(cells[column])
+            else:
+                role_data.setData(self._value(place, cells, column, role))
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the rows shown by ``column`` (-1: input order); the selection follows."""
+        self._sort_column = column if 0 <= column < self.COLUMN_COUNT else -1
+        self._descending = order == Qt.SortOrder.DescendingOrder
+        self._rearrange()
+
+    # -- values -----------------------------------------------------------------------------
+
+    def _value(self, place: int, cells: tuple[str, ...], column: int, role: int) -> Any:
+        """Every role but the text, for the view, the delegates and the tests."""
+        if role == _DISPLAY:
+            return cells[column]
+        if role == _ALIGNMENT:
+            return self._ALIGNMENTS[column]
+        if column == self.COL_STATE:
+            state = cells[self.COLUMN_COUNT]
+            if role == _FOREGROUND:
+                return state_color(state, QGuiApplication.palette())
+            if role == _DECORATION:
+                return self._icon(state)
+            if role == STATE_ROLE:
+                return state
+            if role == PROGRESS_ROLE:
+                # No byte progress is reported: the bar shows the stage reached.
+                return {"downloading": 1 / 3, "compressing": 2 / 3}.get(state)
+        if role == OBJECT_ROLE:
+            return ImageInfo._make(self._images[place])
+        if role == SORT_ROLE:
+            return self._sort_key(self._images[place], column)
+        if role == _TOOLTIP:
+            return self._tooltip(ImageInfo._make(self._images[place]), column)
+        return None
+
+    def _cells_of(self, place: int) -> tuple[str, ...]:
+        """The texts of an image's columns and its state key, built once per change."""
+        cells = self._cells[place]
+        if cells is None:
+            cells = self._cells[place] = self._texts(ImageInfo._make(self._images[place]))
+        return cells
+
+    @staticmethod
+    def _texts(image: ImageInfo) -> tuple[str, ...]:
+        state = image_state(image)
+        size = savings = ""
+        if image.status == "done":
+            savings = format_savings(savings_fraction(image.input_bytes, image.output_bytes))
+            if image.input_bytes is not None:
+                before, after = format_bytes(image.input_bytes), format_bytes(image.output_bytes)
+                size = f"{before} \u2192 {after}"
+        return (
+            image.serial,
+            image.product_name,
+            str(image.position),
+            "",
+            STATE_LABELS.get(state, image.status),
+            size,
+            savings,
+            image.error or image.error_code or "",
+            image.output_path or "",
+            image.url,
+            state,
+        )
+
+    def _icon(self, state: str) -> QIcon | None:
+        if state not in self._icons:
+            self._icons[state] = state_icon(state, None)
+        return self._icons[state]
+
+    def _sort_key(self, row: tuple[Any, ...], column: int) -> Any:
+        image = ImageInfo._make(row)
+        if column == self.COL_SERIAL:
+            return _natural_key(image.serial)
+        if column == self.COL_PRODUCT:
+            return image.product_name.casefold()
+        if column == self.COL_POSITION:
+            return image.position
+        if column in (self.COL_STATE, self.COL_THUMBNAIL):
+            return _STATE_ORDER.get(image_state(image), 99)
+        if column == self.COL_SIZE:
+            return image.input_bytes if image.status == "done" and image.input_bytes else -1
+        if column == self.COL_SAVINGS:
+            fraction = savings_fraction(image.input_bytes, image.output_bytes)
+            return fraction if image.status == "done" and fraction is not None else -1e9
+        if column == self.COL_MESSAGE:
+            return (image.error or image.error_code or "").casefold()
+        if column == self.COL_OUTPUT:
+            return image.output_path or ""
+        if column == self.COL_URL:
+            return image.url
+        return None
+
+    def _tooltip(self, image: ImageInfo, column: int) -> str | None:
+        if column == self.COL_URL:
+            return image.url
+        if column == self.COL_OUTPUT:
+            return image.output_url or image.output_path
+        if column == self.COL_MESSAGE and (image.error or image.error_code):
+            status = f" (HTTP {image.http_status})" if image.http_status else ""
+            return f"{image.error_code}{status}: {image.error or ''}".rstrip(": ")
+        if column == self.COL_STATE:
+            label = STATE_LABELS.get(image_state(image), image.status)
+            if image.attempts > 1:
+                label = f"{label} after {image.attempts} attempts"
+            if image.status == "failed":
+                label += " \u2014 double-click to retry"
+            return label
+        if column == self.COL_SIZE and image.status == "done":
+            size = f"{image.width} \u00d7 {image.height} px, " if image.width else ""
+            timing = ""
+            if image.download_ms is not None and image.compress_ms is not None:
+                timing = (
+                    f"; downloaded in {image.download_ms} ms, compressed in {image.compress_ms} ms"
+                )
+            return (
+                f"{size}{format_bytes(image.input_bytes)} {image.input_type or ''} \u2192 "
+                f"{format_bytes(image.output_bytes)} JPEG{timing}"
+            )
+        if column == self.COL_PRODUCT:
+            return image.product_name
+        return None
+
+    # -- sorting and filtering --------------------------------------------------------------
+
+    def _accepts(self, row: tuple[Any, ...]) -> bool:
+        """Whether an image passes the state filter and the search."""
+        states = self.FILTERS[self._state_filter][1]
+        if states is not None and _state_of(row) not in states:
+            return False
+        if self._text:
+            image = ImageInfo._make(row)
             searchable = (
                 image.serial,
                 image.product_name,
@@ -265,52 +559,150 @@ class ImagesTableModel(RowsTableModel):
                 image.error_code,
                 image.error,
             )
-            return f"{image_state(image)}\t{' '.join(filter(None, searchable))}".casefold()
-        if role == STATE_ROLE and column == self.COL_STATE:
-            return image_state(image)
-        if role == PROGRESS_ROLE and column == self.COL_STATE:
-            # No byte progress is reported: the bar shows the stage reached.
-            return {"downloading": 1 / 3, "compressing": 2 / 3}.get(image.status)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(image, column)
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if column in (self.COL_SIZE, self.COL_SAVINGS):
-                return RIGHT_ALIGNED
-            if column == self.COL_POSITION:
-                return CENTERED
-        return None
+            return self._text in " ".join(filter(None, searchable)).casefold()
+        return True
 
-    # -- helpers ----------------------------------------------------------------------------
+    def _arranged(self, places: Iterable[int]) -> list[int] | None:
+        """The places (ascending) that pass the filters, in the order shown; None: all, as is."""
+        if self._sort_column < 0 and self._state_filter == "all" and not self._text:
+            return None
+        images = self._images
+        shown = [place for place in places if self._accepts(images[place])]
+        if self._sort_column >= 0:
+            column = self._sort_column
+            # Stable, also reversed: equal keys stay in input order either way.
+            shown.sort(
+                key=lambda place: self._sort_key(images[place], column), reverse=self._descending
+            )
+        return shown
+
+    def _place_changes(self, old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+        """Whether an image's change moves it: in or out of the filter, or to another place."""
+        if self._accepts(old) != self._accepts(new):
+            return True
+        column = self._sort_column
+        return column >= 0 and self._sort_key(old, column) != self._sort_key(new, column)
+
+    def _move(self, moved: list[int]) -> None:
+        """Put changed images where they now belong (or out of sight), the others staying."""
+        assert self._shown is not None
+        if len(moved) > RESORT_ALL_ROWS:
+            self._relayout(self._arranged(range(len(self._images))))
+            return
+        moving = set(moved)
+        shown = [place for place in self._shown if place not in moving]
+        arriving = sorted(place for place in moved if self._accepts(self._images[place]))
+        if self._sort_column < 0:
+            shown = sorted(shown + arriving)  # two sorted runs: a linear merge
+        else:
+            for place in arriving:
+                self._insert_sorted(shown, place)
+        self._relayout(shown)
+
+    def _insert_sorted(self, shown: list[int], place: int) -> None:
+        """Insert ``place`` where the sort puts it (after equal keys of earlier images)."""
+        images, column, descending = self._images, self._sort_column, self._descending
+        key = self._sort_key(images[place], column)
+        low, high = 0, len(shown)
+        while low < high:
+            middle = (low + high) // 2
+            other = shown[middle]
+            other_key = self._sort_key(images[other], column)
+            if other_key == key:
+                before = other < place
+            else:
+                before = other_key > key if descending else other_key < key
+            if before:
+                low = middle + 1
+            else:
+                high = middle
+        shown.insert(low, place)
+
+    def _rearrange(self) -> None:
+        """Sort and filter every listed image again (the sort or a filter changed)."""
+        self._relayout(self._arranged(range(len(self._images))))
+
+    def _relayout(self, shown: list[int] | None) -> None:
+        """Show ``shown`` instead, keeping persistent indexes (the selection) on their images."""
+        self.layoutAboutToBeChanged.emit()
+        persistent = self.persistentIndexList()
+        kept = [(self._place(index.row()), index.column()) for index in persistent]
+        self._shown = shown
+        self._row_of_place = None
+        rows = self._row_map()
+        moved = [
+            self.createIndex(rows[place], column) if place in rows else QModelIndex()
+            for place, column in kept
+        ]
+        self.changePersistentIndexList(persistent, moved)
+        self.layoutChanged.emit()
+
+    def _place(self, row: int) -> int:
+        return row if self._shown is None else self._shown[row]
+
+    def _row_map(self) -> dict[int, int]:
+        """Place -> row of the images shown (only needed once a sort or a filter is on)."""
+        if self._row_of_place is None:
+            shown = self._shown if self._shown is not None else range(len(self._images))
+            self._row_of_place = {place: row for row, place in enumerate(shown)}
+        return self._row_of_place
+
+    def _rows_of(self, places: Iterable[int]) -> list[int]:
+        """The rows of these places that are shown."""
+        if self._shown is None:
+            return list(places)
+        rows = self._row_map()
+        return [rows[place] for place in places if place in rows]
+
+    # -- loading ----------------------------------------------------------------------------
 
     def _load_next_page(self) -> None:
         """Append the next page of the request shown (the load timer's slot)."""
         request_id, generation = self._request_id, self._generation
         if request_id is None:
             return
-        last = self._unshown[-1] if self._unshown else self._rows[-1] if self._rows else None
-        page = self._read_page(request_id, last[0] if last else 0, LOAD_PAGE_ROWS)
+        last = self._unlisted[-1] if self._unlisted else self._images[-1] if self._images else None
+        page = self._read_page(request_id, last[_ID] if last else 0, LOAD_PAGE_ROWS)
         if page is None:
             return
-        self._unshown.extend(page)
-        self._unshown_ids.update(image[0] for image in page)
-        if len(page) < LOAD_PAGE_ROWS or len(self._unshown) >= INSERT_BATCH_ROWS:
-            self._show_unshown()
+        self._unlisted.extend(page)
+        self._unlisted_ids.update(image[_ID] for image in page)
+        if len(page) < LOAD_PAGE_ROWS or len(self._unlisted) >= INSERT_BATCH_ROWS:
+            self._list_unlisted()
         if generation == self._generation:  # no slot of rowsInserted showed another request
             self._page_loaded(request_id, len(page), LOAD_PAGE_ROWS)
 
-    def _show_unshown(self) -> None:
+    def _list_unlisted(self) -> None:
         """Append the pages read so far in one insertion (one repaint of the view)."""
-        rows, self._unshown, self._unshown_ids = self._unshown, [], set()
-        stale, self._stale_unshown = self._stale_unshown, set()
-        if not rows:
+        images, self._unlisted, self._unlisted_ids = self._unlisted, [], set()
+        stale, self._stale_unlisted = self._stale_unlisted, set()
+        if not images:
             return
-        first = len(self._rows)
-        self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
-        self._rows.extend(rows)
-        self._row_of.update((image[0], row) for row, image in enumerate(rows, first))
-        self.endInsertRows()
+        first = len(self._images)
+        places = range(first, first + len(images))
+        if self._shown is None:
+            self.beginInsertRows(QModelIndex(), first, first + len(images) - 1)
+            self._add_images(images)
+            self.endInsertRows()
+        else:
+            self._add_images(images)
+            arriving = [place for place in places if self._accepts(self._images[place])]
+            if self._sort_column >= 0:
+                self._relayout(self._arranged(range(len(self._images))))
+            elif arriving:
+                end = len(self._shown)
+                self.beginInsertRows(QModelIndex(), end, end + len(arriving) - 1)
+                self._shown.extend(arriving)
+                self._row_of_place = None
+                self.endInsertRows()
         if stale:  # changed after they were read: read them again
             self.refresh_images(self._request_id or "", stale)
+
+    def _add_images(self, images: list[tuple[Any, ...]]) -> None:
+        first = len(self._images)
+        self._images.extend(images)
+        self._cells.extend([None] * len(images))
+        self._index_of.update((image[_ID], place) for place, image in enumerate(images, first))
 
     def _read_page(
         self, request_id: str, after_id: int, limit: int
@@ -334,147 +726,7 @@ class ImagesTableModel(RowsTableModel):
         logger.debug(
             "images of %s loaded: %s rows in %.0f ms",
             request_id,
-            len(self._rows),
+            len(self._images),
             (time.perf_counter() - self._load_started) * 1000,
         )
         self.loading_finished.emit(request_id)
-
-    def _display(self, image: ImageInfo, column: int) -> str | None:
-        if column == self.COL_SERIAL:
-            return image.serial
-        if column == self.COL_PRODUCT:
-            return image.product_name
-        if column == self.COL_POSITION:
-            return str(image.position)
-        if column == self.COL_STATE:
-            return STATE_LABELS.get(image_state(image), image.status)
-        if column == self.COL_SIZE:
-            if image.status != "done" or image.input_bytes is None:
-                return ""
-            return f"{format_bytes(image.input_bytes)} \u2192 {format_bytes(image.output_bytes)}"
-        if column == self.COL_SAVINGS:
-            if image.status != "done":
-                return ""
-            return format_savings(savings_fraction(image.input_bytes, image.output_bytes))
-        if column == self.COL_ERROR_CODE:
-            return image.error_code or ""
-        if column == self.COL_ERROR:
-            return image.error or ""
-        if column == self.COL_OUTPUT:
-            return image.output_path or ""
-        if column == self.COL_URL:
-            return image.url
-        return None
-
-    def _sort_value(self, image: ImageInfo, column: int) -> Any:
-        if column == self.COL_SERIAL:
-            return _natural_key(image.serial)
-        if column == self.COL_PRODUCT:
-            return image.product_name.casefold()
-        if column == self.COL_POSITION:
-            return image.position
-        if column in (self.COL_STATE, self.COL_THUMBNAIL):
-            return _STATE_ORDER.get(image_state(image), 99)
-        if column == self.COL_SIZE:
-            return image.input_bytes if image.status == "done" and image.input_bytes else -1
-        if column == self.COL_SAVINGS:
-            fraction = savings_fraction(image.input_bytes, image.output_bytes)
-            return fraction if image.status == "done" and fraction is not None else -1e9
-        if column == self.COL_ERROR_CODE:
-            return image.error_code or ""
-        if column == self.COL_ERROR:
-            return (image.error or "").casefold()
-        if column == self.COL_OUTPUT:
-            return image.output_path or ""
-        if column == self.COL_URL:
-            return image.url
-        return None
-
-    def _tooltip(self, image: ImageInfo, column: int) -> str | None:
-        if column == self.COL_URL:
-            return image.url
-        if column == self.COL_OUTPUT:
-            return image.output_url or image.output_path
-        if column in (self.COL_ERROR, self.COL_ERROR_CODE) and image.error:
-            status = f" (HTTP {image.http_status})" if image.http_status else ""
-            return f"{image.error_code}{status}: {image.error}"
-        if column == self.COL_STATE:
-            label = STATE_LABELS.get(image_state(image), image.status)
-            if image.attempts > 1:
-                label = f"{label} after {image.attempts} attempts"
-            if image.status == "failed":
-                label += " \u2014 double-click to retry"
-            return label
-        if column == self.COL_SIZE and image.status == "done":
-            size = f"{image.width} \u00d7 {image.height} px, " if image.width else ""
-            timing = ""
-            if image.download_ms is not None and image.compress_ms is not None:
-                timing = (
-                    f"; downloaded in {image.download_ms} ms, compressed in {image.compress_ms} ms"
-                )
-            return (
-                f"{size}{format_bytes(image.input_bytes)} {image.input_type or ''} \u2192 "
-                f"{format_bytes(image.output_bytes)} JPEG{timing}"
-            )
-        if column == self.COL_PRODUCT:
-            return image.product_name
-        return None
-
-
-class ImagesFilterProxyModel(QSortFilterProxyModel):
-    """Sorts images by :data:`SORT_ROLE` and filters them by state and by a search text.
-
-    The filter is Qt's own regular expression over :data:`FILTER_ROLE`, not a Python
-    ``filterAcceptsRow``: with no filter set, Qt accepts rows without calling into Python,
-    so appending pages of a 300,000-image request costs no Python call per row.
-    """
-
-    FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
-        "all": ("All images", None),
-        "failed": ("Failed only", frozenset({"failed", "cancelled"})),
-        "active": ("In progress", frozenset({"downloading", "compressing", "retrying"})),
-        "waiting": ("Waiting", frozenset({"pending", "retrying"})),
-        "done": ("Done", frozenset({"done"})),
-    }
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        """Create a proxy showing every image in source (input) order."""
-        super().__init__(parent)
-        self._state_filter = "all"
-        self._text = ""
-        self.setSortRole(SORT_ROLE)
-        self.setFilterRole(FILTER_ROLE)
-        self.setFilterKeyColumn(ImagesTableModel.COL_STATE)  # one whose changes are announced
-        self.setDynamicSortFilter(True)
-        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-
-    @property
-    def state_filter(self) -> str:
-        """The key of the state filter in use (see :attr:`FILTERS`)."""
-        return self._state_filter
-
-    def set_state_filter(self, key: str) -> None:
-        """Show only images in the states of ``key`` (``all``, ``failed``, ...)."""
-        if key not in self.FILTERS:
-            raise KeyError(key)
-        if key != self._state_filter:
-            self._state_filter = key
-            self._apply()
-
-    def set_text_filter(self, text: str) -> None:
-        """Show only images whose S. No., product, URL or error contains ``text``."""
-        text = " ".join(text.split()).casefold()
-        if text != self._text:
-            self._text = text
-            self._apply()
-
-    def _apply(self) -> None:
-        """One expression for both filters, matched against ``state<TAB>the searchable text``."""
-        states = self.FILTERS[self._state_filter][1]
-        if states is None and not self._text:
-            pattern = ""  # Qt then accepts every row without reading it
-        else:
-            state = "[^\t]*" if states is None else f"(?:{'|'.join(sorted(states))})"
-            search = f".*{QRegularExpression.escape(self._text)}" if self._text else ""
-            pattern = f"^{state}\t{search}"
-        self.setFilterRegularExpression(QRegularExpression(pattern))

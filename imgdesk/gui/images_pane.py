@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -26,12 +27,12 @@ from PySide6.QtWidgets import (
 
 from imgdesk.core.repository import ImageInfo, RequestInfo
 from imgdesk.core.settings import Settings
-from imgdesk.gui.delegates import ElidingDelegate, StateDelegate, ThumbnailDelegate
-from imgdesk.gui.images_model import ImagesFilterProxyModel, ImagesTableModel
+from imgdesk.gui.delegates import ElidingDelegate, StageBarDelegate, ThumbnailDelegate
+from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.models import OBJECT_ROLE
 from imgdesk.gui.preview import ImageCache, OriginalFetcher, PreviewPanel
 from imgdesk.gui.widgets import (
-    bold_label,
+    ElidedLabel,
     popup_menu,
     resize_columns,
     restore_saved,
@@ -49,12 +50,13 @@ COMPARE_KEY = "preview/compare_original"
 class ImagesPane(QWidget):
     """The images of one request, with a state filter and a search, and the preview.
 
-    Remembers its columns, the split between table and preview, and whether originals are
-    downloaded for the comparison; filters always start afresh ("where are my images?").
+    Remembers its columns (which are shown, their widths and order), the split between
+    table and preview, and whether originals are downloaded for the comparison. Filters and
+    the sort always start afresh ("where are my images?"), and the search is cleared when
+    another request is shown: a search typed for one catalogue rarely fits the next.
 
     Args:
-        model: the images of the request shown.
-        proxy: sorts and filters ``model`` for the table.
+        model: the images of the request shown; it sorts and filters them itself.
         cache: decodes thumbnails and the compressed preview.
         fetcher: downloads originals for the comparison.
         settings: returns the processing settings in use (the download limits).
@@ -76,7 +78,6 @@ class ImagesPane(QWidget):
     def __init__(
         self,
         model: ImagesTableModel,
-        proxy: ImagesFilterProxyModel,
         cache: ImageCache,
         fetcher: OriginalFetcher,
         settings: Callable[[], Settings],
@@ -88,24 +89,25 @@ class ImagesPane(QWidget):
         """Build the table, its filters and the preview; nothing is shown yet."""
         super().__init__(parent)
         self._model = model
-        self._proxy = proxy
         self._qsettings = qsettings
         self._context_actions = tuple(context_actions)
         self._request: RequestInfo | None = None
+        self._failed = 0  # of the request shown, cancelled images not counted
+        self._cancelled = 0
         self._context_image: ImageInfo | None = None
 
         self.view = QTableView()
         self._build_view(cache)
         self.state_filter_combo = QComboBox()
         self.state_filter_combo.setObjectName("state_filter")
-        for key, (label, _states) in ImagesFilterProxyModel.FILTERS.items():
+        for key, (label, _states) in ImagesTableModel.FILTERS.items():
             self.state_filter_combo.addItem(label, key)
         self.search_edit = QLineEdit()
         self.search_edit.setObjectName("search")
         self.search_edit.setPlaceholderText("Search product, URL or error")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setAcceptDrops(False)
-        self.title_label = bold_label()
+        self.title_label = ElidedLabel(bold=True)
         self.count_label = QLabel()
         self.preview = PreviewPanel(cache, fetcher, settings)
         self.preview.setObjectName("preview")
@@ -122,14 +124,31 @@ class ImagesPane(QWidget):
         """The image under the open right-click menu, if any."""
         return self._context_image
 
-    def show_request(self, request: RequestInfo | None) -> None:
-        """Show a request's images (None: none); the same request again updates its counts."""
-        self._request = request  # before the model resets: the counts read it
+    def show_request(
+        self, request: RequestInfo | None, failed: int | None = None, cancelled: int = 0
+    ) -> None:
+        """Show a request's images (None: none); the same request again updates its counts.
+
+        Args:
+            request: the request, as last read.
+            failed: how many of its images failed, not counting cancelled ones (None: all
+                its failed images).
+            cancelled: how many of its images the user cancelled.
+        """
+        # Before the model resets: the counts read them.
+        self._request = request
+        self._failed = failed if failed is not None else request.failed if request else 0
+        self._cancelled = cancelled
         request_id = request.id if request is not None else None
         if request_id != self._model.request_id:
-            self._model.set_request(request_id)
+            # Another catalogue, its own search: cleared with the switch, not filtered twice.
+            self.search_edit.blockSignals(True)
+            self.search_edit.clear()
+            self.search_edit.blockSignals(False)
+            self._model.set_request(request_id, search="")
             self.preview.show_image(None)
         self.title_label.setText(request.csv_name if request is not None else "")
+        self.title_label.setToolTip(request.csv_path if request is not None else "")
         self.update_counts()
 
     def selected_images(self) -> list[ImageInfo]:
@@ -172,18 +191,26 @@ class ImagesPane(QWidget):
         if self._model.request_id is None or request is None:
             self.count_label.setText("Select a request to see its images")
             return
-        text = f"{request.total:,} images"
-        if request.failed:
-            text += f", {request.failed:,} failed"
+        text = f"{request.total:,} image{'s' if request.total != 1 else ''}"
+        if self._failed:
+            text += f", {self._failed:,} failed"
+        if self._cancelled:
+            text += f", {self._cancelled:,} cancelled"
         if self._model.is_loading:
-            text += f" \u2014 loading, {self._model.rowCount():,} so far"
-        elif self._proxy.rowCount() != request.total:
-            text += f" \u2014 {self._proxy.rowCount():,} shown"
+            text += f" \u2014 loading, {self._model.listed_count():,} so far"
+        elif self._model.rowCount() != request.total:
+            text += f" \u2014 {self._model.rowCount():,} shown"
         self.count_label.setText(text)
 
     def restore_state(self) -> None:
-        """Put back the columns, the split and the comparison choice of :meth:`save_state`."""
-        restore_saved(self._qsettings, COLUMNS_KEY, self.view.horizontalHeader().restoreState)
+        """Put back the columns, the split and the comparison choice of :meth:`save_state`.
+
+        Not the sort: a sort kept from the last session (by size, say) shows a request that
+        just started as a page of "Waiting" rows. Every start shows input order.
+        """
+        header = self.view.horizontalHeader()
+        restore_saved(self._qsettings, COLUMNS_KEY, header.restoreState)
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         restore_saved(self._qsettings, SPLITTER_KEY, self.splitter.restoreState)
         compare = self._qsettings.value(COMPARE_KEY, True, bool)
         self.preview.set_compare_original(bool(compare))
@@ -199,37 +226,42 @@ class ImagesPane(QWidget):
     def _build_view(self, cache: ImageCache) -> None:
         view = self.view
         view.setObjectName("images_view")
-        view.setModel(self._proxy)
+        view.setModel(self._model)
         setup_table(view, QAbstractItemView.SelectionMode.ExtendedSelection, ROW_PADDING)
         header = view.horizontalHeader()
         header.setSectionsMovable(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)  # input order until asked
         header.setSortIndicatorShown(True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._on_header_context_menu_requested)
         view.setSortingEnabled(True)
         for column in (ImagesTableModel.COL_URL, ImagesTableModel.COL_OUTPUT):
             view.setItemDelegateForColumn(
                 column, ElidingDelegate(Qt.TextElideMode.ElideMiddle, view)
             )
-        view.setItemDelegateForColumn(ImagesTableModel.COL_STATE, StateDelegate(view))
+        view.setItemDelegateForColumn(ImagesTableModel.COL_STATE, StageBarDelegate(view))
         view.setItemDelegateForColumn(
             ImagesTableModel.COL_THUMBNAIL, ThumbnailDelegate(cache, view)
         )
         row_height = view.fontMetrics().height() + ROW_PADDING
+        # Widths that fit the default columns beside the preview at 1280 pixels; the message
+        # takes what is left (the last column stretches) and is elided, whole in its tooltip.
         resize_columns(
             view,
             {
-                ImagesTableModel.COL_SERIAL: 60,
-                ImagesTableModel.COL_PRODUCT: 200,
-                ImagesTableModel.COL_POSITION: 32,
+                ImagesTableModel.COL_SERIAL: 56,
+                ImagesTableModel.COL_PRODUCT: 180,
+                ImagesTableModel.COL_POSITION: 30,
                 ImagesTableModel.COL_THUMBNAIL: row_height + 10,
-                ImagesTableModel.COL_STATE: 130,
-                ImagesTableModel.COL_SIZE: 150,
-                ImagesTableModel.COL_SAVINGS: 60,
-                ImagesTableModel.COL_ERROR_CODE: 120,
-                ImagesTableModel.COL_ERROR: 320,
+                ImagesTableModel.COL_STATE: 120,
+                ImagesTableModel.COL_SIZE: 140,
+                ImagesTableModel.COL_SAVINGS: 56,
+                ImagesTableModel.COL_MESSAGE: 240,
                 ImagesTableModel.COL_OUTPUT: 220,
             },
         )
+        for column in ImagesTableModel.HIDDEN_BY_DEFAULT:
+            header.hideSection(column)
 
     def _lay_out(self) -> None:
         filters = QHBoxLayout()
@@ -256,20 +288,20 @@ class ImagesPane(QWidget):
         layout.addWidget(self.splitter)
 
     def _connect_signals(self) -> None:
-        model, proxy = self._model, self._proxy
+        model = self._model
         model.images_refreshed.connect(self._on_model_images_refreshed)
         model.modelReset.connect(self.update_counts)
         model.loading_finished.connect(self.update_counts)
-        proxy.rowsInserted.connect(self.update_counts)
-        proxy.rowsRemoved.connect(self.update_counts)
-        proxy.modelReset.connect(self.update_counts)
+        model.rowsInserted.connect(self.update_counts)
+        model.rowsRemoved.connect(self.update_counts)
+        model.layoutChanged.connect(self.update_counts)
         selection = self.view.selectionModel()
         selection.selectionChanged.connect(self._on_view_selection_changed)
         selection.currentRowChanged.connect(self._on_view_current_row_changed)
         self.view.customContextMenuRequested.connect(self._on_view_context_menu_requested)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.state_filter_combo.currentIndexChanged.connect(self._on_state_filter_changed)
-        self.search_edit.textChanged.connect(proxy.set_text_filter)
+        self.search_edit.textChanged.connect(model.set_text_filter)
         self.preview.compare_original_changed.connect(self._on_preview_compare_changed)
 
     # -- slots ------------------------------------------------------------------------------
@@ -310,7 +342,25 @@ class ImagesPane(QWidget):
     def _on_state_filter_changed(self, _index: int) -> None:
         key = self.state_filter_combo.currentData()
         if isinstance(key, str):
-            self._proxy.set_state_filter(key)
+            self._model.set_state_filter(key)
+
+    def _on_header_context_menu_requested(self, pos: QPoint) -> None:
+        """A menu of every column, to show or hide each (the thumbnail's named as such)."""
+        header = self.view.horizontalHeader()
+        menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        shown = [c for c in range(header.count()) if not header.isSectionHidden(c)]
+        for column in range(self._model.columnCount()):
+            title = self._model.headerData(column, Qt.Orientation.Horizontal) or "Thumbnail"
+            action = menu.addAction(str(title))
+            action.setCheckable(True)
+            action.setChecked(column in shown)
+            action.setEnabled(column not in shown or len(shown) > 1)  # keep one column
+            action.setObjectName(f"column_{column}")
+            action.toggled.connect(
+                lambda visible, column=column: header.setSectionHidden(column, not visible)
+            )
+        menu.popup(header.mapToGlobal(pos))
 
     def _on_preview_compare_changed(self, enabled: bool) -> None:
         self._qsettings.setValue(COMPARE_KEY, enabled)

@@ -18,26 +18,28 @@ only then queues the request's webhook event, so the event always names the file
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
-from peewee import PeeweeException
 from PySide6.QtCore import (
-    QCoreApplication,
-    QEvent,
     QSettings,
+    QSize,
     Qt,
     QThreadPool,
-    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
-    QDesktopServices,
+    QGuiApplication,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -46,12 +48,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgdesk.core.csvio import Catalogue, write_output_csv
+from imgdesk.core.csvio import Catalogue, output_csv_name, write_output_csv
+from imgdesk.core.errors import DatabaseBusy
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.finisher import RequestFinisher
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.actions import (
     IMAGE_MENU,
@@ -65,18 +68,21 @@ from imgdesk.gui.actions import (
 from imgdesk.gui.commands import RequestCommands
 from imgdesk.gui.dashboard import DashboardDialog
 from imgdesk.gui.dialogs import (
+    PartialExportQuestion,
     choose_csv_files,
     choose_export_path,
     confirm_quit,
     show_about,
 )
-from imgdesk.gui.images_model import ImagesFilterProxyModel, ImagesTableModel
+from imgdesk.gui.help import guide_dialog, shortcuts_dialog
+from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
 from imgdesk.gui.loading import BackgroundTask, CsvImporter, TaskRelay
 from imgdesk.gui.log_view import LogDock, LogView, TailLogHandler
 from imgdesk.gui.models import RequestsTableModel
 from imgdesk.gui.notifier import Notifier
 from imgdesk.gui.preview import ImageCache, OriginalFetcher
+from imgdesk.gui.progress import LauncherProgress, overall_progress, progress_title
 from imgdesk.gui.requests_pane import EmptyState, RequestsPane
 from imgdesk.gui.settings_dialog import SettingsDialog, SettingsPage, WebhookTester
 from imgdesk.gui.status_bar import StatusBar
@@ -86,15 +92,21 @@ from imgdesk.gui.widgets import DialogTracker, FileDropFilter, message_box, rest
 logger = logging.getLogger(__name__)
 
 # Bump when columns or docks change, so an old saved layout is not applied to a new one.
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
+TOOLBAR_SLACK = 16  # pixels of the window's width beyond the toolbar's own
 
 
 def write_output_file(
     path: Path, catalogue: Catalogue, outputs: dict[int, list[str | None]], neutralise: bool
 ) -> None:
-    """Write an output CSV, creating its folder (a request with no stored image has none)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write an output CSV the user exports (a background task's positional call)."""
     write_output_csv(path, catalogue, outputs, neutralise=neutralise)
+
+
+def _local_path(location: str) -> Path | None:
+    """The file of a ``file://`` URL (None for any other place)."""
+    parts = urlsplit(location)
+    return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
 
 
 class MainWindow(QMainWindow):
@@ -108,14 +120,17 @@ class MainWindow(QMainWindow):
         log_handler: the buffer the log dock shows (None: an empty log dock).
         log_path: the log file, for "Open log folder".
         webhook_tester: sends a webhook test event for the settings dialog (None: no test).
-        webhooks: queues the webhook event of each request that finishes, after its output
-            CSV is written, and redelivers by hand (None: no event is sent).
+        webhooks: redelivers webhook events by hand (None: no deliveries dock actions).
+        finisher: writes each finished request's output CSV and queues its webhook; the
+            window shows what it did (None: nothing is written on finish).
+        launcher: shows the overall progress on the taskbar or dock icon (None: the session
+            bus's, where there is one).
 
     Signals:
         settings_changed(Settings): the user saved new processing settings.
         export_finished(str, str): request id and the path of an output CSV the user exported.
-        finish_exported(str, str): a finished request's id and the output CSV written into
-            its folder ("" when it could not be written); its webhook event is queued.
+        finish_exported(str, str): a finished request's id and the file of its output CSV
+            ("" when it could not be written); its webhook event is queued.
         closed(): the window closed; the application should quit.
     """
 
@@ -135,6 +150,8 @@ class MainWindow(QMainWindow):
         log_path: Path | None = None,
         webhook_tester: WebhookTester | None = None,
         webhooks: WebhookSender | None = None,
+        finisher: RequestFinisher | None = None,
+        launcher: LauncherProgress | None = None,
         parent: QWidget | None = None,
     ) -> None:
         """Build the window from its parts and load the requests."""
@@ -146,23 +163,23 @@ class MainWindow(QMainWindow):
         self._log_path = log_path
         self._webhook_tester = webhook_tester
         self._webhooks = webhooks
+        self._finisher = finisher
+        self._launcher = launcher if launcher is not None else LauncherProgress()
+        if finisher is not None:
+            finisher.finished.connect(self._on_finisher_finished)
         self._closing = False
-        # Exports being written, by task id: (request id, path, written because it finished).
-        self._exports: dict[int, tuple[str, Path, bool]] = {}
+        self._exports: dict[int, tuple[str, Path]] = {}  # by task id: (request id, path)
         self._next_export_id = 0
         self._export_relay = TaskRelay(self)
         self._export_relay.succeeded.connect(self._on_export_relay_succeeded)
         self._export_relay.failed.connect(self._on_export_relay_failed)
-        self.setWindowTitle("imgdesk")
+        self.setWindowTitle(progress_title(None, paused=False))
         self.setObjectName("main_window")
-        self.resize(1360, 860)
         self._drops = FileDropFilter(self, self.load_files, self._on_drop_hint)
         self._dialogs = DialogTracker(on_closed=self._update_actions)
 
         self.requests_model = RequestsTableModel(repository, self)
         self.images_model = ImagesTableModel(repository, self)
-        self.images_proxy = ImagesFilterProxyModel(self)
-        self.images_proxy.setSourceModel(self.images_model)
         self.image_cache = ImageCache(parent=self)
         self.fetcher = OriginalFetcher(self)
         self._io_pool = QThreadPool(self)
@@ -177,6 +194,7 @@ class MainWindow(QMainWindow):
         self._actions[Action.OPEN_LOG_FOLDER].setEnabled(log_path is not None)
         self._create_central_widget()
         self._create_menus_and_toolbar()
+        self.resize(self._first_size())  # once the toolbar exists: it follows the width
         self._create_docks(log_handler)
         self.status_bar = StatusBar(engine, self.requests_model, self)
         self.setStatusBar(self.status_bar)
@@ -189,6 +207,7 @@ class MainWindow(QMainWindow):
             self.requests_pane.selectRow(0)
         self._update_actions()
         self.status_bar.refresh()
+        self._update_progress()
 
     # -- construction -----------------------------------------------------------------------
 
@@ -213,6 +232,8 @@ class MainWindow(QMainWindow):
             Action.OPEN_IMAGE: lambda: commands.open_image(self.images_pane.take_target_image()),
             Action.DASHBOARD: self._on_dashboard_triggered,
             Action.FOCUS_SEARCH: lambda: self.images_pane.focus_search(),
+            Action.GUIDE: lambda: self._dialogs.open(guide_dialog(self), lambda _result: None),
+            Action.SHORTCUTS: self._on_shortcuts_triggered,
             Action.OPEN_LOG_FOLDER: self._on_open_log_folder_triggered,
             Action.ABOUT: lambda: show_about(self, self._data_dir),
         }
@@ -224,7 +245,6 @@ class MainWindow(QMainWindow):
         )
         self.images_pane = ImagesPane(
             self.images_model,
-            self.images_proxy,
             self.image_cache,
             self.fetcher,
             lambda: self._engine.settings,
@@ -238,7 +258,8 @@ class MainWindow(QMainWindow):
         self.main_splitter.addWidget(self.images_pane)
         self.main_splitter.setStretchFactor(0, 1)
         self.main_splitter.setStretchFactor(1, 3)
-        self.main_splitter.setSizes([130, 560])
+        requests_height = self.requests_pane.minimumSizeHint().height()
+        self.main_splitter.setSizes([requests_height + 20, 3 * requests_height])
         self.main_splitter.setChildrenCollapsible(False)
         self.empty_state = EmptyState(actions[Action.OPEN])
         self.stack = QStackedWidget()
@@ -252,13 +273,16 @@ class MainWindow(QMainWindow):
             menus[title] = self.menuBar().addMenu(title)
             self._actions.add_to(menus[title], keys)
         self.view_menu = menus["&View"]
-        toolbar = QToolBar("Main toolbar")
+        self.toolbar = toolbar = QToolBar("Main toolbar")
         toolbar.setObjectName("main_toolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self._actions.add_to(toolbar, TOOLBAR)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.view_menu.addAction(toolbar.toggleViewAction())
+        # How wide the buttons are with their words: narrower windows show icons only, so
+        # no button (Settings, last) hides behind the overflow arrow.
+        self._toolbar_text_width = toolbar.sizeHint().width()
 
     def _create_docks(self, log_handler: TailLogHandler | None) -> None:
         self.log_view = LogView(log_handler)
@@ -272,8 +296,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.webhook_dock)
         self.tabifyDockWidget(self.log_dock, self.webhook_dock)
         self.log_dock.raise_()
-        # Room for an event's four attempts (the default retries) without scrolling.
-        self.resizeDocks([self.log_dock], [165], Qt.Orientation.Vertical)
+        # Room for an event's four attempts (the default retries) without scrolling; less
+        # on a short screen, where the requests and images need the height more.
+        dock_height = 165 if self.height() >= 800 else 110
+        self.resizeDocks([self.log_dock], [dock_height], Qt.Orientation.Vertical)
         self.view_menu.addAction(self.log_dock.toggleViewAction())
         self.view_menu.addAction(self.webhook_dock.toggleViewAction())
 
@@ -305,6 +331,27 @@ class MainWindow(QMainWindow):
         self.importer.recording_progress.connect(self._on_importer_recording_progress)
         self.importer.request_listed.connect(self._on_importer_request_listed)
         self.importer.request_removed.connect(self.requests_model.refresh_request)
+
+    def _first_size(self) -> QSize:
+        """The size of a first start: roomy, but within the screen (a laptop's 1280x720)."""
+        size = QSize(1360, 860)
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            room = screen.availableGeometry().size()
+            size = size.boundedTo(QSize(room.width(), room.height()))
+        return size
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Keep every toolbar button in sight: icons only when their words do not fit."""
+        super().resizeEvent(event)
+        fits = self.width() >= self._toolbar_text_width + TOOLBAR_SLACK
+        style = (
+            Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+            if fits
+            else Qt.ToolButtonStyle.ToolButtonIconOnly
+        )
+        if self.toolbar.toolButtonStyle() != style:
+            self.toolbar.setToolButtonStyle(style)
 
     # -- layout persistence -----------------------------------------------------------------
 
@@ -367,59 +414,72 @@ class MainWindow(QMainWindow):
         """Dialogs opened by the window that are still on screen (for tests)."""
         return self._dialogs.dialogs()
 
-    # == When a request finishes: its output CSV, then its webhook ===========================
-    # The export policy of a finished request (and the user's own exports, which share its
-    # machinery). Kept together, as one block, to move into the engine.
+    # -- a second launch (imgdesk.gui.single_instance) --------------------------------------
 
-    def export_to(self, request_id: str, path: Path, *, on_finish: bool = False) -> None:
-        """Write a request's output CSV to ``path`` in the background.
+    def receive_files(self, paths: list[Path]) -> int:
+        """Load CSV files a second ``imgdesk`` handed over, and come forward; returns how many."""
+        self.bring_forward()
+        self.load_files(paths)
+        return len(paths)
 
-        ``on_finish``: the export policy's own export (:meth:`export_on_finish`); its outcome
-        queues the webhook instead of talking to the user.
+    def bring_forward(self) -> None:
+        """Show the window in front (un-minimised), or at least flash it in the taskbar."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        QApplication.alert(self, 0)  # where the window manager refuses to hand over focus
+
+    def cancel_by_id(self, text: str) -> dict[str, object]:
+        """``imgdesk cancel TEXT`` reached this window: cancel that request, say how it went.
+
+        ``TEXT`` is a request id or its first characters. The answer is the JSON object
+        :mod:`imgdesk.core.handover` sends back.
         """
+        request = self._repo.get_request(text)
+        if request is None:
+            found = self._repo.find_request_id(text)
+            request = self._repo.get_request(found) if found else None
+        if request is None:
+            return {"ok": False, "error": f"imgdesk has no request {text} (or several start so)."}
+        if request.finished:
+            state = self.requests_model.state_label(request).lower()
+            return {
+                "ok": False,
+                "request_id": request.id,
+                "status": request.status,
+                "error": f"Request {request.id} has already finished ({state}).",
+            }
+        self.commands.cancel(request)
+        after = self._repo.get_request(request.id)
+        return {
+            "ok": True,
+            "request_id": request.id,
+            "status": after.status if after is not None else "removed",
+        }
+
+    # -- exports ----------------------------------------------------------------------------
+
+    def export_to(self, request_id: str, path: Path) -> None:
+        """Write a request's output CSV to ``path`` (the user's export), in the background."""
         catalogue, outputs = self._repo.export_data(request_id)
         neutralise = self._engine.settings.neutralise_formulas
         self._next_export_id += 1
         task_id = self._next_export_id
-        self._exports[task_id] = (request_id, path, on_finish)
+        self._exports[task_id] = (request_id, path)
         task = BackgroundTask(
             self._export_relay, task_id, write_output_file, path, catalogue, outputs, neutralise
         )
-        if self._closing:
-            # The window is going: no event loop will deliver a result, and nobody is
-            # looking. Write now, so the finished request's webhook is still queued.
-            task.run()
-        else:
-            self._io_pool.start(task)
-
-    def export_on_finish(self, request_id: str) -> None:
-        """The export policy of a finished request: its output CSV first, then its webhook.
-
-        The CSV goes to ``<request folder>/<CSV name>-output.csv``, written off the GUI
-        thread and recorded as the request's output; only then is the webhook event queued,
-        so its ``output_csv`` names that file. If the file cannot be written, the event is
-        queued all the same (with whatever output was recorded before) and a warning logged.
-        """
-        request = self._repo.get_request(request_id)
-        if request is None:
-            return
-        stem = Path(request.csv_name).stem or "products"
-        try:
-            path = request_folder(self._data_dir, request_id) / f"{stem}-output.csv"
-            self.export_to(request_id, path, on_finish=True)
-        except (PeeweeException, ValueError) as error:
-            self._on_finish_export_done(request_id, None, error)
+        self._io_pool.start(task)
 
     def _on_export_relay_succeeded(self, task_id: int, _result: object) -> None:
         found = self._exports.pop(task_id, None)
         if found is None:
             return
-        request_id, path, on_finish = found
-        if on_finish:
-            self._on_finish_export_done(request_id, path, None)
-            return
-        if self._repo.get_request(request_id) is not None:
-            self._repo.set_output_csv(request_id, path.absolute().as_uri())
+        request_id, path = found
+        with contextlib.suppress(DatabaseBusy):  # the file is written; only the note waits
+            self._engine.record_output_csv(request_id, path.absolute().as_uri())
         logger.info("exported request %s to %s", request_id, path)
         self.statusBar().showMessage(f"Exported {path.name} to {path.parent}", 10000)
         self.export_finished.emit(request_id, str(path))
@@ -428,12 +488,9 @@ class MainWindow(QMainWindow):
         found = self._exports.pop(task_id, None)
         if found is None:
             return
-        request_id, path, on_finish = found
-        if on_finish:
-            self._on_finish_export_done(request_id, path, error)
-            return
+        request_id, path = found
         logger.error("export of %s to %s failed: %s", request_id, path, error)
-        reason = getattr(error, "strerror", None) or str(error)
+        reason = getattr(error, "message", None) or str(error)
         self._show_message(
             QMessageBox.Icon.Warning,
             "Export failed",
@@ -441,63 +498,17 @@ class MainWindow(QMainWindow):
             f"{reason}\n\nChoose another folder or file name and try again.",
         )
 
-    def _on_finish_export_done(
-        self, request_id: str, path: Path | None, error: object | None
-    ) -> None:
-        """Record the output CSV written on finish (if it was), then queue the webhook."""
-        if error is None and path is not None and self._repo.get_request(request_id) is not None:
-            try:
-                self._repo.set_output_csv(request_id, path.absolute().as_uri())
-            except PeeweeException as db_error:
-                error = db_error
-        if error is None and path is not None:
-            logger.info("output CSV of request %s written to %s", request_id, path)
-        else:
-            reason = getattr(error, "strerror", None) or str(error)
-            name = path.name if path is not None else "The output CSV"
-            logger.warning(
-                "the output CSV of request %s could not be written to %s: %s; its webhook is "
-                "queued with the output recorded before",
-                request_id,
-                path,
-                reason,
-            )
-            self.statusBar().showMessage(f"{name} could not be written: {reason}", 10000)
-        self._queue_webhook(request_id)
-        self.finish_exported.emit(request_id, str(path) if error is None and path else "")
-
-    def _queue_webhook(self, request_id: str) -> None:
-        if self._webhooks is None:
-            return
-        request = self._repo.get_request(request_id)
-        if request is None or not request.finished:
-            # Deleted, or retried meanwhile: its next finish queues an event of its own.
-            logger.info("request %s is no longer finished; no webhook event", request_id)
-            return
-        try:
-            queued = self._webhooks.request_finished(request)
-        except PeeweeException as error:
-            logger.error("webhook event of request %s could not be queued: %s", request_id, error)
-            return
+    def _on_finisher_finished(self, request_id: str, location: str, problem: str) -> None:
+        """A finished request's output CSV is written (or not) and its webhook queued."""
+        if problem:
+            request = self._repo.get_request(request_id)
+            name = output_csv_name(request.csv_name) if request else "The output CSV"
+            self.statusBar().showMessage(f"{name} could not be written: {problem}", 10000)
         shown = self.webhook_panel.request
-        if queued is not None and shown is not None and shown.id == request_id:
+        if shown is not None and shown.id == request_id:
             self.webhook_panel.refresh()
-
-    def _flush_finish_exports(self) -> None:
-        """At close: hand over finished exports' results, so no webhook event is left out."""
-        if not any(on_finish for _id, _path, on_finish in self._exports.values()):
-            return
-        # The pool is done; its results wait as queued calls on this thread.
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.MetaCall)
-        for task_id, (request_id, path, on_finish) in list(self._exports.items()):
-            if on_finish:
-                # Still being written after the wait: queue the event without it.
-                del self._exports[task_id]
-                self._on_finish_export_done(
-                    request_id, path, TimeoutError("still being written at exit")
-                )
-
-    # == End of the finish block =============================================================
+        path = _local_path(location)
+        self.finish_exported.emit(request_id, str(path) if path else "")
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -512,10 +523,12 @@ class MainWindow(QMainWindow):
         self.log_view.stop()
         self.fetcher.stop()
         self._io_pool.waitForDone(5000)  # an export being written is finished, not cut
-        self._flush_finish_exports()
+        if self._finisher is not None:
+            self._finisher.wait()  # an output CSV being written is recorded, its event queued
         self.importer.shutdown()
         self.image_cache.shutdown()
         self.notifier.hide()
+        self._launcher.set_progress(None)  # no bar left on the icon of a closed window
         event.accept()
         self.closed.emit()
 
@@ -528,18 +541,27 @@ class MainWindow(QMainWindow):
         self.load_files(choose_csv_files(self, self._qsettings))
 
     def _on_export_triggered(self) -> None:
-        request = self.current_request()
+        shown = self.current_request()
+        # As stored now: the list's copy may be a moment behind a request that just finished.
+        request = self._repo.get_request(shown.id) if shown is not None else None
         if request is None:
             return
-        path = choose_export_path(self, self._qsettings, request, self._data_dir)
-        if path is None:
+        if not (request.pending or request.in_flight):
+            self._choose_and_export(request)
             return
-        if request.pending or request.in_flight:
-            self.statusBar().showMessage(
-                f"{request.csv_name} is still processing: the export has what is done so far.",
-                8000,
-            )
-        self.export_to(request.id, path)
+        # Still processing: say that only what is done goes out, before asking where to.
+        question = PartialExportQuestion(request, self)
+
+        def answered(_result: int) -> None:
+            if question.confirmed():
+                self._choose_and_export(request)
+
+        self._dialogs.open(question, answered)
+
+    def _choose_and_export(self, request: RequestInfo) -> None:
+        path = choose_export_path(self, self._qsettings, request, self._data_dir)
+        if path is not None:
+            self.export_to(request.id, path)
 
     def _on_webhook_settings_requested(self) -> None:
         self.open_settings(SettingsPage.WEBHOOK)
@@ -579,15 +601,27 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
+    def _on_shortcuts_triggered(self) -> None:
+        actions = [*self._actions.of(list(Action)), self.log_dock.toggleViewAction()]
+        dialog = shortcuts_dialog(self, [action for action in actions if action is not None])
+        self._dialogs.open(dialog, lambda _result: None)
+
     def _on_open_log_folder_triggered(self) -> None:
         if self._log_path is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._log_path.parent)))
+            self.commands.open_log_folder(self._log_path)
 
     # -- selection and the importer ---------------------------------------------------------
 
     def _on_requests_selection_changed(self, *_: object) -> None:
         request = self.current_request()
-        self.images_pane.show_request(request)
+        if request is None:
+            self.images_pane.show_request(None)
+        else:
+            self.images_pane.show_request(
+                request,
+                self.requests_model.failed_of(request),
+                self.requests_model.cancelled_of(request.id),
+            )
         self.webhook_panel.set_request(request)
         self._update_actions()
 
@@ -595,6 +629,7 @@ class MainWindow(QMainWindow):
         # A removed request may have been the selected one: follow what is selected now.
         self._on_requests_selection_changed()
         self.status_bar.update_counts()
+        self._update_progress()
 
     def _on_importer_request_listed(self, request_id: str) -> None:
         """A dropped file's first rows are in: show its request while the rest is read.
@@ -633,16 +668,19 @@ class MainWindow(QMainWindow):
         request = self._repo.get_request(request_id)
         if request is None:
             return
+        cancelled = self._repo.cancelled_counts([request_id]).get(request_id, 0)
+        failed = request.failed - cancelled
+        name, done, total = request.csv_name, request.done, request.total
         if status == "completed":
-            text = f"{request.csv_name}: all {request.total:,} images are done."
+            text = f"{name}: all {total:,} images are done."
+        elif cancelled:
+            text = f"{name}: cancelled, with {done:,} of {total:,} images done."
+        elif done:
+            text = f"{name}: finished, {done:,} of {total:,} images done, {failed:,} failed."
         else:
-            text = (
-                f"{request.csv_name}: {request.done:,} done, {request.failed:,} of "
-                f"{request.total:,} failed."
-            )
+            text = f"{name}: none of its {total:,} images could be done."
         self.statusBar().showMessage(text, 10000)
         self.notifier.notify_if_away("imgdesk finished a request", text)
-        self.export_on_finish(request_id)
 
     def _on_engine_request_held(self, request_id: str, message: str) -> None:
         """The disk is full (message) or has room again (""): say so where it is seen."""
@@ -661,11 +699,18 @@ class MainWindow(QMainWindow):
         self._actions.show_paused(paused)
         self.requests_model.set_paused(paused)
         self.status_bar.set_paused(paused)
+        self._update_progress()
         self.statusBar().showMessage(
             "Paused: running images finish, no new ones start." if paused else "Resumed.", 5000
         )
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _update_progress(self) -> None:
+        """The overall progress in the title ("42 % — imgdesk") and on the taskbar icon."""
+        fraction = overall_progress(self.requests_model.requests())
+        self.setWindowTitle(progress_title(fraction, self._engine.paused))
+        self._launcher.set_progress(fraction)
 
     def _update_empty_state(self, *_: object) -> None:
         self.stack.setCurrentIndex(0 if self.requests_model.rowCount() == 0 else 1)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from peewee import OperationalError
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QModelRoleData,
+    QModelRoleDataSpan,
     QObject,
     QPersistentModelIndex,
     Qt,
@@ -35,7 +37,6 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a value that sorts the column correc
 OBJECT_ROLE = Qt.ItemDataRole.UserRole + 2  # the RequestInfo / ImageInfo of the row
 STATE_ROLE = Qt.ItemDataRole.UserRole + 3  # a state key for delegates (see STATE_LABELS)
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 4  # 0.0-1.0 for a progress bar, or None
-FILTER_ROLE = Qt.ItemDataRole.UserRole + 5  # "state<TAB>searchable text" for the images filter
 
 REFRESH_INTERVAL_MS = 200
 BUSY_RETRY_MS = 1000
@@ -55,6 +56,7 @@ STATE_LABELS = {
     "paused": "Paused",
     "held": "Waiting for disk space",
     "completed": "Completed",
+    "finished_with_failures": "Finished with failures",
     "importing": "Reading file",
 }
 IN_FLIGHT_STATES = frozenset({"downloading", "compressing"})
@@ -69,6 +71,31 @@ def image_state(image: ImageInfo) -> str:
     if image.status == "failed" and image.error_code == "cancelled":
         return "cancelled"
     return image.status
+
+
+def request_state(request: RequestInfo, cancelled: int) -> str:
+    """The state key of a request, in the user's terms (SPEC 7), given its cancelled images.
+
+    A failed request with cancelled images is one the user cancelled; one with done images
+    finished with some failures; only one with no image done failed.
+    """
+    if request.status == "failed":
+        if cancelled:
+            return "cancelled"
+        if request.done:
+            return "finished_with_failures"
+    return request.status
+
+
+def request_state_label(request: RequestInfo, cancelled: int, state: str | None = None) -> str:
+    """The words of a request's state, with how many failed where that matters."""
+    state = state or request_state(request, cancelled)
+    failed = request.failed - cancelled
+    if state == "finished_with_failures":
+        return f"Finished \u2014 {failed:,} failed"
+    if state == "cancelled" and failed:
+        return f"Cancelled \u2014 {failed:,} failed"
+    return STATE_LABELS.get(state, request.status)
 
 
 def contiguous_runs(rows: Iterable[int]) -> list[tuple[int, int]]:
@@ -108,6 +135,36 @@ class RowsTableModel(QAbstractTableModel):
         if parent is not None and parent.isValid():
             return 0
         return self.COLUMN_COUNT
+
+    def index(
+        self, row: int, column: int, parent: QModelIndex | QPersistentModelIndex | None = None
+    ) -> QModelIndex:
+        """The index of a cell.
+
+        Qt's own version asks ``rowCount`` and ``columnCount`` first: two calls into Python
+        for every cell painted, where this is one.
+        """
+        if (
+            0 <= row < self.rowCount()
+            and 0 <= column < self.COLUMN_COUNT
+            and (parent is None or not parent.isValid())
+        ):
+            return self.createIndex(row, column)
+        return QModelIndex()
+
+    def multiData(  # noqa: N802
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        roleDataSpan: QModelRoleDataSpan | QModelRoleData,  # noqa: N803
+    ) -> None:
+        """Every role a delegate asks for a cell, in one call into Python.
+
+        Qt's own version calls ``data()`` once per role: seven calls into Python per cell
+        painted, each of which has to take the GIL back from busy workers.
+        """
+        # Iterating: indexing the span costs seven times more.
+        for role_data in cast(Iterable[QModelRoleData], roleDataSpan):
+            role_data.setData(self.data(index, role_data.role()))
 
     def headerData(  # noqa: N802
         self,
@@ -163,6 +220,10 @@ class RequestsTableModel(RowsTableModel):
     coalesced and re-read every ``REFRESH_INTERVAL_MS``. Rows of running requests tick their
     duration once a second.
 
+    A request the user cancelled shows as cancelled, one that finished with some failures
+    as "Finished — N failed" (SPEC 7): only a request of which no image could be done
+    shows as failed. Cancelled images are not counted as failures anywhere.
+
     Signals:
         requests_refreshed(list): ids of requests whose row was re-read, added or removed.
     """
@@ -196,6 +257,7 @@ class RequestsTableModel(RowsTableModel):
         self._row_of: dict[str, int] = {}
         self._paused = False
         self._held: set[str] = set()  # requests waiting for disk space
+        self._cancelled: dict[str, int] = {}  # request id -> images the user cancelled
         self._stale: set[str] = set()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -212,6 +274,7 @@ class RequestsTableModel(RowsTableModel):
         """Read every request again (a full reset)."""
         self.beginResetModel()
         self._rows = self._repo.list_requests()
+        self._cancelled = self._repo.cancelled_counts()
         self._reindex()
         self._stale.clear()
         self.endResetModel()
@@ -229,6 +292,9 @@ class RequestsTableModel(RowsTableModel):
         stale, self._stale = self._stale, set()
         try:
             infos = {request_id: self._repo.get_request(request_id) for request_id in stale}
+            cancelled = self._repo.cancelled_counts(
+                request_id for request_id, info in infos.items() if info is not None
+            )
         except OperationalError as busy:
             # Another program holds the database: show what we have, read again shortly.
             logger.warning("database busy, requests refreshed later: %s", busy)
@@ -238,6 +304,10 @@ class RequestsTableModel(RowsTableModel):
         changed_rows: list[int] = []
         for request_id in stale:
             info = infos[request_id]
+            if request_id in cancelled:
+                self._cancelled[request_id] = cancelled[request_id]
+            else:
+                self._cancelled.pop(request_id, None)
             row = self._row_of.get(request_id)
             if info is None:
                 if row is not None:
@@ -290,6 +360,14 @@ class RequestsTableModel(RowsTableModel):
         """Every listed request, newest first."""
         return tuple(self._rows)
 
+    def cancelled_of(self, request_id: str) -> int:
+        """How many images of a request the user cancelled (as last read)."""
+        return self._cancelled.get(request_id, 0)
+
+    def failed_of(self, request: RequestInfo) -> int:
+        """How many images of a request failed, not counting those the user cancelled."""
+        return request.failed - self.cancelled_of(request.id)
+
     def state_of(self, request: RequestInfo) -> str:
         """The state key shown for a request."""
         if request.id in self._held and not request.finished:
@@ -298,7 +376,19 @@ class RequestsTableModel(RowsTableModel):
             return "paused" if self._paused else "queued"
         if request.status == "processing" and self._paused:
             return "paused"
-        return request.status
+        return request_state(request, self.cancelled_of(request.id))
+
+    def state_label(self, request: RequestInfo) -> str:
+        """The words of a request's state, with how many failed where that matters."""
+        return request_state_label(request, self.cancelled_of(request.id), self.state_of(request))
+
+    def progress_of(self, request: RequestInfo) -> float:
+        """The share of a request's images processed; of a cancelled one, the share done."""
+        if not request.total:
+            return 1.0 if request.finished else 0.0
+        if self.state_of(request) == "cancelled":
+            return request.done / request.total
+        return (request.done + request.failed) / request.total
 
     # -- Qt model API -----------------------------------------------------------------------
 
@@ -307,9 +397,7 @@ class RequestsTableModel(RowsTableModel):
         if role == STATE_ROLE and column == self.COL_STATE:
             return self.state_of(request)
         if role == PROGRESS_ROLE and column == self.COL_PROGRESS:
-            if not request.total:
-                return 1.0 if request.finished else 0.0
-            return (request.done + request.failed) / request.total
+            return self.progress_of(request)
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(request, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (
@@ -326,13 +414,13 @@ class RequestsTableModel(RowsTableModel):
         if column == self.COL_NAME:
             return request.csv_name
         if column == self.COL_STATE:
-            return STATE_LABELS.get(self.state_of(request), request.status)
+            return self.state_label(request)
         if column == self.COL_PROGRESS:
             if not request.total:
                 return "No images"
-            return f"{100 * (request.done + request.failed) // request.total}%"
+            return f"{int(100 * self.progress_of(request))}%"
         if column == self.COL_COUNTS:
-            return f"{request.done:,} / {request.failed:,} / {request.total:,}"
+            return f"{request.done:,} / {self.failed_of(request):,} / {request.total:,}"
         if column == self.COL_SAVED:
             return format_bytes(request.bytes_saved) if request.done else ""
         if column == self.COL_CREATED:
@@ -347,7 +435,7 @@ class RequestsTableModel(RowsTableModel):
         if column == self.COL_STATE:
             return self.state_of(request)
         if column == self.COL_PROGRESS:
-            return (request.done + request.failed) / request.total if request.total else 0.0
+            return self.progress_of(request)
         if column == self.COL_COUNTS:
             return request.total
         if column == self.COL_SAVED:
@@ -366,11 +454,15 @@ class RequestsTableModel(RowsTableModel):
             lines.append(f"Request {request.id}")
             return "\n".join(lines)
         if column == self.COL_STATE:
-            return request.error or STATE_LABELS.get(self.state_of(request))
+            if self.state_of(request) == "failed":
+                return request.error or STATE_LABELS["failed"]
+            return self._state_tip(request)
         if column in (self.COL_COUNTS, self.COL_PROGRESS):
+            cancelled = self.cancelled_of(request.id)
             return (
-                f"{request.done:,} done, {request.failed:,} failed, "
-                f"{request.in_flight:,} in progress, {request.pending:,} waiting "
+                f"{request.done:,} done, {self.failed_of(request):,} failed, "
+                + (f"{cancelled:,} cancelled, " if cancelled else "")
+                + f"{request.in_flight:,} in progress, {request.pending:,} waiting "
                 f"of {request.total:,} images"
             )
         if column == self.COL_SAVED and request.done:
@@ -379,6 +471,21 @@ class RequestsTableModel(RowsTableModel):
                 f"{format_bytes(request.output_bytes)} stored"
             )
         return None
+
+    def _state_tip(self, request: RequestInfo) -> str:
+        state = self.state_of(request)
+        if state == "cancelled":
+            return (
+                f"You cancelled it: {self.cancelled_of(request.id):,} images were not "
+                f"processed, {request.done:,} are done. Retry All Failures carries on."
+            )
+        if state == "finished_with_failures":
+            return (
+                f"{request.done:,} of {request.total:,} images are done; "
+                f"{self.failed_of(request):,} failed (see their messages). "
+                "Retry All Failures tries them again."
+            )
+        return STATE_LABELS.get(state, request.status)
 
     def _insert(self, info: RequestInfo) -> None:
         # Newest first: before the first request created earlier than this one.

@@ -60,7 +60,7 @@ from imgdesk.core.repository import ImageInfo
 from imgdesk.core.settings import Settings
 from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
 from imgdesk.gui.models import STATE_LABELS, image_state
-from imgdesk.gui.widgets import bold_label
+from imgdesk.gui.widgets import ElidedLabel
 
 logger = logging.getLogger(__name__)
 
@@ -485,8 +485,7 @@ class PreviewPanel(QWidget):
         self._fetch_timer.setInterval(ORIGINAL_DEBOUNCE_MS)
         self._fetch_timer.timeout.connect(self._on_fetch_timer_timeout)
 
-        self._title = bold_label()
-        self._title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._title = ElidedLabel(bold=True)  # a long product name ends in "…", not clipped
         self._compare = QCheckBox("Compare with the original (downloads it again)")
         self._compare.setChecked(True)
         self._compare.toggled.connect(self._on_compare_toggled)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,6 +25,8 @@ from imgdesk.gui.widgets import popup_menu, resize_columns, restore_saved, setup
 logger = logging.getLogger(__name__)
 
 ROW_PADDING = 12
+# The list never gets shorter than this many rows: on a 1280x720 screen it showed one.
+MIN_VISIBLE_ROWS = 4
 COLUMNS_KEY = "columns/requests"
 EMPTY_HINT = "Drop CSV files here (or File \u2192 Open)"
 # Explicit line breaks: a word-wrapped label centred in a layout gets clipped.
@@ -67,15 +69,27 @@ class RequestsPane(QTableView):
         resize_columns(
             self,
             {
-                RequestsTableModel.COL_NAME: 280,
-                RequestsTableModel.COL_STATE: 120,
-                RequestsTableModel.COL_PROGRESS: 220,
-                RequestsTableModel.COL_COUNTS: 160,
+                RequestsTableModel.COL_NAME: 260,
+                RequestsTableModel.COL_STATE: 190,  # "Finished — 1,234 failed"
+                RequestsTableModel.COL_PROGRESS: 180,
+                RequestsTableModel.COL_COUNTS: 150,
                 RequestsTableModel.COL_SAVED: 90,
-                RequestsTableModel.COL_DURATION: 100,
+                RequestsTableModel.COL_DURATION: 90,
             },
         )
         self.customContextMenuRequested.connect(self._on_context_menu_requested)
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        """Tall enough for ``MIN_VISIBLE_ROWS`` rows, a horizontal scroll bar included."""
+        hint = super().minimumSizeHint()
+        rows = MIN_VISIBLE_ROWS * self.verticalHeader().defaultSectionSize()
+        height = (
+            self.horizontalHeader().sizeHint().height()
+            + rows
+            + self.horizontalScrollBar().sizeHint().height()
+            + 2 * self.frameWidth()
+        )
+        return QSize(hint.width(), height)
 
     def current_request(self) -> RequestInfo | None:
         """The selected request, as last read."""

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -68,8 +69,9 @@ class SettingsPage(Enum):
 class _Number:
     """A numeric setting: its label, help text, range and the unit it is shown in.
 
-    The stored value is the shown value times ``scale`` (MiB and megapixels are friendlier
-    than bytes and pixels). ``minimum`` and ``maximum`` are in shown units.
+    The stored value is the shown value times ``scale`` (MiB, megapixels and seconds are
+    friendlier than bytes, pixels and milliseconds). ``minimum`` and ``maximum`` are in
+    shown units; ``default_note`` says more about the default in its tooltip.
     """
 
     field: str
@@ -80,6 +82,7 @@ class _Number:
     unit: str = ""
     scale: float = 1
     decimals: int = 0
+    default_note: str = ""
 
 
 PROCESSING = (
@@ -118,11 +121,11 @@ PROCESSING = (
         "max_pixels",
         "Largest picture",
         "Pictures with more pixels fail, which protects against decompression bombs.",
-        0.01,
-        89.47,
+        1,
+        89,  # whole megapixels under Pillow's own limit, the default (89.48 million pixels)
         "megapixels",
         1_000_000,
-        2,
+        default_note="about 9,460 \u00d7 9,460 pixels, the limit of the imaging library",
     ),
 )
 
@@ -203,8 +206,10 @@ WEBHOOK = (
         "First retry after",
         "The wait doubles with each further attempt, with some randomness.",
         0,
-        3_600_000,
-        "ms",
+        3600,
+        "s",  # seconds, as every other wait of the dialog; stored in milliseconds
+        1000,
+        2,
     ),
 )
 
@@ -227,7 +232,8 @@ class _UnitSpinBox(QDoubleSpinBox):
     """A spin box showing a stored value in friendlier units (MiB, megapixels, seconds).
 
     Until the user edits it, the box gives back the exact stored value, so opening the
-    dialog and pressing OK never changes a setting by rounding it for display.
+    dialog and pressing OK never changes a setting by rounding it for display. Numbers are
+    written without trailing zeros: "1 s" and "0.5 s", not "1.00 s".
     """
 
     def __init__(self, number: _Number) -> None:
@@ -252,6 +258,14 @@ class _UnitSpinBox(QDoubleSpinBox):
             return self._stored
         value = self.value() * self._scale
         return round(value) if self._integral else value
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802
+        """The value with the decimals it needs, in the user's locale."""
+        text = self.locale().toString(value, "f", self.decimals())
+        point = self.locale().decimalPoint()
+        if point in text:
+            text = text.rstrip("0").rstrip(point)
+        return text
 
     def _on_value_changed(self) -> None:
         self._edited = True
@@ -461,6 +475,17 @@ class SettingsDialog(QDialog):
             "<base>/<request id>/<file name>.\n\nDefault: empty, output URLs are file:// "
             "links to this computer.",
         )
+        base_note = named(
+            QLabel(
+                "Leave it empty and the output CSV links to the files on this computer. If you "
+                "copy the images folder to your web server or CDN, enter its web address: the "
+                "CSV then links there, as https://\u2026/<request id>/<file name>."
+            ),
+            "public_base_url_note",
+        )
+        base_note.setWordWrap(True)
+        base_note.setEnabled(False)  # greyed: a remark, not an input
+        form.addRow("", base_note)
         self._neutralise = self._add_check(
             form,
             page,
@@ -517,10 +542,12 @@ class SettingsDialog(QDialog):
         self._test_result.setTextFormat(Qt.TextFormat.PlainText)
         self._test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._test_result.hide()
+        self._test_result.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         test_row = QVBoxLayout()
         test_row.addWidget(self._test_button, alignment=Qt.AlignmentFlag.AlignLeft)
         test_row.addWidget(self._test_result)
-        form.addRow("", test_row)
+        # Across the whole dialog: in the field column, an answer wrapped into a narrow strip.
+        form.addRow(test_row)
 
         for number in WEBHOOK:
             self._add_number(form, page, number)
@@ -529,6 +556,8 @@ class SettingsDialog(QDialog):
     def _add_number(self, form: QFormLayout, page: QWidget, number: _Number) -> None:
         default = getattr(Settings(), number.field) / number.scale
         shown_default = f"{round(default, number.decimals):g} {number.unit}".rstrip()
+        if number.default_note:
+            shown_default += f" ({number.default_note})"
         box: QSpinBox | _UnitSpinBox
         if number.decimals or number.scale != 1:
             box = _UnitSpinBox(number)

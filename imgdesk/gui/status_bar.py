@@ -1,9 +1,11 @@
 """The window's status bar: messages on the left, the figures at a glance on the right.
 
 SPEC 7 asks for throughput, success and failure counts and memory at a glance. The bar
-reads them itself once a second (the engine's rate of finished images, its workers, the
-requests' stored counters, the memory the process uses), so the window only tells it what
-it cannot see: whether work is paused and which requests wait for disk space.
+reads them itself once a second, and soon after the engine says a request changed (the
+engine's rate of finished images, its workers, the requests' stored counters, the memory
+the process uses), so the window only tells it what it cannot see: whether work is paused
+and which requests wait for disk space. While paused it shows no rate: the rate of the
+last seconds of work would read as work going on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from imgdesk.gui.models import RequestsTableModel
 logger = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 1000
+SOON_MS = 250  # after the engine's news: workers starting read at once, not a second late
 RATE_WINDOW_S = 10.0
 
 
@@ -123,10 +126,15 @@ class StatusBar(QStatusBar):
             label.setContentsMargins(6, 0, 6, 0)
             self.addPermanentWidget(label)
         engine.image_finished.connect(self._on_engine_image_finished)
+        engine.request_changed.connect(self._on_engine_request_changed)
         self._timer = QTimer(self)
         self._timer.setInterval(STATUS_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(SOON_MS)
+        self._soon.timeout.connect(self.refresh)
 
     def refresh(self) -> None:
         """Read every figure again now (the timer does it once a second)."""
@@ -134,8 +142,11 @@ class StatusBar(QStatusBar):
         times = self._finished_times
         while times and now - times[0] > RATE_WINDOW_S:
             times.popleft()
-        busy = self._engine.is_busy()
-        if times and busy:
+        active = self._engine.active_count
+        busy = self._engine.is_busy() or active > 0
+        if self._engine.paused:
+            self.rate_label.setText("")  # the paused label says it
+        elif times and busy:
             span = max(1.0, min(RATE_WINDOW_S, now - times[0]))
             self.rate_label.setText(f"{format_rate(len(times) / span)} images/s")
         elif busy:
@@ -143,21 +154,22 @@ class StatusBar(QStatusBar):
         else:
             self.rate_label.setText("Idle")
         concurrency = self._engine.settings.concurrency
-        self.workers_label.setText(f"Workers: {self._engine.active_count}/{concurrency}")
+        self.workers_label.setText(f"Workers: {active}/{concurrency}")
         self.update_counts()
         memory = process_memory_bytes()
         self.memory_label.setText(f"Memory: {format_bytes(memory)}" if memory else "")
 
     def update_counts(self) -> None:
-        """Sum the done and failed images of every listed request."""
+        """Sum the done and failed images of every listed request (cancelled is not failed)."""
         requests = self._requests.requests()
         done = sum(request.done for request in requests)
-        failed = sum(request.failed for request in requests)
+        failed = sum(self._requests.failed_of(request) for request in requests)
         self.counts_label.setText(f"{done:,} done \u00b7 {failed:,} failed")
 
     def set_paused(self, paused: bool) -> None:
-        """Say "Paused" while the engine starts no new image."""
+        """Say "Paused" while the engine starts no new image (and no rate meanwhile)."""
         self.paused_label.setText("<b>Paused</b>" if paused else "")
+        self.refresh()
 
     def set_request_held(self, request_id: str, message: str) -> None:
         """A request waits for disk space (``message`` says why) or, with "", no longer."""
@@ -175,6 +187,11 @@ class StatusBar(QStatusBar):
     def stop(self) -> None:
         """Stop refreshing (the window is closing)."""
         self._timer.stop()
+        self._soon.stop()
+
+    def _on_engine_request_changed(self, _request_id: str) -> None:
+        if not self._soon.isActive():
+            self._soon.start()
 
     def _on_engine_image_finished(self, _event: ImageEvent) -> None:
         self._finished_times.append(time.monotonic())

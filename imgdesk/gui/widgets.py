@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QSettings, Qt
-from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent
+from PySide6.QtCore import QByteArray, QEvent, QMimeData, QObject, QPoint, QSettings, QSize, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -36,13 +36,57 @@ def named(widget: W, name: str) -> W:
     return widget
 
 
-def bold_label(text: str = "") -> QLabel:
-    """A label in the bold version of the widget font (a title above a table or a picture)."""
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" where it is too narrow, instead of being cut off.
+
+    It asks for its whole text's width but makes do with a few characters, so a long product
+    or file name never widens the panel it heads. :meth:`text` is the whole text.
+    """
+
+    MIN_CHARACTERS = 8
+
+    def __init__(
+        self, text: str = "", parent: QWidget | None = None, *, bold: bool = False
+    ) -> None:
+        """A label showing ``text`` (in bold, if asked)."""
+        super().__init__(parent)
+        self._full = ""
+        if bold:
+            font = self.font()
+            font.setBold(True)
+            self.setFont(font)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802
+        """Show ``text``, elided to the label's width."""
+        self._full = text
+        self.updateGeometry()
+        self._elide()
+
+    def text(self) -> str:
+        """The whole text, however much of it is shown."""
+        return self._full
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        """The whole text's size."""
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self._full) + margins.left() + margins.right()
+        return QSize(width + 2, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        """A few characters and the ellipsis."""
+        hint = self.sizeHint()
+        narrow = self.fontMetrics().averageCharWidth() * self.MIN_CHARACTERS
+        return QSize(min(hint.width(), narrow), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        """Elide again for the new width."""
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, self.width())
+        super().setText(shown)
 
 
 def setup_table(

@@ -22,6 +22,7 @@ from imgdesk.core.paths import database_path
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.finisher import RequestFinisher
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.log_view import TailLogHandler
 from imgdesk.gui.main_window import MainWindow
@@ -95,10 +96,21 @@ def make_window(
 ) -> Iterator[object]:
     """A factory of shown windows (a second one sees what the first remembered)."""
     windows: list[MainWindow] = []
+    finishers: list[RequestFinisher] = []
 
     def make(compare_original: bool = False, webhooks: WebhookSender | None = None) -> MainWindow:
+        for earlier in finishers:  # one finisher per engine, as in the application
+            earlier.detach()
+        finisher = RequestFinisher(repository, engine, webhooks)
+        finishers.append(finisher)
         window = MainWindow(
-            repository, engine, data_dir, qsettings, log_handler=log_handler, webhooks=webhooks
+            repository,
+            engine,
+            data_dir,
+            qsettings,
+            log_handler=log_handler,
+            webhooks=webhooks,
+            finisher=finisher,
         )
         # The real question would block the test; quitting mid-work is fine here.
         monkeypatch.setattr(window, "_confirm_quit", lambda: True)

@@ -153,10 +153,11 @@ def test_per_request_figures(dialog: DashboardDialog, data: Data) -> None:
     assert rows[data.a] == {
         "CSV": "spring.csv",
         "Created": rows[data.a]["Created"],
-        "Status": "failed",
+        "Status": "Finished \u2014 2 failed",  # the window's words, not a bare "failed"
         "Images": "5",
         "Done": "3",
         "Failed": "2",
+        "Cancelled": "0",
         "Duration": "10 s",  # the one duration style of the window
         "Images/s": "0.3",
         "Saved": "4.5 kB",
@@ -288,3 +289,54 @@ def test_changed_values_update_in_place_and_new_keys_reset(qtbot: QtBot) -> None
     with qtbot.waitSignal(model.modelReset):
         model.set_rows([StatsRow("c", ("c", 0))])
     assert model.rowCount() == 1
+
+
+# -- cancellations are no failures (issue "The window, round two", 3) ---------------------
+
+
+def test_cancelled_images_count_in_no_error_or_host_figure(data: Data) -> None:
+    errors = data.repo.error_counts()
+    # The user cancels B: its pending image (on img.shop.test) fails as "cancelled".
+    assert data.repo.fail_unfinished(data.b, "cancelled", "Cancelled by the user.") == 1
+    data.repo.set_request_status(data.b, "failed")
+    assert data.repo.error_counts() == errors
+    # No failure of the server's, and no work it did: its rate is that of what it served.
+    assert data.repo.host_error_counts() == [
+        ("cdn.example.com", 2, 5),
+        ("img.shop.test:8080", 1, 2),
+    ]
+    assert data.repo.cancelled_counts() == {data.b: 1}
+    assert data.repo.cancelled_counts([data.a]) == {}
+    assert data.repo.cancelled_counts([]) == {}
+
+
+def test_a_cancelled_request_reads_cancelled_and_its_cancellations_are_not_failures(
+    qtbot: QtBot, data: Data
+) -> None:
+    data.repo.fail_unfinished(data.b, "cancelled", "Cancelled by the user.")
+    data.repo.set_request_status(data.b, "failed")
+    window = DashboardDialog(data.repo)
+    qtbot.addWidget(window)
+    window.refresh()
+    b = table(window, "requests")[data.b]
+    assert (b["Status"], b["Done"], b["Failed"], b["Cancelled"]) == (
+        "Cancelled \u2014 1 failed",
+        "1",
+        "1",
+        "1",
+    )
+    assert b["Success"] == "50%"  # of the images that finished: 1 done, 1 failed
+    assert "8 images: 4 done, 3 failed, 1 cancelled" in label(window, "summary")
+
+
+def test_one_request_is_not_written_as_requests(qtbot: QtBot, tmp_path: Path) -> None:
+    open_database(tmp_path / "one.sqlite3")
+    try:
+        repo = Repository()
+        repo.create_request(parse_catalogue(CSV_B, "one.csv"))
+        window = DashboardDialog(repo)
+        qtbot.addWidget(window)
+        window.refresh()
+        assert label(window, "summary").startswith("1 request \u00b7 3 images")
+    finally:
+        db.close()

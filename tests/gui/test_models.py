@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import gc
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
 from imgdesk.gui import images_model
 from imgdesk.gui.formatting import format_bytes
-from imgdesk.gui.images_model import ImagesFilterProxyModel, ImagesTableModel
+from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.models import (
-    FILTER_ROLE,
     OBJECT_ROLE,
     PROGRESS_ROLE,
     SORT_ROLE,
@@ -105,19 +105,17 @@ def test_requests_model_passes_the_model_tester(
     qtmodeltester.check(model)
 
 
-def test_images_model_and_proxy_pass_the_model_tester(
+def test_images_model_passes_the_model_tester_sorted_and_filtered_too(
     qtmodeltester: Any, repository: Repository, mixed_request: str
 ) -> None:
     model = ImagesTableModel(repository)
     model.set_request(mixed_request)
     qtmodeltester.check(model, force_py=True)
     qtmodeltester.check(model)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
-    proxy.sort(ImagesTableModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
-    proxy.set_state_filter("failed")
-    qtmodeltester.check(proxy, force_py=True)
-    qtmodeltester.check(proxy)
+    model.sort(ImagesTableModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
+    model.set_state_filter("done")
+    qtmodeltester.check(model, force_py=True)
+    qtmodeltester.check(model)
 
 
 # -- the requests model ---------------------------------------------------------------------------
@@ -181,12 +179,13 @@ def test_images_show_state_sizes_savings_and_errors(
     assert cell(0, model.COL_SAVINGS) == "\u221275%"
     assert "640 \u00d7 480 px" in cell(0, model.COL_SIZE, Qt.ItemDataRole.ToolTipRole)
     assert cell(1, model.COL_STATE) == "Failed"
-    assert cell(1, model.COL_ERROR_CODE) == "http_404"
-    assert cell(1, model.COL_ERROR) == "Not there."
+    assert cell(1, model.COL_MESSAGE) == "Not there."  # one column; the code in its tooltip
+    assert cell(1, model.COL_MESSAGE, Qt.ItemDataRole.ToolTipRole) == "http_404: Not there."
     assert cell(2, model.COL_STATE, STATE_ROLE) == "downloading"
     assert cell(2, model.COL_STATE, PROGRESS_ROLE) is not None
     assert cell(4, model.COL_STATE) == "Retrying soon"
     assert cell(5, model.COL_STATE) == "Waiting"
+    assert cell(4, model.COL_MESSAGE) == "Slow. Trying again in 2 s."
     assert cell(0, model.COL_URL) == "https://cdn.example/0/0.jpg"
     assert cell(0, model.COL_OUTPUT) == "/nowhere/0001_product_1.jpg"
     assert cell(0, 0, OBJECT_ROLE).id == model.image_at(0).id
@@ -217,13 +216,12 @@ def test_changed_images_are_announced_once_per_contiguous_run(
     assert [model.image_at(i).status for i in (2, 3, 4, 8)] == ["downloading"] * 4
 
 
-def test_images_sort_by_their_sort_role_and_filter_by_state_and_text(
+def test_images_sort_by_their_sort_key_and_filter_by_state_and_text(
     repository: Repository, mixed_request: str
 ) -> None:
     model = ImagesTableModel(repository)
     model.set_request(mixed_request)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
+    proxy = model  # it sorts and filters itself
 
     def shown(column: int = ImagesTableModel.COL_SERIAL) -> list[str]:
         return [proxy.index(row, column).data() for row in range(proxy.rowCount())]
@@ -253,8 +251,7 @@ def test_the_state_filter_follows_images_as_they_change(
 ) -> None:
     model = ImagesTableModel(repository)
     model.set_request(mixed_request)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
+    proxy = model
     proxy.set_state_filter("failed")
     assert proxy.rowCount() == 1
     pending = [image for image in model.images() if image.status == "pending"]
@@ -276,31 +273,27 @@ def test_with_no_filter_rows_are_accepted_without_reading_them(
     qtbot: QtBot, repository: Repository, small_pages: int
 ) -> None:
     model = ImagesTableModel(repository)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
     asked: list[int] = []
-    real = model._role_data
+    real = model._accepts
 
-    def counting(image: Any, column: int, role: int) -> Any:
-        if role == FILTER_ROLE:
-            asked.append(image.id)
-        return real(image, column, role)
+    def counting(row: Any) -> bool:
+        asked.append(row[0])
+        return real(row)
 
-    model._role_data = counting  # type: ignore[method-assign]
+    model._accepts = counting  # type: ignore[method-assign]
     with qtbot.waitSignal(model.loading_finished, timeout=5000):
         model.set_request(make_request(repository, 30))
-    assert proxy.rowCount() == 30
+    assert model.rowCount() == 30
     assert asked == []  # appending pages costs no Python call per row
-    proxy.set_text_filter("Product  17 ")
-    assert proxy.rowCount() == 1 and len(asked) == 30
+    model.set_text_filter("Product  17 ")
+    assert model.rowCount() == 1 and len(asked) == 30
 
 
 def test_serials_sort_as_numbers(repository: Repository) -> None:
     request_id = make_request(repository, 12)
     model = ImagesTableModel(repository)
     model.set_request(request_id)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
+    proxy = model
     proxy.sort(ImagesTableModel.COL_SERIAL)
     serials = [proxy.index(row, 0).data() for row in range(proxy.rowCount())]
     assert serials == [str(i) for i in range(1, 13)]
@@ -310,18 +303,16 @@ def test_serials_sort_as_numbers(repository: Repository) -> None:
 def test_ten_thousand_images_load_and_refresh_quickly(qtbot: QtBot, repository: Repository) -> None:
     request_id = make_request(repository, 5000, urls_per_product=2)
     model = ImagesTableModel(repository)
-    proxy = ImagesFilterProxyModel()
-    proxy.setSourceModel(model)
     started = time.perf_counter()
     with qtbot.waitSignal(model.loading_finished, timeout=10_000):
         model.set_request(request_id)
     loaded = time.perf_counter() - started
     assert model.rowCount() == 10_000
-    assert proxy.rowCount() == 10_000
     assert loaded < 3.0, f"loading 10,000 images took {loaded:.2f} s"
 
     ids = [model.image_at(row).id for row in range(0, 10_000, 50)]  # 200 scattered rows
     repository.update_images({image_id: {"status": "compressing"} for image_id in ids})
+    proxy = model
     proxy.set_state_filter("active")
     model.refresh_images(request_id, ids)
     started = time.perf_counter()
@@ -385,8 +376,8 @@ def test_pages_are_shown_in_batches_and_changes_meanwhile_are_not_lost(
 
     def change_a_page_read_but_not_shown() -> None:
         # After the second page is read (rows 7-13) and before it is shown.
-        if model._unshown and not changed_while_unshown:
-            image_id = model._unshown[0][0]
+        if model._unlisted and not changed_while_unshown:
+            image_id = model._unlisted[0][0]
             repository.update_images({image_id: {"status": "failed", "error": "Gone."}})
             model.refresh_images(request_id, [image_id])
             changed_while_unshown.append(image_id)
@@ -538,6 +529,55 @@ def test_loaded_images_cost_the_garbage_collector_nothing(repository: Repository
     gc.collect()
     # Plain tuples of plain values are dropped from the collector's lists; named tuples are
     # not, and 300,000 of them made every full collection an 80 ms stall.
-    assert not any(gc.is_tracked(row) for row in model._rows)
+    assert not any(gc.is_tracked(row) for row in model._images)
     assert model.image_at(0).serial == "1"
     assert model.index(0, ImagesTableModel.COL_SERIAL).data() == "1"
+
+
+# -- the order stays right while images change (issue "The window, round two", 1) -----------
+
+
+def test_a_sorted_table_stays_sorted_while_images_finish_and_keeps_the_selection(
+    qtbot: QtBot, repository: Repository
+) -> None:
+    request_id = make_request(repository, 60)
+    ids = [image.id for image in repository.list_images(request_id)]
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    model.sort(ImagesTableModel.COL_SIZE, Qt.SortOrder.DescendingOrder)
+    selected = QPersistentModelIndex(model.index(model.row_of(ids[17]) or 0, 0))
+    rng = random.Random(1)
+    order = ids[:]
+    rng.shuffle(order)
+    # Images finish in batches, each refresh announcing scattered rows, as a run does.
+    for start in range(0, 60, 7):
+        batch = order[start : start + 7]
+        repository.update_images({i: done(rng.randint(1000, 900_000), 500) for i in batch})
+        model.refresh_images(request_id, batch)
+        model.flush()
+        sizes = [model.index(r, model.COL_SIZE).data(SORT_ROLE) for r in range(model.rowCount())]
+        assert sizes == sorted(sizes, reverse=True)
+        assert selected.isValid() and selected.data(OBJECT_ROLE).id == ids[17]
+    assert model.rowCount() == 60
+
+
+def test_a_filtered_table_follows_changes_in_and_out_of_the_filter(
+    qtbot: QtBot, repository: Repository
+) -> None:
+    request_id = make_request(repository, 20)
+    ids = [image.id for image in repository.list_images(request_id)]
+    model = ImagesTableModel(repository)
+    model.set_request(request_id)
+    model.set_state_filter("done")
+    model.sort(ImagesTableModel.COL_SERIAL, Qt.SortOrder.DescendingOrder)
+    assert model.rowCount() == 0
+    repository.update_images({ids[i]: done(1000 * (i + 1), 10) for i in (3, 9, 15)})
+    model.refresh_images(request_id, [ids[3], ids[9], ids[15]])
+    model.flush()
+    assert [model.image_at(r).id for r in range(3)] == [ids[15], ids[9], ids[3]]
+    repository.update_images({ids[9]: FAILED})
+    model.refresh_images(request_id, [ids[9]])
+    model.flush()
+    assert [model.image_at(r).id for r in range(model.rowCount())] == [ids[15], ids[3]]
+    assert model.row_of(ids[9]) is None
+    assert len(model.images()) == 20  # every image is still listed

@@ -23,7 +23,7 @@ from imgdesk.gui.actions import (
     Action,
     WindowActions,
 )
-from imgdesk.gui.images_model import ImagesFilterProxyModel, ImagesTableModel
+from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
 from imgdesk.gui.models import RequestsTableModel
 from imgdesk.gui.preview import ImageCache, OriginalFetcher
@@ -105,9 +105,7 @@ def test_the_images_pane_keeps_its_layout_and_counts_what_it_shows(
     cache, fetcher = ImageCache(), OriginalFetcher()
 
     def make_pane() -> ImagesPane:
-        proxy = ImagesFilterProxyModel()
-        proxy.setSourceModel(model)
-        pane = ImagesPane(model, proxy, cache, fetcher, Settings, ini, (), ())
+        pane = ImagesPane(model, cache, fetcher, Settings, ini, (), ())
         qtbot.addWidget(pane)
         pane.resize(1200, 600)
         return pane

@@ -28,10 +28,10 @@ from imgdesk.gui.settings_dialog import NUMBERS, SettingsDialog, SettingsPage
 # The offscreen platform warns whenever a shown window has size constraints; Qt noise.
 OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
+# The quality through replace(): the default output's quality, wherever Settings keeps it.
 CUSTOM = Settings(
     concurrency=7,
     per_host_concurrency=3,
-    jpeg_quality=65,
     max_download_bytes=20 * MIB,
     allowed_types=("image/jpeg", "image/webp"),
     max_retries=2,
@@ -51,7 +51,7 @@ CUSTOM = Settings(
     neutralise_formulas=False,
     power_safe_writes=True,
     user_agent="custom-agent/1.0",
-)
+).replace(jpeg_quality=65)
 
 
 def make_dialog(
@@ -108,7 +108,7 @@ def test_the_dialog_shows_the_given_values(qtbot: QtBot, tmp_path: Path) -> None
     assert spin(dialog, "total_timeout_s").value() == 60.0
     assert spin(dialog, "max_redirects").value() == 3
     assert spin(dialog, "webhook_retries").value() == 5
-    assert spin(dialog, "webhook_first_delay_ms").value() == 250
+    assert spin(dialog, "webhook_first_delay_ms").value() == 0.25  # seconds, as every wait
     checked = [mime for mime in KNOWN_INPUT_TYPES if check(dialog, mime).isChecked()]
     assert checked == ["image/jpeg", "image/webp"]
     assert check(dialog, "block_private_addresses").isChecked()
@@ -144,9 +144,9 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
     spin(dialog, "concurrency").setValue(12)
     spin(dialog, "jpeg_quality").setValue(80)
     spin(dialog, "max_download_bytes").setValue(2.5)
-    spin(dialog, "max_pixels").setValue(12.5)
+    spin(dialog, "max_pixels").setValue(12)
     spin(dialog, "total_timeout_s").setValue(45.5)
-    spin(dialog, "webhook_first_delay_ms").setValue(2000)
+    spin(dialog, "webhook_first_delay_ms").setValue(2)
     check(dialog, "image/png").setChecked(False)
     check(dialog, "image/tiff").setChecked(True)
     check(dialog, "block_private_addresses").setChecked(True)
@@ -161,9 +161,8 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert dialog.result_settings() == Settings(
         concurrency=12,
-        jpeg_quality=80,
         max_download_bytes=int(2.5 * MIB),
-        max_pixels=12_500_000,
+        max_pixels=12_000_000,
         total_timeout_s=45.5,
         webhook_first_delay_ms=2000,
         allowed_types=("image/jpeg", "image/tiff"),
@@ -173,7 +172,7 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
         public_base_url="https://img.example.org/shop",
         webhook_url="http://127.0.0.1:9000/hook",
         webhook_secret="s3cret ",
-    )
+    ).replace(jpeg_quality=80)
     assert dialog.result_data_dir() == tmp_path / "new"
 
 

@@ -31,10 +31,10 @@ from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import request_folder
 from imgdesk.core.webhook import DELIVERED
+from imgdesk.engine import finisher as finisher_module
 from imgdesk.engine.engine import Engine
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui import app as gui_app
-from imgdesk.gui import main_window as main_window_module
 from imgdesk.gui.main_window import MainWindow
 from imgdesk.gui.webhook_view import AttemptsTableModel, DeliveriesTableModel, WebhookPanel
 from tests.gui.conftest import serve_jpeg, write_csv
@@ -231,11 +231,11 @@ def test_a_failed_write_still_sends_the_webhook_and_warns(
     def disk_full(*_args: object, **_kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(main_window_module, "write_output_csv", disk_full)
+    monkeypatch.setattr(finisher_module, "write_output_rows", disk_full)
     written: list[tuple[str, str]] = []
     window.finish_exported.connect(lambda request_id, path: written.append((request_id, path)))
 
-    with caplog.at_level(logging.WARNING, logger="imgdesk.gui.main_window"):
+    with caplog.at_level(logging.WARNING, logger="imgdesk.engine.finisher"):
         request_id = finish_one_request(turn, window, server, tmp_path)
         turn.until(lambda: hook_posts(http_server))
 
@@ -243,7 +243,7 @@ def test_a_failed_write_still_sends_the_webhook_and_warns(
     [post] = hook_posts(http_server)
     assert post["request_id"] == request_id and post["output_csv"] is None
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("No space left on device" in r.getMessage() for r in warnings)
+    assert any("The disk is full" in r.getMessage() for r in warnings)
     assert "could not be written" in window.statusBar().currentMessage()
 
 
@@ -260,13 +260,13 @@ def test_closing_right_after_a_finish_still_queues_the_webhook_with_the_csv(
 ) -> None:
     # No event loop runs: the event waits in the outbox for the next start, as at a quit.
     window = make_window(webhooks=WebhookSender(Outbox(), settings))
-    real_write = main_window_module.write_output_csv
+    real_write = finisher_module.write_output_rows
 
     def slow_write(*args: object, **kwargs: object) -> None:
         time.sleep(0.3)  # still being written when the window closes
         real_write(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(main_window_module, "write_output_csv", slow_write)
+    monkeypatch.setattr(finisher_module, "write_output_rows", slow_write)
     csv_path = write_csv(tmp_path / "late.csv", [("1", "Shirt", [serve_jpeg(server, "a.jpg")])])
     with qtbot.waitSignal(engine.request_finished, timeout=int(WAIT_S * 1000)) as blocker:
         drop_files(window, [csv_path])
