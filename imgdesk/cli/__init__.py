@@ -16,7 +16,7 @@ from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
 from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
 from imgdesk.cli.status import cmd_status
 from imgdesk.core.db import open_database
-from imgdesk.core.errors import DatabaseBusy, DataFolderError, SettingsError
+from imgdesk.core.errors import DatabaseBusyError, DataFolderError, SettingsError
 from imgdesk.core.instance import DataDirLock
 from imgdesk.core.logs import setup_logging
 from imgdesk.core.paths import database_path, resolve_data_dir
@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_dir = resolve_data_dir(options.data_dir)
     try:
         return _run_command(options, data_dir)
-    except (DataFolderError, DatabaseBusy) as error:
+    except (DataFolderError, DatabaseBusyError) as error:
         # An unusable data folder or database: one sentence naming the file; nothing touched.
         say(f"imgdesk: {error}")
         return EXIT_REJECTED

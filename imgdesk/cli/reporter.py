@@ -29,6 +29,7 @@ class Reporter:
         self._out.flush()
 
     def created(self, request_id: str, catalogue: Catalogue, repo: Repository) -> None:
+        """The request is recorded: its id and how many images it has."""
         request = repo.get_request(request_id)
         total = request.total if request else 0
         if self._json:
@@ -47,6 +48,7 @@ class Reporter:
             )
 
     def image_finished(self, event: Any) -> None:
+        """One image is done or failed for good."""
         if self._json:
             self._emit(
                 "image.finished",
@@ -68,6 +70,7 @@ class Reporter:
             )
 
     def progress(self, repo: Repository, request_id: str) -> None:
+        """Redraw the progress bar (a terminal only, at most ten times a second)."""
         now = time.monotonic()
         if not self._tty or now - self._last_draw < 0.1:
             return
@@ -86,6 +89,7 @@ class Reporter:
         self._err.flush()
 
     def held(self, request_id: str, message: str) -> None:
+        """The request waits for disk space (message), or carries on ("")."""
         if message:
             self._err.write(f"\nimgdesk: {message}\n")
         else:

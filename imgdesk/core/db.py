@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import atexit
+import functools
+import inspect
 import json
 import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from peewee import (
     SQL,
@@ -24,7 +28,7 @@ from peewee import (
 )
 from peewee import DatabaseError as PeeweeDatabaseError
 
-from imgdesk.core.errors import DatabaseBusy, DataFolderError, SettingsError
+from imgdesk.core.errors import DatabaseBusyError, DatabaseError, DataFolderError, SettingsError
 from imgdesk.core.instance import unusable_data_folder
 from imgdesk.core.settings import Settings
 
@@ -37,6 +41,8 @@ db = SqliteDatabase(None)
 
 
 class BaseModel(Model):
+    """Every table lives in the one database ``db``."""
+
     class Meta:
         database = db
         legacy_table_names = False
@@ -223,7 +229,7 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
     Raises:
         DataFolderError: the folder cannot be written, or the file is not a database this
             imgdesk can use (garbage, damaged, newer schema); such a file is left untouched.
-        DatabaseBusy: another program holds the database's write lock.
+        DatabaseBusyError: another program holds the database's write lock.
     """
     global _checkpointer, _opened
     close_database()
@@ -339,8 +345,8 @@ def _not_usable(path: Path, reason: str) -> DataFolderError:
     )
 
 
-def _busy(path: Path) -> DatabaseBusy:
-    return DatabaseBusy(
+def _busy(path: Path) -> DatabaseBusyError:
+    return DatabaseBusyError(
         f"Another program is using the database {path}. "
         "Close it, or wait for it to finish, then try again."
     )
@@ -498,3 +504,43 @@ def _migrate() -> None:
                 key="schema_version", value=str(SCHEMA_VERSION)
             ).on_conflict_replace().execute()
             logger.info("database schema at version %s", SCHEMA_VERSION)
+
+
+# SQLite's result codes for "another connection holds the lock": SQLITE_BUSY, SQLITE_LOCKED.
+_BUSY_CODES = frozenset({5, 6})
+_T = TypeVar("_T")
+
+
+def translate_errors(cls: type[_T]) -> type[_T]:
+    """Make every public method of ``cls`` raise imgdesk's database errors, never peewee's.
+
+    The one busy-database policy: a lock held by another program is
+    :class:`~imgdesk.core.errors.DatabaseBusyError` (the same call may succeed later); any
+    other refusal is :class:`~imgdesk.core.errors.DatabaseError`. Callers outside
+    ``imgdesk.core`` never import peewee.
+    """
+    for name, member in list(vars(cls).items()):
+        if inspect.isfunction(member) and not name.startswith("_"):
+            setattr(cls, name, _translating(member))
+    return cls
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def translated(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except PeeweeDatabaseError as error:
+            raise database_error(error) from error
+
+    return translated
+
+
+def database_error(error: PeeweeDatabaseError) -> DatabaseBusyError | DatabaseError:
+    """Imgdesk's error for a peewee one (see :func:`translate_errors`)."""
+    original = error.args[0] if error.args else error
+    code = getattr(original, "sqlite_errorcode", None)
+    words = str(original).lower()
+    if code in _BUSY_CODES or (code is None and ("locked" in words or "busy" in words)):
+        return DatabaseBusyError(str(original))
+    return DatabaseError(str(original))

@@ -100,9 +100,9 @@ class DataFolderError(ImdeskError):
         super().__init__(message)
 
 
-class DatabaseBusy(ImdeskError):
-    """Another program holds the database's write lock; the same write may succeed later."""
-
-
 class DatabaseError(ImdeskError):
-    """The database refused a read or write for a reason other than being busy."""
+    """The database refused a read or write."""
+
+
+class DatabaseBusyError(DatabaseError):
+    """Another program holds the database's write lock; the same call may succeed later."""

@@ -530,8 +530,7 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def _is_local(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for loopback, private, link-local, reserved, multicast, unspecified and other
-    non-global addresses (such as carrier-grade NAT)."""
+    """True for any address that is not global (loopback, private, carrier-grade NAT, …)."""
     return (
         address.is_loopback
         or address.is_private

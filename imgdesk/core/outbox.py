@@ -15,7 +15,7 @@ from typing import Any
 
 from peewee import SQL
 
-from imgdesk.core.db import WebhookAttempt, WebhookDelivery, db
+from imgdesk.core.db import WebhookAttempt, WebhookDelivery, db, translate_errors
 from imgdesk.core.webhook import DELIVERED, AttemptOutcome
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class DeliveryInfo:
     history: tuple[AttemptInfo, ...] = ()
 
 
+@translate_errors
 class Outbox:
     """Reads and writes webhook deliveries and their attempts in the open database."""
 

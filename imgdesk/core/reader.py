@@ -27,7 +27,7 @@ POLL_S = 0.05  # how often a waiting reader looks whether it was cancelled
 CHILD_MIN_BYTES = 256 * 1024
 
 
-class ReadCancelled(Exception):
+class ReadCancelledError(Exception):
     """The file was dropped (window closed, request cancelled) while it was read."""
 
 
@@ -40,7 +40,7 @@ def read_in_chunks(
     """Read and validate ``path``; ``on_rows`` gets each chunk of rows, encoded, as parsed.
 
     Raises CsvFileError as :func:`~imgdesk.core.csvio.read_catalogue` does, and
-    ReadCancelled once ``cancel`` is set (a child is stopped).
+    ReadCancelledError once ``cancel`` is set (a child is stopped).
     """
     try:
         small = path.is_file() and path.stat().st_size < CHILD_MIN_BYTES
@@ -51,7 +51,7 @@ def read_in_chunks(
 
     def encode(head: Catalogue, rows: Any) -> None:
         if cancel is not None and cancel.is_set():
-            raise ReadCancelled(path.name)
+            raise ReadCancelledError(path.name)
         on_rows(head, prepare_rows(rows))
 
     return summarize(read_catalogue(path, encode, chunk_rows))
@@ -71,7 +71,7 @@ def _read_in_child(
     try:
         while True:
             if cancel is not None and cancel.is_set():
-                raise ReadCancelled(path.name)
+                raise ReadCancelledError(path.name)
             if not receiver.poll(POLL_S):
                 continue
             try:

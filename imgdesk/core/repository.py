@@ -26,6 +26,7 @@ from imgdesk.core.db import (
     RequestRow,
     check_database_file,
     db,
+    translate_errors,
 )
 from imgdesk.core.errors import ErrorCode
 from imgdesk.core.output import OutputSettings
@@ -204,6 +205,7 @@ _INSERT_IMAGES = (
 )
 
 
+@translate_errors
 class RequestImport:
     """Records one request chunk by chunk, in short transactions, so the window keeps responding.
 
@@ -272,6 +274,7 @@ class RequestImport:
         Repository().delete_request(self.request_id)
 
 
+@translate_errors
 class Repository:
     """Reads and writes requests, products, images and settings in the open database."""
 

@@ -42,8 +42,7 @@ def request_folder(data_dir: Path, request_id: str) -> Path:
 
 
 def _checked_name(name: str, what: str) -> str:
-    """``name`` if it is one path component; it comes from our own database, but a path
-    must never escape the images folder."""
+    """``name`` if it is one path component, so a path never escapes the images folder."""
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise ValueError(f"not a usable {what}: {name!r}")
     return name

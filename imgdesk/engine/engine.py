@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from peewee import OperationalError
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
-from imgdesk.core.errors import DatabaseBusy, DataFolderError, ErrorCode, ImageError
+from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ErrorCode, ImageError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
@@ -435,14 +434,14 @@ class Engine(QObject):
         """Remember where a request's output CSV went (the finisher, an export).
 
         Raises:
-            DatabaseBusy: another program holds the database; the caller may try again.
+            DatabaseBusyError: another program holds the database; the caller may try again.
         """
         if self._lost is not None or self._repo.get_request(request_id) is None:
             return
         try:
             self._repo.set_output_csv(request_id, location)
-        except OperationalError as busy:
-            raise DatabaseBusy(str(busy)) from busy
+        except DatabaseBusyError as busy:
+            raise DatabaseBusyError(str(busy)) from busy
         self.request_changed.emit(request_id)
 
     def pause(self) -> None:
@@ -813,7 +812,7 @@ class Engine(QObject):
             return
         try:
             if self._writes:
-                raise OperationalError("earlier changes are not stored yet")
+                raise DatabaseBusyError("earlier changes are not stored yet")
             request = self._repo.get_request(request_id)
             # The request's counters say it: a second count over its images is not needed.
             status = (
@@ -822,7 +821,7 @@ class Engine(QObject):
             if status == "failed" and request is not None and error is None:
                 error = f"{request.failed} of {request.total} images failed."
             self._repo.set_request_status(request_id, status, error)
-        except OperationalError as busy:
+        except DatabaseBusyError as busy:
             logger.warning("database busy, finishing request %s later: %s", request_id, busy)
             QTimer.singleShot(
                 DB_BUSY_RETRY_MS, self, lambda: self._finish_request(request_id, error)
@@ -869,7 +868,7 @@ class Engine(QObject):
             cache_writes, self._cache_writes = self._cache_writes, []
             try:
                 self._repo.store(writes, statuses, cache_writes)
-            except OperationalError as error:
+            except DatabaseBusyError as error:
                 # Another program holds the database (busy or locked): keep the changes and try
                 # again shortly; nothing is lost and nothing is announced before it is stored.
                 logger.warning(
@@ -921,7 +920,7 @@ class Engine(QObject):
 
 
 def _limit_heap_growth() -> None:
-    """glibc only: serve big blocks (decoded images) from mmap and give them back on free.
+    """Glibc only: serve big blocks (decoded images) from mmap and give them back on free.
 
     Otherwise freed 16 MB decode buffers stay in per-thread heaps: measured 401 MB peak RSS
     over 10,000 images, 195 MB with this.

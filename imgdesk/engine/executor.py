@@ -75,15 +75,20 @@ class _Relay(QObject):
     stage_changed = Signal(int, str)  # job key, stage
 
 
-_thread_state = threading.local()
+# PySide gives each QRunnable.run a fresh Python thread state, so a threading.local is empty
+# on every run: the sessions are kept by OS thread instead, and each pool thread keeps its
+# connections open across images (measured: 600 TCP connections for 600 images before).
+_sessions: dict[int, requests.Session] = {}
+_sessions_lock = threading.Lock()
 
 
 def _thread_session(settings: Settings) -> requests.Session:
-    """One HTTP session per worker thread, reused for its connection pool."""
-    session: requests.Session | None = getattr(_thread_state, "session", None)
-    if session is None:
-        session = new_session(settings)
-        _thread_state.session = session
+    """The HTTP session of this pool thread, reused for its connection pool."""
+    thread_id = threading.get_native_id()
+    with _sessions_lock:
+        session = _sessions.get(thread_id)
+        if session is None:
+            session = _sessions[thread_id] = new_session(settings)
     return session
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QRunnable, QThreadPool, Signal
 
 from imgdesk.core.csvio import Catalogue, output_csv_name, write_output_csv, write_output_rows
-from imgdesk.core.errors import DatabaseBusy, DatabaseError, ImageError
+from imgdesk.core.errors import DatabaseBusyError, DatabaseError, ImageError
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.storage import Storage, storage_key
 from imgdesk.engine.engine import Engine
@@ -177,7 +177,7 @@ class RequestFinisher(QObject):
         if written.location:
             try:
                 self._engine.record_output_csv(request_id, written.location)
-            except (DatabaseBusy, DatabaseError) as error:
+            except (DatabaseBusyError, DatabaseError) as error:
                 problem = f"The output CSV was written but could not be recorded: {error}"
         if problem:
             logger.warning(
@@ -200,5 +200,5 @@ class RequestFinisher(QObject):
             return
         try:
             self._webhooks.request_finished(request)
-        except (DatabaseBusy, DatabaseError) as error:
+        except (DatabaseBusyError, DatabaseError) as error:
             logger.error("webhook event of request %s could not be queued: %s", request_id, error)

@@ -21,9 +21,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from peewee import PeeweeException
 from PySide6.QtCore import QObject, Signal
 
+from imgdesk.core.errors import DatabaseBusyError, DatabaseError
 from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.settings import Settings
@@ -220,7 +220,7 @@ class WebhookSender(QObject):
         for delivery_id, _abort in cut_off:
             try:
                 self._outbox.release(delivery_id, now)
-            except PeeweeException as error:
+            except (DatabaseBusyError, DatabaseError) as error:
                 # Harmless: the claim expires by itself, only later.
                 logger.warning("webhook %s: claim not given back: %s", delivery_id, error)
         return tasks

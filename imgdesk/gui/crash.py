@@ -132,10 +132,10 @@ class CrashHandler(QObject):
     def uninstall(self) -> None:
         """Put the previous hooks back."""
         if self._previous_hook is not None:
-            sys.excepthook = self._previous_hook  # type: ignore[assignment]
+            sys.excepthook = self._previous_hook
             self._previous_hook = None
         if self._previous_thread_hook is not None:
-            threading.excepthook = self._previous_thread_hook  # type: ignore[assignment]
+            threading.excepthook = self._previous_thread_hook
             self._previous_thread_hook = None
 
     def handle(

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from peewee import DatabaseError
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgdesk.core.errors import DatabaseError
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.gui.formatting import format_bytes, format_duration, format_rate, format_timestamp
 from imgdesk.gui.models import request_state_label
@@ -139,17 +139,20 @@ class StatsTableModel(QAbstractTableModel):
         self,
         parent: QModelIndex | QPersistentModelIndex = QModelIndex(),  # noqa: B008
     ) -> int:
+        """One row a figure."""
         return 0 if parent.isValid() else len(self._rows)
 
     def columnCount(  # noqa: N802 - Qt override
         self,
         parent: QModelIndex | QPersistentModelIndex = QModelIndex(),  # noqa: B008
     ) -> int:
+        """One column a field."""
         return 0 if parent.isValid() else len(self._columns)
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        """The cell's text, sort key or alignment."""
         if not index.isValid():
             return None
         row = self._rows[index.row()]
@@ -171,6 +174,7 @@ class StatsTableModel(QAbstractTableModel):
     def headerData(  # noqa: N802 - Qt override
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        """The column titles."""
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self._columns):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
@@ -344,11 +348,13 @@ class DashboardDialog(QDialog):
         self._updated.setText(f"Updated {time.strftime('%H:%M:%S')}")
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        """Refresh now and every few seconds while shown."""
         self.refresh()
         self._timer.start()
         super().showEvent(event)
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        """No refreshing while hidden."""
         self._timer.stop()
         super().hideEvent(event)
 

@@ -76,7 +76,7 @@ def state_icon(state: str, widget: QWidget | None) -> QIcon | None:
 
 
 def _style(option: QStyleOptionViewItem) -> QStyle:
-    widget = option.widget  # type: ignore[attr-defined]
+    widget = option.widget
     return widget.style() if widget is not None else QApplication.style()
 
 
@@ -88,14 +88,14 @@ def draw_progress_bar(
 ) -> None:
     """Draw the style's own progress bar in a cell, over the usual item background."""
     style = _style(option)
-    widget = option.widget  # type: ignore[attr-defined]
+    widget = option.widget
     style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, widget)
     bar = QStyleOptionProgressBar()
-    bar.rect = option.rect.adjusted(3, 3, -3, -3)  # type: ignore[attr-defined]
-    bar.state = option.state | QStyle.StateFlag.State_Horizontal  # type: ignore[attr-defined]
-    bar.direction = option.direction  # type: ignore[attr-defined]
-    bar.palette = option.palette  # type: ignore[attr-defined]
-    bar.fontMetrics = option.fontMetrics  # type: ignore[attr-defined]
+    bar.rect = option.rect.adjusted(3, 3, -3, -3)
+    bar.state = option.state | QStyle.StateFlag.State_Horizontal
+    bar.direction = option.direction
+    bar.palette = option.palette
+    bar.fontMetrics = option.fontMetrics
     bar.minimum = 0
     bar.maximum = 1000
     bar.progress = max(0, min(1000, round(fraction * 1000)))
@@ -120,7 +120,7 @@ class ElidingDelegate(QStyledItemDelegate):
     ) -> None:
         """Use this delegate's elide mode."""
         super().initStyleOption(option, index)
-        option.textElideMode = self._mode  # type: ignore[attr-defined]
+        option.textElideMode = self._mode
 
 
 class ProgressBarDelegate(QStyledItemDelegate):
@@ -159,15 +159,15 @@ class StateDelegate(QStyledItemDelegate):
         state = index.data(STATE_ROLE)
         if not state:
             return
-        palette = option.palette  # type: ignore[attr-defined]
+        palette = option.palette
         color = state_color(state, palette)
         if color is not None:
             palette.setColor(QPalette.ColorRole.Text, color)
-            option.palette = palette  # type: ignore[attr-defined]
-        icon = state_icon(state, option.widget)  # type: ignore[attr-defined]
+            option.palette = palette
+        icon = state_icon(state, option.widget)
         if icon is not None:
-            option.icon = icon  # type: ignore[attr-defined]
-            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration  # type: ignore[attr-defined]
+            option.icon = icon
+            option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration
 
     def paint(
         self,
@@ -232,7 +232,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
     def thumbnail_side(self, option: QStyleOptionViewItem) -> int:
         """Thumbnails fill the row height; decoded at twice that for high-DPI screens."""
-        return max(16, option.rect.height() - 2)  # type: ignore[attr-defined]
+        return max(16, option.rect.height() - 2)
 
     def paint(
         self,
@@ -242,10 +242,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
     ) -> None:
         """Draw the selection background, then the thumbnail centred."""
         style = _style(option)
-        widget = option.widget  # type: ignore[attr-defined]
+        widget = option.widget
         cell = QStyleOptionViewItem(option)
         self.initStyleOption(cell, index)
-        cell.text = ""  # type: ignore[attr-defined]
+        cell.text = ""
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, cell, painter, widget)
         image = index.data(OBJECT_ROLE)
         if not isinstance(image, ImageInfo) or image.status != "done" or not image.output_path:
@@ -257,7 +257,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         pixmap = found[0]
         size = pixmap.size().scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio)
         target = QRect(0, 0, size.width(), size.height())
-        target.moveCenter(option.rect.center())  # type: ignore[attr-defined]
+        target.moveCenter(option.rect.center())
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawPixmap(target, pixmap)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from peewee import OperationalError
 from PySide6.QtCore import (
     QModelIndex,
     QModelRoleData,
@@ -35,6 +34,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QGuiApplication, QIcon
 
+from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.gui.delegates import state_color, state_icon
 from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
@@ -313,7 +313,7 @@ class ImagesTableModel(RowsTableModel):
             return
         try:
             images = self._repo.get_images(stale)
-        except OperationalError as busy:
+        except DatabaseBusyError as busy:
             logger.warning("database busy, images refreshed later: %s", busy)
             self._stale |= stale
             self._refresh_timer.start(BUSY_RETRY_MS)
@@ -712,7 +712,7 @@ class ImagesTableModel(RowsTableModel):
             return [
                 tuple(image) for image in self._repo.list_images_page(request_id, after_id, limit)
             ]
-        except OperationalError as busy:
+        except DatabaseBusyError as busy:
             logger.warning("database busy, images listed later: %s", busy)
             self._load_timer.start(BUSY_RETRY_MS)
             return None

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from peewee import OperationalError
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -52,7 +51,7 @@ from PySide6.QtWidgets import (
 from imgdesk.core import reader
 from imgdesk.core import repository as repository_module
 from imgdesk.core.csvio import Catalogue, CatalogueSummary
-from imgdesk.core.errors import CsvFileError
+from imgdesk.core.errors import CsvFileError, DatabaseBusyError, DatabaseError
 from imgdesk.core.repository import PreparedRows, Repository, RequestImport
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.widgets import open_dialog
@@ -412,13 +411,13 @@ class CsvImporter(QObject):
             if load.recording is None:
                 load.recording = self._repo.start_import(head, load.path.absolute())
             load.recording.add(rows)
-        except OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                # Another program holds the database; the chunk is still here: redo it.
-                logger.warning("database busy while recording %s: %s", load.path.name, error)
-                self._work_timer.stop()
-                QTimer.singleShot(BUSY_RETRY_MS, self, self._work_timer.start)
-                return
+        except DatabaseBusyError as error:
+            # Another program holds the database; the chunk is still here: redo it.
+            logger.warning("database busy while recording %s: %s", load.path.name, error)
+            self._work_timer.stop()
+            QTimer.singleShot(BUSY_RETRY_MS, self, self._work_timer.start)
+            return
+        except DatabaseError as error:
             self._stop_recording(load, f"The database refused it: {error}")
             return
         except Exception as error:  # noqa: BLE001 - one bad file must not take the window down
@@ -460,7 +459,9 @@ class CsvImporter(QObject):
 
     def _discard(self, load: _Load) -> None:
         if load.recording is not None:
-            with contextlib.suppress(OperationalError):  # else the next start removes it
+            with contextlib.suppress(
+                DatabaseBusyError, DatabaseError
+            ):  # else the next start removes it
                 load.recording.abandon()
             self.request_removed.emit(load.recording.request_id)
 

@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.csvio import Catalogue, output_csv_name, write_output_csv
-from imgdesk.core.errors import DatabaseBusy
+from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
         if found is None:
             return
         request_id, path = found
-        with contextlib.suppress(DatabaseBusy):  # the file is written; only the note waits
+        with contextlib.suppress(DatabaseBusyError):  # the file is written; only the note waits
             self._engine.record_output_csv(request_id, path.absolute().as_uri())
         logger.info("exported request %s to %s", request_id, path)
         self.statusBar().showMessage(f"Exported {path.name} to {path.parent}", 10000)

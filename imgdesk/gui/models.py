@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from peewee import OperationalError
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -27,6 +26,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.gui.formatting import format_bytes, format_duration, format_timestamp
 
@@ -295,7 +295,7 @@ class RequestsTableModel(RowsTableModel):
             cancelled = self._repo.cancelled_counts(
                 request_id for request_id, info in infos.items() if info is not None
             )
-        except OperationalError as busy:
+        except DatabaseBusyError as busy:
             # Another program holds the database: show what we have, read again shortly.
             logger.warning("database busy, requests refreshed later: %s", busy)
             self._stale |= stale

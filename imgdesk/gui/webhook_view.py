@@ -18,7 +18,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from peewee import OperationalError
 from PySide6.QtCore import (
     QItemSelection,
     QItemSelectionModel,
@@ -45,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.settings import Settings
@@ -508,7 +508,7 @@ class WebhookPanel(QWidget):
         request_id = self._request.id if self._request is not None else None
         try:
             deliveries = self._outbox.list_deliveries(request_id) if request_id else []
-        except OperationalError as busy:
+        except DatabaseBusyError as busy:
             logger.warning("database busy, webhook deliveries shown later: %s", busy)
             self._refresh_timer.start(BUSY_RETRY_MS)
             return

@@ -16,7 +16,7 @@ import pytest
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.db import SCHEMA_VERSION, check_database_file, close_database, open_database
-from imgdesk.core.errors import DatabaseBusy, DataFolderError
+from imgdesk.core.errors import DatabaseBusyError, DataFolderError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import Repository
 
@@ -145,7 +145,7 @@ def test_a_database_locked_by_another_program_is_busy_not_damaged(tmp_path: Path
     try:
         holder.execute("PRAGMA journal_mode = wal")
         holder.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(DatabaseBusy) as info:
+        with pytest.raises(DatabaseBusyError) as info:
             open_database(path)
         assert str(path) in str(info.value)
     finally:

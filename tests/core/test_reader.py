@@ -13,7 +13,7 @@ import pytest
 from imgdesk.core import reader
 from imgdesk.core.csvio import Catalogue, read_catalogue
 from imgdesk.core.errors import CsvFileError
-from imgdesk.core.reader import ReadCancelled, read_in_chunks
+from imgdesk.core.reader import ReadCancelledError, read_in_chunks
 from imgdesk.core.repository import PreparedRows
 
 
@@ -76,7 +76,7 @@ def test_a_cancelled_read_stops(tmp_path: Path, where: str) -> None:
         chunks.append(rows.row_count)
         cancel.set()  # the user cancels as soon as the first rows are in
 
-    with pytest.raises(ReadCancelled):
+    with pytest.raises(ReadCancelledError):
         read_in_chunks(path, on_rows, 100, cancel)
 
     assert chunks and sum(chunks) < 100_000

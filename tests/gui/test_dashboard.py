@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from peewee import OperationalError
 from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QTableView
 from pytestqt.modeltest import ModelTester
@@ -14,6 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.db import RequestRow, db, open_database
+from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import Repository
 from imgdesk.gui import dashboard
 from imgdesk.gui.dashboard import KEY_ROLE, Column, DashboardDialog, StatsRow, StatsTableModel
@@ -233,7 +233,7 @@ def test_a_database_error_is_shown_not_raised(
     dialog: DashboardDialog, data: Data, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def locked() -> None:
-        raise OperationalError("database is locked")
+        raise DatabaseBusyError("database is locked")
 
     monkeypatch.setattr(data.repo, "list_requests", locked)
     dialog.refresh()

@@ -326,7 +326,7 @@ def test_ten_thousand_images_load_and_refresh_quickly(qtbot: QtBot, repository: 
 def test_a_busy_database_delays_a_refresh_but_loses_nothing(
     qtbot: QtBot, repository: Repository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from peewee import OperationalError
+    from imgdesk.core.errors import DatabaseBusyError
 
     request_id = make_request(repository, 3)
     ids = [image.id for image in repository.list_images(request_id)]
@@ -339,7 +339,7 @@ def test_a_busy_database_delays_a_refresh_but_loses_nothing(
     def busy_once(image_ids: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
-            raise OperationalError("database is locked")
+            raise DatabaseBusyError("database is locked")
         return real(image_ids)
 
     monkeypatch.setattr(repository, "get_images", busy_once)
@@ -500,7 +500,7 @@ def test_an_image_changed_before_its_page_loads_shows_its_new_state(
 def test_a_busy_database_delays_a_page_but_loses_nothing(
     qtbot: QtBot, repository: Repository, small_pages: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from peewee import OperationalError
+    from imgdesk.core.errors import DatabaseBusyError
 
     monkeypatch.setattr(images_model, "BUSY_RETRY_MS", 50)
     request_id = make_request(repository, 20)
@@ -511,7 +511,7 @@ def test_a_busy_database_delays_a_page_but_loses_nothing(
     def busy_second_page(rid: str, after_id: int, limit: int) -> Any:
         calls.append(after_id)
         if len(calls) == 2:
-            raise OperationalError("database is locked")
+            raise DatabaseBusyError("database is locked")
         return real(rid, after_id, limit)
 
     monkeypatch.setattr(repository, "list_images_page", busy_second_page)
