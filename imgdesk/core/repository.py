@@ -31,7 +31,7 @@ from imgdesk.core.db import (
 from imgdesk.core.errors import ErrorCode
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.settings import Settings
-from imgdesk.core.types import CachedOutput
+from imgdesk.core.types import CachedOutput, ImageResult
 
 logger = logging.getLogger(__name__)
 
@@ -801,6 +801,48 @@ _IMAGE_COLUMNS = (
 )
 # The same columns as the query above names them.
 _IMAGE_NAMES = [column.strip().partition(".")[2] for column in _IMAGE_COLUMNS.split(",")]
+
+
+def result_columns(
+    result: ImageResult, *, attempts: int, output_path: str | None, output_url: str | None
+) -> dict[str, Any]:
+    """The image columns that record a final :class:`ImageResult` (one place for them)."""
+    return {
+        "status": result.status,
+        "attempts": attempts,
+        "error_code": result.error_code,
+        "error": result.error,
+        "http_status": result.http_status,
+        "input_bytes": result.input_bytes,
+        "output_bytes": result.output_bytes,
+        "width": result.width,
+        "height": result.height,
+        "input_type": result.input_type,
+        "download_ms": result.download_ms,
+        "compress_ms": result.compress_ms,
+        "output_path": output_path,
+        "output_url": output_url,
+        "output_format": result.output_format,
+        "note": result.note,
+    }
+
+
+def cache_columns(result: ImageResult, settings_key: str) -> dict[str, Any]:
+    """The output-cache row that lets a later run of the same URL reuse ``result``."""
+    return {
+        "url": result.url,
+        "settings_key": settings_key,
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "content_sha256": result.content_sha256,
+        "output_path": result.output_key,  # the cache keeps the storage key
+        "input_bytes": result.input_bytes,
+        "output_bytes": result.output_bytes,
+        "width": result.width,
+        "height": result.height,
+        "input_type": result.input_type,
+        "note": result.note,
+    }
 
 
 def _cache_key(stored: str) -> str:

@@ -14,8 +14,7 @@ import logging
 import random
 import sys
 import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +25,14 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Sl
 
 from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ErrorCode, ImageError
 from imgdesk.core.output import OutputSettings
-from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
+from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository, cache_columns, result_columns
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
+from imgdesk.engine.host_queues import HostQueues
+from imgdesk.engine.write_buffer import ImageEvent as ImageEvent  # re-exported: the signal's type
+from imgdesk.engine.write_buffer import WriteBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -62,27 +64,6 @@ _TWIN_FIELDS = (
     "output_format",
     "note",
 )
-
-
-@dataclass(frozen=True)
-class ImageEvent:
-    """An image reached ``done`` or ``failed`` (after its retries); sent once it is stored.
-
-    ``output_format`` and ``note`` (see :func:`~imgdesk.core.types.image_note`) describe a
-    stored output; both are None for a failed image.
-    """
-
-    request_id: str
-    image_id: int
-    serial: str
-    position: int
-    url: str
-    status: str
-    error_code: str | None
-    error: str | None
-    output_url: str | None
-    output_format: str | None
-    note: str | None
 
 
 @dataclass
@@ -148,7 +129,7 @@ class Engine(QObject):
         _limit_heap_growth()
 
         # One FIFO queue per host, served round-robin, so a big host cannot starve the others.
-        self._queues: dict[str, deque[_Job]] = {}
+        self._queues: HostQueues[_Job] = HostQueues()
         # Requests held because their output could not be written (disk full): their jobs wait
         # here until a probe finds room again.
         self._held: dict[str, str] = {}
@@ -158,13 +139,9 @@ class Engine(QObject):
         self._storage_probe.timeout.connect(self._on_storage_probe)
         self._in_flight: dict[int, _Job] = {}  # by job key
         self._next_job_key = 0
-        self._host_active: Counter[str] = Counter()
         self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
         self._scheduled: dict[int, str] = {}  # image id -> request id, for every job's images
         self._url_jobs: dict[tuple[str, str], _Job] = {}  # (request id, URL) -> outstanding job
-        # (request id, URL) -> the fields of its "done", while that is still in the write
-        # buffer: a page read meanwhile sees the twins as pending in the database.
-        self._done_unstored: dict[tuple[str, str], dict[str, Any]] = {}
         # Started requests with pending images not read yet: the id of the last image read.
         self._feeds: dict[str, int] = {}
         # Each started request's output settings, as recorded with it (retries use them too).
@@ -176,11 +153,7 @@ class Engine(QObject):
         self._lost: str | None = None  # why the database can no longer be used
         self._stopping = False  # shutdown() was called
 
-        self._writes: dict[int, dict[str, Any]] = {}
-        self._status_writes: dict[str, str] = {}
-        self._cache_writes: list[dict[str, Any]] = []
-        self._changed: dict[str, set[int]] = {}
-        self._finished_events: list[ImageEvent] = []
+        self._buffer = WriteBuffer(repository)
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
         self._flush_timer.timeout.connect(self.flush)
@@ -273,7 +246,7 @@ class Engine(QObject):
         else:
             self._feeds[request_id] = page[-1].id
         fresh = [image for image in page if image.id not in self._scheduled]
-        known = self._url_jobs.keys() | self._done_unstored.keys()
+        known = self._url_jobs.keys() | self._buffer.done_unstored.keys()
         new_urls = {image.url for image in fresh if (request_id, image.url) not in known}
         # The same URL in one request is fetched once: a twin already done is copied (from
         # the write buffer, or else from the database), one still on its way takes this
@@ -288,7 +261,7 @@ class Engine(QObject):
                 job.image_ids.append(image.id)
                 self._scheduled[image.id] = request_id
                 continue
-            done = self._done_unstored.get((request_id, image.url))
+            done = self._buffer.done_unstored.get((request_id, image.url))
             stored_twin = twins.get(image.url)
             if done is None and stored_twin is not None:
                 done = stored_twin._asdict()
@@ -421,7 +394,7 @@ class Engine(QObject):
         self._repo.delete_request(request_id)
         self._tokens.pop(request_id, None)
         self._outputs.pop(request_id, None)
-        self._changed.pop(request_id, None)
+        self._buffer.forget_request(request_id)
         self._processing.discard(request_id)
         if remove_files:
             threading.Thread(
@@ -488,7 +461,7 @@ class Engine(QObject):
         if job.request_id in self._held:
             self._held_jobs.setdefault(job.request_id, []).append(job)
         else:
-            self._queues.setdefault(job.host, deque()).append(job)
+            self._queues.push(job)
 
     def _pump(self) -> None:
         """Start queued jobs while there are free slots; read more pages as the queues drain.
@@ -499,7 +472,7 @@ class Engine(QObject):
             if self._paused or self._lost is not None:
                 return
             self._start_queued_jobs()
-            queued = sum(len(queue) for queue in self._queues.values())
+            queued = len(self._queues)
             if len(self._in_flight) >= self._settings.concurrency:
                 enough = queued >= FEED_LOW_WATER
             else:
@@ -511,29 +484,18 @@ class Engine(QObject):
     def _start_queued_jobs(self) -> None:
         """Start queued jobs while there are free slots, one host after another."""
         settings = self._settings
-        started = True
-        while started:
-            started = False
-            for host in list(self._queues):
-                if len(self._in_flight) >= settings.concurrency:
-                    return
-                if self._host_active[host] >= settings.per_host_concurrency:
-                    continue
-                queue = self._queues[host]
-                job = queue.popleft()
-                if not queue:
-                    del self._queues[host]
-                self._dispatch(job)
-                started = True
+        for job in self._queues.start(
+            lambda: settings.concurrency - len(self._in_flight), settings.per_host_concurrency
+        ):
+            self._dispatch(job)
 
     def _dispatch(self, job: _Job) -> None:
         if job.request_id not in self._processing:
             self._processing.add(job.request_id)
-            self._status_writes[job.request_id] = "processing"
+            self._buffer.set_status(job.request_id, "processing")
         self._next_job_key += 1
         key = self._next_job_key
         self._in_flight[key] = job
-        self._host_active[job.host] += 1
         for image_id in job.image_ids:
             self._write(job.request_id, image_id, status="downloading", attempts=job.attempt)
         task = ImageTask(
@@ -559,7 +521,7 @@ class Engine(QObject):
         job = self._in_flight.pop(key, None)
         if job is None:
             return
-        self._host_active[job.host] -= 1
+        self._queues.finished(job)
         if self._lost is not None:
             return  # nowhere to store it
         if job.token.cancelled:
@@ -608,28 +570,16 @@ class Engine(QObject):
         return base * random.uniform(0.5, 1.5)
 
     def _record_final(self, job: _Job, result: ImageResult) -> None:
-        fields: dict[str, Any] = {
-            "status": result.status,
-            "attempts": job.attempt,
-            "error_code": result.error_code,
-            "error": result.error,
-            "http_status": result.http_status,
-            "input_bytes": result.input_bytes,
-            "output_bytes": result.output_bytes,
-            "width": result.width,
-            "height": result.height,
-            "input_type": result.input_type,
-            "download_ms": result.download_ms,
-            "compress_ms": result.compress_ms,
-            "output_path": self._local_path(result.output_key),
-            "output_url": (
+        fields = result_columns(
+            result,
+            attempts=job.attempt,
+            output_path=self._local_path(result.output_key),
+            output_url=(
                 self._storage.url(result.output_key, self._settings.public_base_url)
                 if result.output_key
                 else None
             ),
-            "output_format": result.output_format,
-            "note": result.note,
-        }
+        )
         if result.ok:
             logger.info(
                 "%s %s (%s -> %s bytes, %s+%s ms)",
@@ -641,12 +591,12 @@ class Engine(QObject):
                 result.compress_ms,
             )
             self._remember_output(job, result)
-            self._done_unstored[(job.request_id, job.url)] = fields
+            self._buffer.done_unstored[(job.request_id, job.url)] = fields
         else:
             logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
         for image in job.images:
             self._write(job.request_id, image.id, **fields)
-            self._finished_events.append(
+            self._buffer.add_event(
                 ImageEvent(
                     request_id=job.request_id,
                     image_id=image.id,
@@ -675,29 +625,14 @@ class Engine(QObject):
         """
         if not (result.content_sha256 and result.output_key and result.input_type):
             return
-        self._cache_writes.append(
-            {
-                "url": result.url,
-                "settings_key": self._settings.output_key(job.output),
-                "etag": result.etag,
-                "last_modified": result.last_modified,
-                "content_sha256": result.content_sha256,
-                "output_path": result.output_key,  # the cache keeps the storage key
-                "input_bytes": result.input_bytes,
-                "output_bytes": result.output_bytes,
-                "width": result.width,
-                "height": result.height,
-                "input_type": result.input_type,
-                "note": result.note,
-            }
-        )
+        self._buffer.add_cache_row(cache_columns(result, self._settings.output_key(job.output)))
 
     def _finish_from_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
         """Mark ``image`` done with the output of ``twin``, a done image of the same URL."""
         fields = {"status": "done", "attempts": 0, "error_code": None, "error": None}
         fields.update((name, twin[name]) for name in _TWIN_FIELDS)
         self._write(image.request_id, image.id, **fields)
-        self._finished_events.append(
+        self._buffer.add_event(
             ImageEvent(
                 request_id=image.request_id,
                 image_id=image.id,
@@ -733,12 +668,7 @@ class Engine(QObject):
         if old is not None:
             old.cancel()
         self._tokens[request_id] = CancelToken()
-        for host in list(self._queues):
-            kept = deque(job for job in self._queues[host] if job.request_id != request_id)
-            if kept:
-                self._queues[host] = kept
-            else:
-                del self._queues[host]
+        self._queues.take_request(request_id)
         self._held.pop(request_id, None)
         self._held_jobs.pop(request_id, None)
         self._scheduled = {
@@ -757,16 +687,7 @@ class Engine(QObject):
         message = f"Paused: {reason} imgdesk carries on by itself once there is room again."
         logger.warning("request %s held: %s", request_id, reason)
         self._held[request_id] = message
-        for host in list(self._queues):
-            queue = self._queues[host]
-            self._held_jobs.setdefault(request_id, []).extend(
-                job for job in queue if job.request_id == request_id
-            )
-            kept = deque(job for job in queue if job.request_id != request_id)
-            if kept:
-                self._queues[host] = kept
-            else:
-                del self._queues[host]
+        self._held_jobs.setdefault(request_id, []).extend(self._queues.take_request(request_id))
         self.flush()  # listeners then see the failed image with the message
         if self._lost is not None:
             return
@@ -774,10 +695,6 @@ class Engine(QObject):
         self.request_changed.emit(request_id)
         self.request_held.emit(request_id, message)
         self._storage_probe.start()
-
-    def held_message(self, request_id: str) -> str | None:
-        """Why a request is waiting (disk full), or None when it is not held."""
-        return self._held.get(request_id)
 
     @Slot()
     def _on_storage_probe(self) -> None:
@@ -811,7 +728,7 @@ class Engine(QObject):
         if self._lost is not None:
             return
         try:
-            if self._writes:
+            if self._buffer.has_unstored:
                 raise DatabaseBusyError("earlier changes are not stored yet")
             request = self._repo.get_request(request_id)
             # The request's counters say it: a second count over its images is not needed.
@@ -835,7 +752,7 @@ class Engine(QObject):
 
     def _announce(self, request_id: str, image_ids: list[int]) -> None:
         """Images changed in the database outside the write buffer; told at the next flush."""
-        self._changed.setdefault(request_id, set()).update(image_ids)
+        self._buffer.announce(request_id, image_ids)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -843,8 +760,7 @@ class Engine(QObject):
         """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
         if self._lost is not None:
             return
-        self._writes.setdefault(image_id, {}).update(fields)
-        self._changed.setdefault(request_id, set()).add(image_id)
+        self._buffer.write(request_id, image_id, **fields)
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -860,41 +776,20 @@ class Engine(QObject):
         except DataFolderError as error:
             self._lose_database(error.message)
             return
-        statuses: dict[str, str] = {}
-        if self._writes or self._status_writes or self._cache_writes:
-            started = time.perf_counter()
-            writes, self._writes = self._writes, {}
-            statuses, self._status_writes = self._status_writes, {}
-            cache_writes, self._cache_writes = self._cache_writes, []
-            try:
-                self._repo.store(writes, statuses, cache_writes)
-            except DatabaseBusyError as error:
-                # Another program holds the database (busy or locked): keep the changes and try
-                # again shortly; nothing is lost and nothing is announced before it is stored.
-                logger.warning(
-                    "database busy, keeping %s updates for later: %s", len(writes), error
-                )
-                for image_id, fields in writes.items():
-                    self._writes[image_id] = {**fields, **self._writes.get(image_id, {})}
-                self._status_writes = {**statuses, **self._status_writes}
-                self._cache_writes = cache_writes + self._cache_writes
-                self._flush_timer.start(DB_BUSY_RETRY_MS)
-                return
-            self._done_unstored.clear()
-            logger.debug(
-                "stored %s image updates in %.1f ms",
-                len(writes),
-                (time.perf_counter() - started) * 1000,
-            )
-        changed, self._changed = self._changed, {}
-        events, self._finished_events = self._finished_events, []
-        for request_id, image_ids in changed.items():
+        try:
+            stored = self._buffer.store()
+        except DatabaseBusyError as error:
+            # Another program holds the database (busy or locked): the changes are kept and
+            # stored shortly; nothing is lost and nothing is announced before it is stored.
+            logger.warning("database busy, keeping the updates for later: %s", error)
+            self._flush_timer.start(DB_BUSY_RETRY_MS)
+            return
+        for request_id, image_ids in stored.changed.items():
             self.images_changed.emit(request_id, sorted(image_ids))
             self.request_changed.emit(request_id)
-        for request_id in statuses:
-            if request_id not in changed:
-                self.request_changed.emit(request_id)
-        for event in events:
+        for request_id in stored.statuses - stored.changed.keys():
+            self.request_changed.emit(request_id)
+        for event in stored.events:
             self.image_finished.emit(event)
 
     def _lose_database(self, message: str) -> None:
@@ -910,12 +805,7 @@ class Engine(QObject):
         self._scheduled.clear()
         self._url_jobs.clear()
         self._processing.clear()
-        self._writes.clear()
-        self._status_writes.clear()
-        self._cache_writes.clear()
-        self._changed.clear()
-        self._finished_events.clear()
-        self._done_unstored.clear()
+        self._buffer.clear()
         self.database_lost.emit(message)
 
 
