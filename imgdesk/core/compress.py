@@ -42,7 +42,7 @@ from PIL import (
 )
 
 from imgdesk.core.errors import ErrorCode, ImageError
-from imgdesk.core.output import Encoder, OutputSettings
+from imgdesk.core.output import Encoder, OutputSettings, jpeg_scan_bytes
 from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -354,13 +354,11 @@ def _compress(
         orientation = _exif_orientation(im)
         oriented_size = _oriented(full_size, orientation)
         size = _fit_size(oriented_size, output, encoder)
-        original = None
-        if (
+        may_keep = (
             size == oriented_size
             and orientation == 1
             and _may_keep_original(im, input_type, icc_profile, output, encoder)
-        ):
-            original = encoder.strip_metadata(data)
+        )
         out = _to_8_bit(im, icc_profile)
         if out.mode in ("LA", "RGBA") and output.flattens:
             out = _flatten_on_white(out)
@@ -378,17 +376,25 @@ def _compress(
         keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
         # Encoders copy some fields (e.g. "comment", "exif") from info: start from nothing.
         out.info = {}
-        if original is None and output.target_size_kb is None:
+        if output.target_size_kb is None:
+            # The common case: one encode, straight into the destination. The original is
+            # looked at only when it could be the smaller one (q90 photos in, q50 out: never).
+            start = destination.tell() if destination is not None else 0
             encoded, written = _encode_once(out, keep_icc, output.quality, encoder, destination)
+            original = _smaller_original(data, written, encoder) if may_keep else None
+            if original is not None:
+                encoded = _replace_output(original, destination, start)
             return Compressed(
                 data=encoded,
                 width=out.width,
                 height=out.height,
                 input_type=input_type,
-                size=written,
+                size=written if original is None else len(original),
                 output_format=encoder.name,
-                quality=output.quality,
+                quality=output.quality if original is None else None,
+                kept_original=original is not None,
             )
+        original = encoder.strip_metadata(data) if may_keep else None
         encoded, encoded_quality, over_target = _encode_best(out, keep_icc, output, encoder)
     quality: int | None = encoded_quality
     kept_original = False
@@ -486,6 +492,27 @@ def _may_keep_original(
     elif im.mode != "RGB" and not (im.mode == "L" and encoder.keeps_grayscale):
         return False
     return not icc_profile or _icc_fits(icc_profile, im.mode)
+
+
+def _smaller_original(data: bytes, written: int, encoder: Encoder) -> bytes | None:
+    """The input without its metadata, if that is no larger than the ``written`` output."""
+    if encoder.name == "jpeg" and jpeg_scan_bytes(data) > written:
+        return None  # its pixel data alone is larger: no need to strip it to know
+    original = encoder.strip_metadata(data)
+    return original if original is not None and len(original) <= written else None
+
+
+def _replace_output(original: bytes, destination: BinaryIO | None, start: int) -> bytes:
+    """Put ``original`` where the encoded output was written; the bytes kept in memory."""
+    if destination is None:
+        return original
+    try:
+        destination.seek(start)
+        destination.truncate()
+        destination.write(original)
+    except OSError as exc:
+        raise _DestinationError(exc) from exc
+    return b""
 
 
 def _encode_once(

@@ -353,6 +353,26 @@ _JPEG_SOS, _JPEG_EOI, _JPEG_COM = 0xDA, 0xD9, 0xFE
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0-7 have no length
 
 
+def jpeg_scan_bytes(data: bytes) -> int:
+    """How many bytes of a JPEG's pixel data (first scan to first end marker) any copy keeps.
+
+    A cheap floor for the size of :func:`strip_jpeg_metadata`'s result, found without
+    walking the scans: a re-encoded output smaller than this never loses to the original.
+    0 when the layout is not plain enough to tell.
+    """
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == _JPEG_SOS:
+            end = data.find(b"\xff\xd9", pos)
+            return end + 2 - pos if end >= 0 else 0
+        if marker in _JPEG_STANDALONE or marker == 0xFF:
+            pos += 1 if marker == 0xFF else 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+    return 0
+
+
 def strip_jpeg_metadata(data: bytes) -> bytes | None:
     """A JPEG without EXIF, XMP, IPTC, comments or thumbnails; pixels and ICC untouched.
 

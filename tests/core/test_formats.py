@@ -706,3 +706,19 @@ def test_real_rotated_photos_come_out_upright_and_fitted(
     assert (result.width, result.height) == expected
     reference = upright.resize(expected, Image.Resampling.LANCZOS)
     assert mean_difference(reopen(result, output_format), reference) < 10
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_the_scan_size_is_a_floor_of_the_stripped_original(progressive: bool) -> None:
+    """The shortcut that spares stripping a big original never hides a smaller one."""
+    buffer = io.BytesIO()
+    photo = Image.open(io.BytesIO(images.make_jpeg(640, 480, "photo", 92)))
+    exif = Image.Exif()
+    exif[0x010E] = "a long description " * 200  # metadata worth removing
+    photo.save(buffer, "JPEG", quality=92, progressive=progressive, exif=exif.tobytes())
+    data = buffer.getvalue()
+    stripped = output_module.strip_jpeg_metadata(data)
+    assert stripped is not None and len(stripped) < len(data) - 3000
+    floor = output_module.jpeg_scan_bytes(data)
+    assert 0 < floor <= len(stripped)
+    assert floor > len(stripped) - 2000  # and close to it: the headers are all that is left
