@@ -246,17 +246,7 @@ def _compress(
         out = _to_8_bit(im, icc_profile)
         if out.mode in ("LA", "RGBA") and output.flattens:
             out = _flatten_on_white(out)
-        # Scaled while still in the stored orientation, so the draft's box applies as it is,
-        # then turned: turning the smaller picture is cheaper.
-        stored_size = _oriented(size, orientation)
-        if out.size != stored_size:
-            out = out.resize(
-                stored_size, Image.Resampling.LANCZOS, box=draft_box, reducing_gap=_REDUCING_GAP
-            )
-        if orientation != 1:
-            out = out.transpose(_EXIF_TRANSPOSITIONS[orientation])
-        if out.mode in ("L", "LA") and not encoder.keeps_grayscale:
-            out = out.convert("RGB" if out.mode == "L" else "RGBA")
+        out = _shaped(out, _oriented(size, orientation), orientation, draft_box, encoder)
         keep_icc = icc_profile if _icc_fits(icc_profile, out.mode) else None
         # Encoders copy some fields (e.g. "comment", "exif") from info: start from nothing.
         out.info = {}
@@ -296,6 +286,29 @@ def _compress(
         kept_original=kept_original,
         over_target=over_target,
     )
+
+
+def _shaped(
+    out: Image.Image,
+    stored_size: tuple[int, int],
+    orientation: int,
+    draft_box: tuple[float, float, float, float] | None,
+    encoder: Encoder,
+) -> Image.Image:
+    """Scale, turn upright and give the mode the encoder takes.
+
+    Scaled while still in the stored orientation, so the draft's box applies as it is, then
+    turned: turning the smaller picture is cheaper.
+    """
+    if out.size != stored_size:
+        out = out.resize(
+            stored_size, Image.Resampling.LANCZOS, box=draft_box, reducing_gap=_REDUCING_GAP
+        )
+    if orientation != 1:
+        out = out.transpose(_EXIF_TRANSPOSITIONS[orientation])
+    if out.mode in ("L", "LA") and not encoder.keeps_grayscale:
+        out = out.convert("RGB" if out.mode == "L" else "RGBA")
+    return out
 
 
 def _decode_jpeg_scaled(
