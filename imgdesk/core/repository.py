@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,11 @@ from imgdesk.core.db import (
 )
 from imgdesk.core.errors import ErrorCode
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.recording import IMPORTING as IMPORTING  # re-exported
+from imgdesk.core.recording import PreparedRows as PreparedRows  # re-exported
+from imgdesk.core.recording import RequestImport as RequestImport  # re-exported
+from imgdesk.core.recording import delete_request_rows
+from imgdesk.core.recording import prepare_rows as prepare_rows  # re-exported
 from imgdesk.core.settings import Settings
 from imgdesk.core.types import CachedOutput, ImageResult
 
@@ -38,9 +42,6 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = ("downloading", "compressing")
 UNFINISHED = ("pending", *IN_FLIGHT)
 FINAL_REQUEST_STATES = ("completed", "failed")
-# A request whose rows are still being recorded: listed (its rows so far can be looked at),
-# but never started by the engine; removed at the next start if the import was cut short.
-IMPORTING = "importing"
 IMPORT_CHUNK_ROWS = 500
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
 _CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with
@@ -144,134 +145,6 @@ IMAGE_UPDATE_FIELDS = frozenset(
         "note",
     }
 )
-
-
-@dataclass(frozen=True)
-class PreparedRows:
-    """Rows of a catalogue encoded for the database (built off the GUI thread).
-
-    Two JSON arrays, the products and their images, recorded by :meth:`RequestImport.add`
-    in two statements.
-    """
-
-    products: str
-    images: str
-    first_row_index: int
-    row_count: int
-    image_count: int
-
-
-def prepare_rows(rows: Sequence[CatalogueRow]) -> PreparedRows:
-    """Encode rows once: one ``json.dumps`` per chunk, not three per row."""
-    products = [
-        (
-            row.index,
-            row.line,
-            row.serial,
-            row.product_name,
-            row.cells,
-            row.urls,
-            row.problems,
-            row.valid,
-        )
-        for row in rows
-    ]
-    images = [
-        (row.index, position, url)
-        for row in rows
-        if row.valid
-        for position, url in enumerate(row.urls, start=1)
-    ]
-    first_row_index = rows[0].index if rows else 0
-    return PreparedRows(
-        json.dumps(products), json.dumps(images), first_row_index, len(rows), len(images)
-    )
-
-
-# One statement per chunk: the GUI thread gives up the GIL on every SQLite step, and getting
-# it back from busy workers can take a switch interval each time (see _json_rows). A product's
-# id is given, not looked up: the first free id plus its row's offset in the chunk.
-_INSERT_PRODUCTS = (
-    "INSERT INTO product (id, request_id, row_index, line, serial, name, cells, urls, "
-    "problems, valid) SELECT :base + json_extract(value, '$[0]'), :request, "
-    "json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-    "json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'), "
-    "json_extract(value, '$[6]'), json_extract(value, '$[7]') FROM json_each(:rows) ORDER BY key"
-)
-_INSERT_IMAGES = (
-    "INSERT INTO image (request_id, product_id, position, url, status, attempts) "
-    "SELECT :request, :base + json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), 'pending', 0 FROM json_each(:rows) ORDER BY key"
-)
-
-
-@translate_errors
-class RequestImport:
-    """Records one request chunk by chunk, in short transactions, so the window keeps responding.
-
-    The request is ``importing`` (listed, but never started by the engine) until
-    :meth:`finish`; an import cut short is removed by :meth:`Repository.recover_interrupted`.
-    """
-
-    def __init__(
-        self,
-        head: Catalogue,
-        csv_path: Path | None,
-        webhook_url: str | None,
-        webhook_secret: str | None,
-        output: OutputSettings,
-    ) -> None:
-        """Record the request itself from ``head`` (name, header, columns) and ``output``."""
-        self.request_id = str(uuid.uuid4())
-        self.name = head.name
-        self.rows_recorded = 0
-        with db.atomic():
-            RequestRow.create(
-                id=self.request_id,
-                csv_name=head.name,
-                csv_path=str(csv_path or ""),
-                status=IMPORTING,
-                created_at=time.time(),
-                header=json.dumps(list(head.header)),
-                delimiter=head.delimiter,
-                encoding=head.encoding,
-                serial_column=head.serial_column,
-                name_column=head.name_column,
-                urls_column=head.urls_column,
-                output_column=head.output_column,
-                webhook_url=webhook_url or None,
-                webhook_secret=webhook_secret or None,
-                output_settings=json.dumps(output.to_dict()),
-            )
-
-    def add(self, rows: PreparedRows) -> None:
-        """Record some rows and their images in one transaction.
-
-        A call that fails (database busy) changed nothing and can simply be made again.
-        """
-        with db.atomic():
-            cursor = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM product")  # type: ignore[no-untyped-call]
-            base = cursor.fetchone()[0] + 1 - rows.first_row_index
-            for sql, rows_json in (
-                (_INSERT_PRODUCTS, rows.products),
-                (_INSERT_IMAGES, rows.images),
-            ):
-                params = {"base": base, "request": self.request_id, "rows": rows_json}
-                db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
-            RequestRow.update(total_images=RequestRow.total_images + rows.image_count).where(
-                RequestRow.id == self.request_id
-            ).execute()
-        self.rows_recorded += rows.row_count
-
-    def finish(self) -> str:
-        """Make the request visible, ready for the engine; returns its id."""
-        RequestRow.update(status="pending").where(RequestRow.id == self.request_id).execute()
-        logger.info("request %s created from %s", self.request_id, self.name)
-        return self.request_id
-
-    def abandon(self) -> None:
-        """Remove what was recorded so far (file refused, or the window closed meanwhile)."""
-        Repository().delete_request(self.request_id)
 
 
 @translate_errors
@@ -658,10 +531,7 @@ class Repository:
 
     def delete_request(self, request_id: str) -> None:
         """Forget a request, its products and images (files are the caller's business)."""
-        with db.atomic():
-            ImageRow.delete().where(ImageRow.request == request_id).execute()
-            ProductRow.delete().where(ProductRow.request == request_id).execute()
-            RequestRow.delete().where(RequestRow.id == request_id).execute()
+        delete_request_rows(request_id)
 
     # -- export -----------------------------------------------------------------------------
 
