@@ -184,7 +184,12 @@ class AvifEncoder:
         quality: int,
         icc_profile: bytes | None,
     ) -> None:
-        """Write ``image`` ("RGB" or "RGBA") as an AVIF; see :meth:`Encoder.encode`."""
+        """Write ``image`` ("RGB" or "RGBA") as an AVIF; see :meth:`Encoder.encode`.
+
+        With transparency, colour is kept at full resolution (4:4:4): with 4:2:0 the hidden
+        colour of fully transparent pixels bleeds into their opaque neighbours (a red
+        transparent pixel turned the white beside it pink).
+        """
         image.save(
             output_file,
             format="AVIF",
@@ -192,6 +197,7 @@ class AvifEncoder:
             speed=AVIF_SPEED,
             max_threads=1,
             icc_profile=icc_profile,
+            subsampling="4:4:4" if image.mode == "RGBA" else "4:2:0",
         )
 
     def strip_metadata(self, data: bytes) -> bytes | None:

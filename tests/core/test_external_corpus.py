@@ -108,3 +108,22 @@ def test_other_image_types_are_unsupported_not_non_images(name: str, label: str)
     error = failure(corpus_file(name))
     assert error.code == ErrorCode.UNSUPPORTED_TYPE
     assert error.message.startswith(f"{label} images are not allowed; ")
+
+
+def on_white(im: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    background.alpha_composite(im.convert("RGBA"))
+    return background.convert("RGB")
+
+
+@pytest.mark.parametrize("name", ["libpng/palette-1-tRNS.png", "libpng/palette-1-sRGB-tRNS.png"])
+def test_avif_keeps_a_transparent_pixels_hidden_colour_out_of_its_neighbours(name: str) -> None:
+    """With 4:2:0 chroma, a red fully transparent pixel turned its white neighbour pink."""
+    from imgdesk.core.output import OutputSettings
+
+    data = corpus_file(name)
+    result = compress_image(data, DEFAULTS, output=OutputSettings(format="avif"))
+    shown = on_white(Image.open(io.BytesIO(result.data)))
+    expected = on_white(Image.open(io.BytesIO(data)))
+    difference = ImageStat.Stat(ImageChops.difference(shown, expected)).mean
+    assert max(difference) < 6, difference  # 14 with the colour bleeding
