@@ -16,6 +16,7 @@ from PIL import Image, ImageChops, ImageStat
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "external-corpus"
@@ -119,8 +120,6 @@ def on_white(im: Image.Image) -> Image.Image:
 @pytest.mark.parametrize("name", ["libpng/palette-1-tRNS.png", "libpng/palette-1-sRGB-tRNS.png"])
 def test_avif_keeps_a_transparent_pixels_hidden_colour_out_of_its_neighbours(name: str) -> None:
     """With 4:2:0 chroma, a red fully transparent pixel turned its white neighbour pink."""
-    from imgdesk.core.output import OutputSettings
-
     data = corpus_file(name)
     result = compress_image(data, DEFAULTS, output=OutputSettings(format="avif"))
     shown = on_white(Image.open(io.BytesIO(result.data)))
