@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import random
 import sys
 import threading
 from collections import Counter
@@ -23,6 +22,7 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
+from imgdesk.core.backoff import retry_delay
 from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ErrorCode, ImageError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository, cache_columns, result_columns
@@ -30,17 +30,16 @@ from imgdesk.core.settings import Settings
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
+from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
+from imgdesk.engine.outputs import reconcile_outputs
 from imgdesk.engine.write_buffer import ImageEvent as ImageEvent  # re-exported: the signal's type
 from imgdesk.engine.write_buffer import WriteBuffer
 
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 100
-STORAGE_PROBE_INTERVAL_MS = 2000
 DB_BUSY_RETRY_MS = 500
-# A held request carries on once this much can be written: room for a typical output image.
-STORAGE_PROBE_BYTES = 512 * 1024
 # A started request's pending images are read a page at a time, in input order, so a
 # 300,000-image request costs neither seconds on the GUI thread nor 300,000 jobs in memory.
 FEED_PAGE_IMAGES = 1000
@@ -49,21 +48,6 @@ FEED_LOW_WATER = 200  # read the next page once fewer jobs than this wait in the
 # (up to this many queued jobs) to find images of other hosts.
 FEED_MAX_QUEUED = 20_000
 FEED_PAGES_PER_PUMP = 3
-# Output files the engine may find in a request's folder (for removing orphans of a crash).
-OUTPUT_EXTENSIONS = (".jpg", ".webp", ".avif")
-# What an image copies from a done twin (the same URL earlier in the request).
-_TWIN_FIELDS = (
-    "http_status",
-    "input_bytes",
-    "output_bytes",
-    "width",
-    "height",
-    "input_type",
-    "output_path",
-    "output_url",
-    "output_format",
-    "note",
-)
 
 
 @dataclass
@@ -132,11 +116,7 @@ class Engine(QObject):
         self._queues: HostQueues[_Job] = HostQueues()
         # Requests held because their output could not be written (disk full): their jobs wait
         # here until a probe finds room again.
-        self._held: dict[str, str] = {}
-        self._held_jobs: dict[str, list[_Job]] = {}
-        self._storage_probe = QTimer(self)
-        self._storage_probe.setInterval(STORAGE_PROBE_INTERVAL_MS)
-        self._storage_probe.timeout.connect(self._on_storage_probe)
+        self._held: HeldRequests[_Job] = HeldRequests(self._storage, self._on_room_again, self)
         self._in_flight: dict[int, _Job] = {}  # by job key
         self._next_job_key = 0
         self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
@@ -298,42 +278,12 @@ class Engine(QObject):
         return False
 
     def _check_output_files(self, request_id: str) -> int:
-        """Match the request's stored outputs with its done rows, in one listing.
-
-        An output without its done row was written just before a crash: its image is pending
-        again and will be stored anew, so the output goes (only while nothing of ours writes
-        there). A done row without its output (the file or its folder was deleted) goes back
-        to pending and is fetched again. So an output always has its done row and a done row
-        always has its output. Returns how many done images lost their output.
-        """
-        try:
-            present = self._storage.names(request_id)
-        except ImageError as error:
-            logger.warning("request %s: cannot list its outputs: %s", request_id, error.message)
-            return 0
-        outputs = self._repo.done_outputs(request_id)
-        if not any(job.request_id == request_id for job in self._in_flight.values()):
-            self._storage.clean_partial(request_id)
-            for name in sorted(present - outputs.keys()):
-                if name.endswith(OUTPUT_EXTENSIONS):
-                    logger.info("removing %s, left by an interrupted run", name)
-                    self._storage.delete(storage_key(request_id, name))
-        vanished = [
-            image_id
-            for name, image_ids in outputs.items()
-            if name not in present
-            for image_id in image_ids
-        ]
-        if not vanished:
-            return 0
-        count = self._repo.reset_done(request_id, vanished)
-        logger.warning(
-            "request %s: the files of %s finished images have vanished; fetching them again",
-            request_id,
-            count,
-        )
-        self._announce(request_id, vanished)
-        return count
+        """Match the request's outputs with its done rows; returns how many are redone."""
+        writing = any(job.request_id == request_id for job in self._in_flight.values())
+        vanished = reconcile_outputs(self._storage, self._repo, request_id, writing=writing)
+        if vanished:
+            self._announce(request_id, vanished)
+        return len(vanished)
 
     def resume_interrupted(self) -> list[str]:
         """Start every request left unfinished by a quit or crash; returns their ids."""
@@ -441,8 +391,7 @@ class Engine(QObject):
         self._stopping = True
         self._queues.clear()
         self._feeds.clear()
-        self._held_jobs.clear()
-        self._storage_probe.stop()
+        self._held.clear()
         self._executor.shutdown(timeout_ms)
         # The results of images that ended during the wait are queued calls to this thread:
         # take them now, so a finished image is stored rather than fetched again.
@@ -459,7 +408,7 @@ class Engine(QObject):
 
     def _enqueue(self, job: _Job) -> None:
         if job.request_id in self._held:
-            self._held_jobs.setdefault(job.request_id, []).append(job)
+            self._held.add_job(job.request_id, job)
         else:
             self._queues.push(job)
 
@@ -536,7 +485,11 @@ class Engine(QObject):
         self._pump()
 
     def _schedule_retry(self, job: _Job, result: ImageResult) -> None:
-        delay = self._backoff_delay(job.attempt, result.retry_after)
+        # The server's Retry-After was capped by the download already (a longer one fails).
+        settings = self._settings
+        delay = retry_delay(
+            job.attempt, settings.retry_base_delay_s, result.retry_after, settings.retry_after_cap_s
+        ).seconds
         logger.info(
             "retrying %s in %.1f s (attempt %s failed: %s)",
             job.url,
@@ -562,13 +515,6 @@ class Engine(QObject):
 
         QTimer.singleShot(round(delay * 1000), self, requeue)
 
-    def _backoff_delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with jitter; a server's Retry-After (already capped) wins."""
-        if retry_after is not None:
-            return retry_after
-        base = self._settings.retry_base_delay_s * 2.0 ** (attempt - 1)
-        return base * random.uniform(0.5, 1.5)
-
     def _record_final(self, job: _Job, result: ImageResult) -> None:
         fields = result_columns(
             result,
@@ -591,26 +537,11 @@ class Engine(QObject):
                 result.compress_ms,
             )
             self._remember_output(job, result)
-            self._buffer.done_unstored[(job.request_id, job.url)] = fields
         else:
             logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
-        for image in job.images:
-            self._write(job.request_id, image.id, **fields)
-            self._buffer.add_event(
-                ImageEvent(
-                    request_id=job.request_id,
-                    image_id=image.id,
-                    serial=image.serial,
-                    position=image.position,
-                    url=image.url,
-                    status=result.status,
-                    error_code=result.error_code,
-                    error=result.error,
-                    output_url=fields["output_url"],
-                    output_format=result.output_format,
-                    note=result.note,
-                )
-            )
+        if self._lost is None:
+            self._buffer.record_final(job.request_id, job.url, job.images, fields)
+            self._schedule_flush()
         self._job_done(job)
 
     def _local_path(self, key: str | None) -> str | None:
@@ -629,24 +560,8 @@ class Engine(QObject):
 
     def _finish_from_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
         """Mark ``image`` done with the output of ``twin``, a done image of the same URL."""
-        fields = {"status": "done", "attempts": 0, "error_code": None, "error": None}
-        fields.update((name, twin[name]) for name in _TWIN_FIELDS)
-        self._write(image.request_id, image.id, **fields)
-        self._buffer.add_event(
-            ImageEvent(
-                request_id=image.request_id,
-                image_id=image.id,
-                serial=image.serial,
-                position=image.position,
-                url=image.url,
-                status="done",
-                error_code=None,
-                error=None,
-                output_url=twin["output_url"],
-                output_format=twin["output_format"],
-                note=twin["note"],
-            )
-        )
+        self._buffer.record_twin(image, twin)
+        self._schedule_flush()
 
     def _job_done(self, job: _Job) -> None:
         for image_id in job.image_ids:
@@ -669,8 +584,7 @@ class Engine(QObject):
             old.cancel()
         self._tokens[request_id] = CancelToken()
         self._queues.take_request(request_id)
-        self._held.pop(request_id, None)
-        self._held_jobs.pop(request_id, None)
+        self._held.drop(request_id)
         self._scheduled = {
             image_id: owner for image_id, owner in self._scheduled.items() if owner != request_id
         }
@@ -682,41 +596,29 @@ class Engine(QObject):
     # -- a full disk holds the request instead of failing every image after it -----------------
 
     def _hold(self, request_id: str, reason: str) -> None:
-        if request_id in self._held:
-            return
         message = f"Paused: {reason} imgdesk carries on by itself once there is room again."
+        if not self._held.hold(request_id, message, self._queues.take_request(request_id)):
+            return
         logger.warning("request %s held: %s", request_id, reason)
-        self._held[request_id] = message
-        self._held_jobs.setdefault(request_id, []).extend(self._queues.take_request(request_id))
         self.flush()  # listeners then see the failed image with the message
         if self._lost is not None:
             return
         self._repo.set_request_error(request_id, message)
         self.request_changed.emit(request_id)
         self.request_held.emit(request_id, message)
-        self._storage_probe.start()
 
-    @Slot()
-    def _on_storage_probe(self) -> None:
-        for request_id in list(self._held):
-            try:
-                self._storage.check_writable(request_id, probe_bytes=STORAGE_PROBE_BYTES)
-            except ImageError:
-                continue
-            logger.info("request %s: room to write again, carrying on", request_id)
-            del self._held[request_id]
-            for job in self._held_jobs.pop(request_id, []):
-                self._enqueue(job)
-            self._repo.set_request_error(request_id, None)
-            storage_failures = self._repo.image_ids(
-                request_id, ("failed",), error_code=ErrorCode.STORAGE
-            )
-            self.request_changed.emit(request_id)
-            self.request_held.emit(request_id, "")
-            if storage_failures:
-                self.retry(request_id, storage_failures)
-        if not self._held:
-            self._storage_probe.stop()
+    def _on_room_again(self, request_id: str, jobs: list[_Job]) -> None:
+        """The disk has room again: the held jobs go on, the images that failed are retried."""
+        for job in jobs:
+            self._enqueue(job)
+        self._repo.set_request_error(request_id, None)
+        storage_failures = self._repo.image_ids(
+            request_id, ("failed",), error_code=ErrorCode.STORAGE
+        )
+        self.request_changed.emit(request_id)
+        self.request_held.emit(request_id, "")
+        if storage_failures:
+            self.retry(request_id, storage_failures)
         self._pump()
 
     def _finish_request(self, request_id: str, error: str | None = None) -> None:
@@ -753,14 +655,16 @@ class Engine(QObject):
     def _announce(self, request_id: str, image_ids: list[int]) -> None:
         """Images changed in the database outside the write buffer; told at the next flush."""
         self._buffer.announce(request_id, image_ids)
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self._schedule_flush()
 
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
         """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
         if self._lost is not None:
             return
         self._buffer.write(request_id, image_id, **fields)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -799,8 +703,6 @@ class Engine(QObject):
         self._queues.clear()
         self._feeds.clear()
         self._held.clear()
-        self._held_jobs.clear()
-        self._storage_probe.stop()
         self._outstanding.clear()
         self._scheduled.clear()
         self._url_jobs.clear()

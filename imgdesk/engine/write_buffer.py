@@ -9,13 +9,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from imgdesk.core.errors import DatabaseBusyError
-from imgdesk.core.repository import Repository
+from imgdesk.core.repository import ImageInfo, Repository
 
 logger = logging.getLogger(__name__)
+
+# What an image copies from a done twin (the same URL earlier in the request).
+TWIN_COLUMNS = (
+    "http_status",
+    "input_bytes",
+    "output_bytes",
+    "width",
+    "height",
+    "input_type",
+    "output_path",
+    "output_url",
+    "output_format",
+    "note",
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,40 @@ class WriteBuffer:
     def add_event(self, event: ImageEvent) -> None:
         """Buffer an image's final outcome, sent once its row is stored."""
         self._events.append(event)
+
+    def record_final(
+        self, request_id: str, url: str, images: Sequence[ImageInfo], columns: dict[str, Any]
+    ) -> None:
+        """Buffer the final outcome of one URL for each of its images, with their events.
+
+        A done URL is also remembered until stored, so a twin read meanwhile copies it.
+        """
+        if columns["status"] == "done":
+            self.done_unstored[(request_id, url)] = columns
+        for image in images:
+            self.write(request_id, image.id, **columns)
+            self.add_event(
+                ImageEvent(
+                    request_id=request_id,
+                    image_id=image.id,
+                    serial=image.serial,
+                    position=image.position,
+                    url=image.url,
+                    status=columns["status"],
+                    error_code=columns["error_code"],
+                    error=columns["error"],
+                    output_url=columns["output_url"],
+                    output_format=columns["output_format"],
+                    note=columns["note"],
+                )
+            )
+
+    def record_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
+        """Buffer ``image`` as done with the output of ``twin``, a done image of its URL."""
+        columns: dict[str, Any] = {"status": "done", "attempts": 0, "error_code": None}
+        columns["error"] = None
+        columns.update((name, twin[name]) for name in TWIN_COLUMNS)
+        self.record_final(image.request_id, image.url, [image], columns)
 
     def forget_request(self, request_id: str) -> None:
         """Drop what would still be announced about a deleted request."""
