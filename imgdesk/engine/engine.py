@@ -14,7 +14,6 @@ import logging
 import sys
 import threading
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Sl
 from imgdesk.core.backoff import retry_delay
 from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ErrorCode, ImageError
 from imgdesk.core.output import OutputSettings
-from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository, cache_columns, result_columns
+from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
@@ -246,7 +245,8 @@ class Engine(QObject):
             if done is None and stored_twin is not None:
                 done = stored_twin._asdict()
             if done is not None:
-                self._finish_from_twin(image, done)
+                self._buffer.record_twin(image, done)  # done with the output of its twin
+                self._schedule_flush()
                 continue
             job = _Job(
                 request_id=request_id,
@@ -490,22 +490,15 @@ class Engine(QObject):
         delay = retry_delay(
             job.attempt, settings.retry_base_delay_s, result.retry_after, settings.retry_after_cap_s
         ).seconds
-        logger.info(
-            "retrying %s in %.1f s (attempt %s failed: %s)",
-            job.url,
-            delay,
-            job.attempt,
-            result.error_code,
-        )
+        logger.info("retrying %s in %.1f s (attempt %s failed)", job.url, delay, job.attempt)
+        pending = {
+            "status": "pending",
+            "error_code": result.error_code,
+            "error": f"{result.error} Trying again in {delay:.0f} s.",
+            "http_status": result.http_status,
+        }
         for image_id in job.image_ids:
-            self._write(
-                job.request_id,
-                image_id,
-                status="pending",
-                error_code=result.error_code,
-                error=f"{result.error} Trying again in {delay:.0f} s.",
-                http_status=result.http_status,
-            )
+            self._write(job.request_id, image_id, **pending)
         job.attempt += 1
 
         def requeue() -> None:
@@ -516,52 +509,19 @@ class Engine(QObject):
         QTimer.singleShot(round(delay * 1000), self, requeue)
 
     def _record_final(self, job: _Job, result: ImageResult) -> None:
-        fields = result_columns(
-            result,
-            attempts=job.attempt,
-            output_path=self._local_path(result.output_key),
-            output_url=(
-                self._storage.url(result.output_key, self._settings.public_base_url)
-                if result.output_key
-                else None
-            ),
-        )
-        if result.ok:
-            logger.info(
-                "%s %s (%s -> %s bytes, %s+%s ms)",
-                "reused" if result.reused else "done",
-                job.url,
-                result.input_bytes,
-                result.output_bytes,
-                result.download_ms,
-                result.compress_ms,
-            )
-            self._remember_output(job, result)
-        else:
-            logger.warning("failed %s: %s %s", job.url, result.error_code, result.error)
         if self._lost is None:
-            self._buffer.record_final(job.request_id, job.url, job.images, fields)
+            self._buffer.record_result(
+                job.request_id,
+                job.images,
+                result,
+                attempts=job.attempt,
+                storage=self._storage,
+                public_base_url=self._settings.public_base_url,
+                # A later run reuses the output only under the same output settings.
+                cache_key=self._settings.output_key(job.output),
+            )
             self._schedule_flush()
         self._job_done(job)
-
-    def _local_path(self, key: str | None) -> str | None:
-        """Where the window finds an output on this computer (None when it is elsewhere)."""
-        path = self._storage.local_path(key) if key else None
-        return str(path) if path is not None else None
-
-    def _remember_output(self, job: _Job, result: ImageResult) -> None:
-        """Note the stored output so a later run of the same URL can reuse it.
-
-        Only a run with the same output settings will: they are part of the key.
-        """
-        if not (result.content_sha256 and result.output_key and result.input_type):
-            return
-        self._buffer.add_cache_row(cache_columns(result, self._settings.output_key(job.output)))
-
-    def _finish_from_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
-        """Mark ``image`` done with the output of ``twin``, a done image of the same URL."""
-        self._buffer.record_twin(image, twin)
-        self._schedule_flush()
 
     def _job_done(self, job: _Job) -> None:
         for image_id in job.image_ids:
@@ -700,14 +660,9 @@ class Engine(QObject):
         """Stop for good: nothing is started, and nothing claims to be stored any more."""
         logger.error("%s", message)
         self._lost = message
-        self._queues.clear()
-        self._feeds.clear()
-        self._held.clear()
-        self._outstanding.clear()
-        self._scheduled.clear()
-        self._url_jobs.clear()
-        self._processing.clear()
-        self._buffer.clear()
+        work: tuple[Any, ...] = (self._queues, self._feeds, self._held, self._outstanding)
+        for state in (*work, self._scheduled, self._url_jobs, self._processing, self._buffer):
+            state.clear()  # every job and every change not stored yet is forgotten
         self.database_lost.emit(message)
 
 

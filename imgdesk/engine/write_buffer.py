@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgdesk.core.errors import DatabaseBusyError
-from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.core.repository import ImageInfo, Repository, cache_columns, result_columns
+from imgdesk.core.storage import Storage
+from imgdesk.core.types import ImageResult
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +100,42 @@ class WriteBuffer:
     def add_event(self, event: ImageEvent) -> None:
         """Buffer an image's final outcome, sent once its row is stored."""
         self._events.append(event)
+
+    def record_result(
+        self,
+        request_id: str,
+        images: Sequence[ImageInfo],
+        result: ImageResult,
+        *,
+        attempts: int,
+        storage: Storage,
+        public_base_url: str,
+        cache_key: str,
+    ) -> None:
+        """Buffer a URL's final result for its images, and what a later run may reuse."""
+        key = result.output_key
+        path = storage.local_path(key) if key else None
+        columns = result_columns(
+            result,
+            attempts=attempts,
+            output_path=str(path) if path is not None else None,
+            output_url=storage.url(key, public_base_url) if key else None,
+        )
+        if result.ok:
+            logger.info(
+                "%s %s (%s -> %s bytes, %s+%s ms)",
+                "reused" if result.reused else "done",
+                result.url,
+                result.input_bytes,
+                result.output_bytes,
+                result.download_ms,
+                result.compress_ms,
+            )
+            if result.content_sha256 and key and result.input_type:
+                self.add_cache_row(cache_columns(result, cache_key))
+        else:
+            logger.warning("failed %s: %s %s", result.url, result.error_code, result.error)
+        self.record_final(request_id, result.url, images, columns)
 
     def record_final(
         self, request_id: str, url: str, images: Sequence[ImageInfo], columns: dict[str, Any]
