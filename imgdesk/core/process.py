@@ -7,6 +7,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -67,12 +68,8 @@ def process_image(
             compress_started = time.monotonic()
             compressed = compress_image(fetched.data, settings, output, task.output)
             compress_ms = _ms_since(compress_started)
-        return ImageResult(
-            image_id=task.image_id,
-            request_id=task.request_id,
-            url=task.url,
-            status="done",
-            attempt=task.attempt,
+        return _done(
+            task,
             http_status=http_status,
             input_bytes=input_bytes,
             output_bytes=compressed.size,
@@ -81,7 +78,6 @@ def process_image(
             input_type=compressed.input_type,
             download_ms=download_ms,
             compress_ms=compress_ms,
-            output_key=task.output_key,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             content_sha256=digest,
@@ -113,12 +109,8 @@ def _reuse(
 ) -> ImageResult:
     """The image did not change since an earlier run: its stored output serves again."""
     storage.copy(cached.key, task.output_key)
-    return ImageResult(
-        image_id=task.image_id,
-        request_id=task.request_id,
-        url=task.url,
-        status="done",
-        attempt=task.attempt,
+    return _done(
+        task,
         http_status=http_status,
         input_bytes=cached.input_bytes,
         output_bytes=cached.output_bytes,
@@ -127,7 +119,6 @@ def _reuse(
         input_type=cached.input_type,
         download_ms=download_ms,
         compress_ms=0,
-        output_key=task.output_key,
         etag=fetched.etag,
         last_modified=fetched.last_modified,
         content_sha256=cached.content_sha256,
@@ -135,6 +126,19 @@ def _reuse(
         output_format=task.output.format,  # the cache key holds the output settings
         kept_original=has_note(cached.note, KEPT_ORIGINAL),
         over_target=has_note(cached.note, OVER_TARGET),
+    )
+
+
+def _done(task: ImageTask, **fields: Any) -> ImageResult:
+    """The result of a task whose output is stored under its key."""
+    return ImageResult(
+        image_id=task.image_id,
+        request_id=task.request_id,
+        url=task.url,
+        status="done",
+        attempt=task.attempt,
+        output_key=task.output_key,
+        **fields,
     )
 
 
