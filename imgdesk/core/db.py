@@ -31,6 +31,7 @@ from peewee import DatabaseError as PeeweeDatabaseError
 from imgdesk.core.errors import DatabaseBusyError, DatabaseError, DataFolderError, SettingsError
 from imgdesk.core.instance import unusable_data_folder
 from imgdesk.core.settings import Settings
+from imgdesk.core.states import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -409,7 +410,7 @@ _opened: tuple[Path, int, int] | None = None
 
 # The request's counters follow every change of an image's state or sizes. Images are only
 # inserted by create_request (which sets total_images) and only deleted with their request.
-_IN_FLIGHT_SQL = "('downloading', 'compressing')"
+_IN_FLIGHT_SQL = "(" + ", ".join(f"'{state}'" for state in IN_FLIGHT) + ")"
 IMAGE_COUNTS_TRIGGER = f"""
 CREATE TRIGGER IF NOT EXISTS image_counts
 AFTER UPDATE OF status, input_bytes, output_bytes ON image

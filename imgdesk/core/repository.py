@@ -16,6 +16,7 @@ from typing import Any, NamedTuple, cast
 
 from peewee import fn
 
+from imgdesk.core import states
 from imgdesk.core.csvio import Catalogue, CatalogueRow
 from imgdesk.core.db import (
     ImageRow,
@@ -39,9 +40,10 @@ from imgdesk.core.types import CachedOutput, ImageResult
 
 logger = logging.getLogger(__name__)
 
-IN_FLIGHT = ("downloading", "compressing")
-UNFINISHED = ("pending", *IN_FLIGHT)
-FINAL_REQUEST_STATES = ("completed", "failed")
+# The state words live in imgdesk.core.states; these names stay for the repository's callers.
+IN_FLIGHT = tuple(str(state) for state in states.IN_FLIGHT)
+UNFINISHED = tuple(str(state) for state in states.UNFINISHED)
+FINAL_REQUEST_STATES = tuple(str(state) for state in states.FINISHED_REQUEST)
 IMPORT_CHUNK_ROWS = 500
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
 _CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with

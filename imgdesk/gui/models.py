@@ -26,6 +26,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from imgdesk.core import states
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.gui.formatting import format_bytes, format_duration, format_timestamp
@@ -59,7 +60,7 @@ STATE_LABELS = {
     "finished_with_failures": "Finished with failures",
     "importing": "Reading file",
 }
-IN_FLIGHT_STATES = frozenset({"downloading", "compressing"})
+IN_FLIGHT_STATES = frozenset(str(state) for state in states.IN_FLIGHT)
 RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 CENTERED = int(Qt.AlignmentFlag.AlignCenter)
 
