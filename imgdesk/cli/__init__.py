@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from imgdesk.cli.cancelling import cmd_cancel
 from imgdesk.cli.commands import cmd_export, cmd_process, cmd_retry
 from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
 from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
@@ -70,6 +71,7 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
         "status": cmd_status,
         "export": cmd_export,
         "retry": cmd_retry,
+        "cancel": cmd_cancel,
     }[options.command]
     try:
         return int(handler(options, repo, data_dir))

@@ -10,7 +10,7 @@ from imgdesk import __version__
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
 
-COMMANDS = ("process", "status", "export", "retry", "demo")
+COMMANDS = ("process", "status", "export", "retry", "cancel", "demo")
 # The OutputSettings field each output flag of `process` sets.
 _OUTPUT_FLAGS = (
     ("format", "--format"),
@@ -180,6 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("request_id", metavar="REQUEST_ID")
     retry.add_argument("-o", "--output", type=Path, metavar="OUTPUT.csv")
     retry.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+
+    cancel = sub.add_parser(
+        "cancel",
+        help="cancel a request, whether the window, a process or nothing runs it",
+        description="Fail the request's unfinished images with 'cancelled' (imgdesk retry "
+        "resumes it later). A window or a process running it stops within 2 s.",
+    )
+    add_global_options(cancel, on_command=True)
+    cancel.add_argument("request_id", metavar="REQUEST_ID", help="the id or its first characters")
 
     demo = sub.add_parser("demo", help="open the window on a bundled sample catalogue")
     add_global_options(demo, on_command=True)

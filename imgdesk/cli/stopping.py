@@ -109,7 +109,7 @@ def stop_now(
     sender.stop_now()  # a POST in flight gives its claim back: the next run sends it at once
     if not stop.signal_name:
         reporter.stopped(stop.message)
-        _exit_now(stop.exit_code)
+        exit_now(stop.exit_code)
     request = repo.get_request(request_id)
     if request is not None and not request.finished:
         repo.set_request_error(
@@ -125,10 +125,10 @@ def stop_now(
             f"interrupted by {stop.signal_name}; the webhook still owed goes out with the next "
             "imgdesk run on this data folder."
         )
-    _exit_now(stop.exit_code)
+    exit_now(stop.exit_code)
 
 
-def _exit_now(code: int) -> NoReturn:
+def exit_now(code: int) -> NoReturn:
     """End the process without waiting for threads still on the network.
 
     A download or a webhook POST can take minutes to time out, and Qt's thread pool and

@@ -17,6 +17,10 @@ name must stay under the 104-byte limit of socket paths, which a data folder's o
 exceed). On Windows Qt's local socket is a named pipe, which plain Python does not speak:
 there the functions here answer as if no window were open, and a Qt caller uses
 ``imgdesk.gui.single_instance.ask_window_qt`` instead.
+
+When the one processing is ``imgdesk process`` or ``retry``, which listens on no socket,
+``imgdesk cancel`` leaves a note instead: a file ``cancel-<request id>`` in the data folder,
+which the running command looks for twice a second (:func:`leave_cancel_note`).
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from imgdesk.core.instance import unusable_data_folder
+
 logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 10.0  # a window busy with a big file still answers within this
 MAX_ANSWER_BYTES = 64 * 1024
 OPEN = "open"
 CANCEL = "cancel"
+CANCEL_NOTE_PREFIX = "cancel-"
 
 
 def socket_name(data_dir: Path) -> str:
@@ -132,3 +139,43 @@ def _read_line(connection: socket.socket) -> bytes:
             break
         received += chunk
     return received.partition(b"\n")[0]
+
+
+def leave_cancel_note(data_dir: Path, request_id: str) -> None:
+    """Ask the ``process`` or ``retry`` running on ``data_dir`` to cancel a request.
+
+    The note is written under another name and renamed, so the running command never reads
+    half a note. It sees the note within half a second, cancels, and removes it.
+
+    Raises:
+        DataFolderError: the data folder cannot be written.
+    """
+    note = data_dir / f"{CANCEL_NOTE_PREFIX}{request_id}"
+    partial = data_dir / f".{note.name}.partial"
+    try:
+        partial.write_text(f"{request_id}\n", encoding="utf-8")
+        os.replace(partial, note)
+    except OSError as error:
+        raise unusable_data_folder(data_dir, error) from None
+
+
+def cancel_notes(data_dir: Path) -> list[str]:
+    """The ids of the requests whose cancelling was asked for by a note, oldest name first."""
+    try:
+        names = sorted(path.name for path in data_dir.glob(f"{CANCEL_NOTE_PREFIX}*"))
+    except OSError as error:
+        logger.warning("cannot look for cancel notes in %s: %s", data_dir, error)
+        return []
+    return [name.removeprefix(CANCEL_NOTE_PREFIX) for name in names]
+
+
+def remove_cancel_note(data_dir: Path, request_id: str) -> bool:
+    """Remove the note asking to cancel a request; False when there was none (or it stays)."""
+    try:
+        (data_dir / f"{CANCEL_NOTE_PREFIX}{request_id}").unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        logger.warning("cannot remove the cancel note of %s: %s", request_id, error)
+        return False
+    return True
