@@ -389,14 +389,7 @@ def _run_window(
         demo_csv = _start_demo(folder, undo) if demo else None
 
         repository = Repository()
-        settings = _load_settings(repository)
-        engine = Engine(repository, settings, folder)
-        webhooks = WebhookSender(Outbox(), settings)
-        # Each finished request gets its output CSV and webhook event, even one that finishes
-        # while resuming, before the window exists; the last CSVs are waited for at exit.
-        finisher = RequestFinisher(repository, engine, webhooks, engine)
-        undo.callback(finisher.wait)
-        undo.callback(engine.shutdown)
+        engine, webhooks, finisher = _start_engine(repository, folder, undo)
         window = _build_window(
             repository, engine, webhooks, finisher, folder, qsettings, tail, log_path
         )
@@ -409,23 +402,54 @@ def _run_window(
         ending = _Ending()
         stop_signals.received.connect(lambda signum: _on_stop_signal(signum, ending, app, window))
         if demo:
-            if demo_csv is None:
-                QMessageBox.warning(window, "Demo", "The demo catalogue is not part of this build.")
-            else:
-                files = [*files, demo_csv]
-            if quit_when_done:
-
-                def on_demo_done(exit_code: int) -> None:
-                    if ending.decide(exit_code):
-                        # Once the window's own slots for the finished request have run.
-                        QTimer.singleShot(0, lambda: _close_without_asking(app, window))
-
-                _quit_when_demo_done(engine, repository, demo_csv, on_demo_done)
-
+            files = _load_demo(
+                app, window, engine, repository, demo_csv, files, quit_when_done, ending
+            )
         _run_loop(app, window, webhooks, files, undo)
         return ending.exit_code
     finally:
         undo.close()
+
+
+def _start_engine(
+    repository: Repository, folder: Path, undo: contextlib.ExitStack
+) -> tuple[Engine, WebhookSender, RequestFinisher]:
+    """The engine, the webhook sender and the finisher, stopped by ``undo`` in that order."""
+    settings = _load_settings(repository)
+    engine = Engine(repository, settings, folder)
+    webhooks = WebhookSender(Outbox(), settings)
+    # Each finished request gets its output CSV and webhook event, even one that finishes
+    # while resuming, before the window exists; the last CSVs are waited for at exit.
+    finisher = RequestFinisher(repository, engine, webhooks, engine)
+    undo.callback(finisher.wait)
+    undo.callback(engine.shutdown)
+    return engine, webhooks, finisher
+
+
+def _load_demo(
+    app: QApplication,
+    window: MainWindow,
+    engine: Engine,
+    repository: Repository,
+    demo_csv: Path | None,
+    files: list[Path],
+    quit_when_done: bool,
+    ending: _Ending,
+) -> list[Path]:
+    """The files to load with the sample CSV; with ``quit_when_done``, close once it finished."""
+    if demo_csv is None:
+        QMessageBox.warning(window, "Demo", "The demo catalogue is not part of this build.")
+    else:
+        files = [*files, demo_csv]
+    if quit_when_done:
+
+        def on_demo_done(exit_code: int) -> None:
+            if ending.decide(exit_code):
+                # Once the window's own slots for the finished request have run.
+                QTimer.singleShot(0, lambda: _close_without_asking(app, window))
+
+        _quit_when_demo_done(engine, repository, demo_csv, on_demo_done)
+    return files
 
 
 def _hand_over(folder: Path, files: list[Path]) -> bool:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
-from imgdesk.core.repository import ImageInfo, RequestInfo
+from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.dialogs import DeleteRequestDialog, PathDialog, open_with_desktop
@@ -31,10 +31,24 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
+def finished_message(request: RequestInfo, status: str, cancelled: int) -> str:
+    """One line on how a request finished (``status``), ``cancelled`` of its failures cancelled."""
+    failed = request.failed - cancelled
+    name, done, total = request.csv_name, request.done, request.total
+    if status == "completed":
+        return f"{name}: all {total:,} images are done."
+    if cancelled:
+        return f"{name}: cancelled, with {done:,} of {total:,} images done."
+    if done:
+        return f"{name}: finished, {done:,} of {total:,} images done, {failed:,} failed."
+    return f"{name}: none of its {total:,} images could be done."
+
+
 class RequestCommands(QObject):
     """The commands on requests and their images (the slots behind the window's actions).
 
     Args:
+        repository: finds a request named by the command line (:meth:`cancel_by_id`).
         engine: retries, pauses, cancels and deletes.
         importer: stops reading the file of a request cancelled or deleted meanwhile.
         requests: re-read at once after a delete, so the row goes at once.
@@ -50,6 +64,7 @@ class RequestCommands(QObject):
 
     def __init__(
         self,
+        repository: Repository,
         engine: Engine,
         importer: CsvImporter,
         requests: RequestsTableModel,
@@ -59,6 +74,7 @@ class RequestCommands(QObject):
     ) -> None:
         """Act on ``engine``; questions are asked over ``parent``."""
         super().__init__(parent)
+        self._repo = repository
         self._engine = engine
         self._importer = importer
         self._requests = requests
@@ -100,6 +116,34 @@ class RequestCommands(QObject):
         self.message.emit(
             f"Cancelled {request.csv_name}. Use Retry All Failures to carry on later.", 8000
         )
+
+    def cancel_by_id(self, text: str) -> dict[str, object]:
+        """``imgdesk cancel TEXT`` reached the window: cancel that request, say how it went.
+
+        ``TEXT`` is a request id or its first characters. The answer is the JSON object
+        :mod:`imgdesk.core.handover` sends back.
+        """
+        request = self._repo.get_request(text)
+        if request is None:
+            found = self._repo.find_request_id(text)
+            request = self._repo.get_request(found) if found else None
+        if request is None:
+            return {"ok": False, "error": f"imgdesk has no request {text} (or several start so)."}
+        if request.finished:
+            state = self._requests.state_label(request).lower()
+            return {
+                "ok": False,
+                "request_id": request.id,
+                "status": request.status,
+                "error": f"Request {request.id} has already finished ({state}).",
+            }
+        self.cancel(request)
+        after = self._repo.get_request(request.id)
+        return {
+            "ok": True,
+            "request_id": request.id,
+            "status": after.status if after is not None else "removed",
+        }
 
     def delete(self, request: RequestInfo | None) -> None:
         """Ask, then forget a request (and, if the user says so, delete its images)."""

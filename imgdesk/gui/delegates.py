@@ -105,6 +105,18 @@ def draw_progress_bar(
     style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 
+def draw_stage_bar(
+    painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+) -> bool:
+    """Draw the stage reached (:data:`PROGRESS_ROLE`) as a bar; False when there is none."""
+    fraction = index.data(PROGRESS_ROLE)
+    if fraction is None:
+        return False
+    text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
+    draw_progress_bar(painter, option, float(fraction), text)
+    return True
+
+
 class ElidingDelegate(QStyledItemDelegate):
     """Elides its column's text its own way (URLs and paths keep both ends readable)."""
 
@@ -176,11 +188,7 @@ class StateDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         """Draw a stage bar for images being worked on, else the coloured state."""
-        state = index.data(STATE_ROLE)
-        fraction = index.data(PROGRESS_ROLE)
-        if state in IN_FLIGHT_STATES and fraction is not None:
-            text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
-            draw_progress_bar(painter, option, float(fraction), text)
+        if index.data(STATE_ROLE) in IN_FLIGHT_STATES and draw_stage_bar(painter, option, index):
             return
         super().paint(painter, option, index)
 
@@ -200,12 +208,8 @@ class StageBarDelegate(QStyledItemDelegate):
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
         """Draw the bar of an image being downloaded or compressed, else the plain cell."""
-        fraction = index.data(PROGRESS_ROLE)
-        if fraction is None:
+        if not draw_stage_bar(painter, option, index):
             super().paint(painter, option, index)
-            return
-        text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
-        draw_progress_bar(painter, option, float(fraction), text)
 
 
 class ThumbnailDelegate(QStyledItemDelegate):

@@ -36,8 +36,8 @@ from PySide6.QtGui import QGuiApplication, QIcon
 
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.gui import image_columns as columns
 from imgdesk.gui.delegates import state_color, state_icon
-from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
 from imgdesk.gui.models import (
     BUSY_RETRY_MS,
     CENTERED,
@@ -46,11 +46,9 @@ from imgdesk.gui.models import (
     REFRESH_INTERVAL_MS,
     RIGHT_ALIGNED,
     SORT_ROLE,
-    STATE_LABELS,
     STATE_ROLE,
     RowsTableModel,
     contiguous_runs,
-    image_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,13 +62,6 @@ INSERT_BATCH_ROWS = 20_000  # pages read are shown this many at a time (one repa
 # than move each one to its place.
 RESORT_ALL_ROWS = 2000
 
-# Lifecycle order, so sorting by state groups the table the way work moves through it.
-_STATE_ORDER = {
-    state: rank
-    for rank, state in enumerate(
-        ("pending", "retrying", "downloading", "compressing", "done", "failed", "cancelled")
-    )
-}
 # Positions of ImageInfo fields in the plain tuples the model keeps.
 _ID, _STATUS, _ERROR_CODE = 0, 7, 9
 _DISPLAY = Qt.ItemDataRole.DisplayRole
@@ -78,14 +69,6 @@ _ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 _DECORATION = Qt.ItemDataRole.DecorationRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
-
-
-def _natural_key(text: str) -> str:
-    """A string that sorts ``2`` before ``10`` and numbers before words."""
-    stripped = text.strip()
-    if stripped.isdigit():
-        return f"0{int(stripped):020d}"
-    return f"1{stripped.casefold()}"
 
 
 def _search_text(text: str) -> str:
@@ -123,36 +106,19 @@ class ImagesTableModel(RowsTableModel):
         loading_finished(str): id of the request shown, once every one of its images is listed.
     """
 
-    COL_SERIAL = 0
-    COL_PRODUCT = 1
-    COL_POSITION = 2
-    COL_THUMBNAIL = 3
-    COL_STATE = 4
-    COL_SIZE = 5
-    COL_SAVINGS = 6
-    COL_MESSAGE = 7
-    COL_OUTPUT = 8
-    COL_URL = 9
-    COLUMN_COUNT = 10
-
-    HEADERS = {
-        COL_SERIAL: "S. No.",
-        COL_PRODUCT: "Product",
-        COL_POSITION: "#",
-        COL_THUMBNAIL: "",
-        COL_STATE: "State",
-        COL_SIZE: "Size before \u2192 after",
-        COL_SAVINGS: "Saved",
-        COL_MESSAGE: "Message",
-        COL_OUTPUT: "Output file",
-        COL_URL: "Input URL",
-    }
-    HEADER_TIPS = {
-        COL_POSITION: "Position of the image among the product's URLs",
-        COL_THUMBNAIL: "Thumbnail of the compressed image",
-        COL_SAVINGS: "How much smaller the compressed image is",
-        COL_MESSAGE: "Why an image failed or is retried (its error code in the tooltip)",
-    }
+    COL_SERIAL = columns.COL_SERIAL
+    COL_PRODUCT = columns.COL_PRODUCT
+    COL_POSITION = columns.COL_POSITION
+    COL_THUMBNAIL = columns.COL_THUMBNAIL
+    COL_STATE = columns.COL_STATE
+    COL_SIZE = columns.COL_SIZE
+    COL_SAVINGS = columns.COL_SAVINGS
+    COL_MESSAGE = columns.COL_MESSAGE
+    COL_OUTPUT = columns.COL_OUTPUT
+    COL_URL = columns.COL_URL
+    COLUMN_COUNT = columns.COLUMN_COUNT
+    HEADERS = columns.HEADERS
+    HEADER_TIPS = columns.HEADER_TIPS
     # Columns a first start hides: the preview shows both for the selected image, and the
     # other columns then fit a 1280-pixel-wide screen. The header's menu shows them again.
     HIDDEN_BY_DEFAULT = (COL_OUTPUT, COL_URL)
@@ -450,98 +416,22 @@ class ImagesTableModel(RowsTableModel):
         if role == OBJECT_ROLE:
             return ImageInfo._make(self._images[place])
         if role == SORT_ROLE:
-            return self._sort_key(self._images[place], column)
+            return columns.sort_key(self._images[place], column)
         if role == _TOOLTIP:
-            return self._tooltip(ImageInfo._make(self._images[place]), column)
+            return columns.tooltip(ImageInfo._make(self._images[place]), column)
         return None
 
     def _cells_of(self, place: int) -> tuple[str, ...]:
         """The texts of an image's columns and its state key, built once per change."""
         cells = self._cells[place]
         if cells is None:
-            cells = self._cells[place] = self._texts(ImageInfo._make(self._images[place]))
+            cells = self._cells[place] = columns.cell_texts(ImageInfo._make(self._images[place]))
         return cells
-
-    @staticmethod
-    def _texts(image: ImageInfo) -> tuple[str, ...]:
-        state = image_state(image)
-        size = savings = ""
-        if image.status == "done":
-            savings = format_savings(savings_fraction(image.input_bytes, image.output_bytes))
-            if image.input_bytes is not None:
-                before, after = format_bytes(image.input_bytes), format_bytes(image.output_bytes)
-                size = f"{before} \u2192 {after}"
-        return (
-            image.serial,
-            image.product_name,
-            str(image.position),
-            "",
-            STATE_LABELS.get(state, image.status),
-            size,
-            savings,
-            image.error or image.error_code or "",
-            image.output_path or "",
-            image.url,
-            state,
-        )
 
     def _icon(self, state: str) -> QIcon | None:
         if state not in self._icons:
             self._icons[state] = state_icon(state, None)
         return self._icons[state]
-
-    def _sort_key(self, row: tuple[Any, ...], column: int) -> Any:
-        image = ImageInfo._make(row)
-        if column == self.COL_SERIAL:
-            return _natural_key(image.serial)
-        if column == self.COL_PRODUCT:
-            return image.product_name.casefold()
-        if column == self.COL_POSITION:
-            return image.position
-        if column in (self.COL_STATE, self.COL_THUMBNAIL):
-            return _STATE_ORDER.get(image_state(image), 99)
-        if column == self.COL_SIZE:
-            return image.input_bytes if image.status == "done" and image.input_bytes else -1
-        if column == self.COL_SAVINGS:
-            fraction = savings_fraction(image.input_bytes, image.output_bytes)
-            return fraction if image.status == "done" and fraction is not None else -1e9
-        if column == self.COL_MESSAGE:
-            return (image.error or image.error_code or "").casefold()
-        if column == self.COL_OUTPUT:
-            return image.output_path or ""
-        if column == self.COL_URL:
-            return image.url
-        return None
-
-    def _tooltip(self, image: ImageInfo, column: int) -> str | None:
-        if column == self.COL_URL:
-            return image.url
-        if column == self.COL_OUTPUT:
-            return image.output_url or image.output_path
-        if column == self.COL_MESSAGE and (image.error or image.error_code):
-            status = f" (HTTP {image.http_status})" if image.http_status else ""
-            return f"{image.error_code}{status}: {image.error or ''}".rstrip(": ")
-        if column == self.COL_STATE:
-            label = STATE_LABELS.get(image_state(image), image.status)
-            if image.attempts > 1:
-                label = f"{label} after {image.attempts} attempts"
-            if image.status == "failed":
-                label += " \u2014 double-click to retry"
-            return label
-        if column == self.COL_SIZE and image.status == "done":
-            size = f"{image.width} \u00d7 {image.height} px, " if image.width else ""
-            timing = ""
-            if image.download_ms is not None and image.compress_ms is not None:
-                timing = (
-                    f"; downloaded in {image.download_ms} ms, compressed in {image.compress_ms} ms"
-                )
-            return (
-                f"{size}{format_bytes(image.input_bytes)} {image.input_type or ''} \u2192 "
-                f"{format_bytes(image.output_bytes)} JPEG{timing}"
-            )
-        if column == self.COL_PRODUCT:
-            return image.product_name
-        return None
 
     # -- sorting and filtering --------------------------------------------------------------
 
@@ -572,7 +462,7 @@ class ImagesTableModel(RowsTableModel):
             column = self._sort_column
             # Stable, also reversed: equal keys stay in input order either way.
             shown.sort(
-                key=lambda place: self._sort_key(images[place], column), reverse=self._descending
+                key=lambda place: columns.sort_key(images[place], column), reverse=self._descending
             )
         return shown
 
@@ -581,7 +471,7 @@ class ImagesTableModel(RowsTableModel):
         if self._accepts(old) != self._accepts(new):
             return True
         column = self._sort_column
-        return column >= 0 and self._sort_key(old, column) != self._sort_key(new, column)
+        return column >= 0 and columns.sort_key(old, column) != columns.sort_key(new, column)
 
     def _move(self, moved: list[int]) -> None:
         """Put changed images where they now belong (or out of sight), the others staying."""
@@ -602,12 +492,12 @@ class ImagesTableModel(RowsTableModel):
     def _insert_sorted(self, shown: list[int], place: int) -> None:
         """Insert ``place`` where the sort puts it (after equal keys of earlier images)."""
         images, column, descending = self._images, self._sort_column, self._descending
-        key = self._sort_key(images[place], column)
+        key = columns.sort_key(images[place], column)
         low, high = 0, len(shown)
         while low < high:
             middle = (low + high) // 2
             other = shown[middle]
-            other_key = self._sort_key(images[other], column)
+            other_key = columns.sort_key(images[other], column)
             if other_key == key:
                 before = other < place
             else:

@@ -11,14 +11,13 @@ keeping its own layout: the actions (:mod:`~imgdesk.gui.actions`), the requests 
 images pane with the preview, the log and webhook docks, and the status bar. What is left
 here are the flows between them: selection, the user's commands, the engine's news.
 
-When a request finishes, the window writes its output CSV into the request's folder and
-only then queues the request's webhook event, so the event always names the file (see
-:meth:`MainWindow.export_on_finish`, in the marked block of methods below).
+When a request finishes, :class:`~imgdesk.engine.finisher.RequestFinisher` writes its output
+CSV into the request's folder and only then queues its webhook event; the window shows what
+it did. The user's own exports are :class:`~imgdesk.gui.exports.RequestExports`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -48,8 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgdesk.core.csvio import Catalogue, output_csv_name, write_output_csv
-from imgdesk.core.errors import DatabaseBusyError
+from imgdesk.core.csvio import output_csv_name
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
@@ -65,19 +63,18 @@ from imgdesk.gui.actions import (
     Action,
     WindowActions,
 )
-from imgdesk.gui.commands import RequestCommands
+from imgdesk.gui.commands import RequestCommands, finished_message
 from imgdesk.gui.dashboard import DashboardDialog
 from imgdesk.gui.dialogs import (
-    PartialExportQuestion,
     choose_csv_files,
-    choose_export_path,
     confirm_quit,
     show_about,
 )
+from imgdesk.gui.exports import RequestExports
 from imgdesk.gui.help import guide_dialog, shortcuts_dialog
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
-from imgdesk.gui.loading import BackgroundTask, CsvImporter, TaskRelay
+from imgdesk.gui.loading import CsvImporter
 from imgdesk.gui.log_view import LogDock, LogView, TailLogHandler
 from imgdesk.gui.models import RequestsTableModel
 from imgdesk.gui.notifier import Notifier
@@ -87,20 +84,13 @@ from imgdesk.gui.requests_pane import EmptyState, RequestsPane
 from imgdesk.gui.settings_dialog import SettingsDialog, SettingsPage, WebhookTester
 from imgdesk.gui.status_bar import StatusBar
 from imgdesk.gui.webhook_view import WebhookDock, WebhookPanel
-from imgdesk.gui.widgets import DialogTracker, FileDropFilter, message_box, restore_saved
+from imgdesk.gui.widgets import DialogTracker, FileDropFilter, restore_saved
 
 logger = logging.getLogger(__name__)
 
 # Bump when columns or docks change, so an old saved layout is not applied to a new one.
 LAYOUT_VERSION = 3
 TOOLBAR_SLACK = 16  # pixels of the window's width beyond the toolbar's own
-
-
-def write_output_file(
-    path: Path, catalogue: Catalogue, outputs: dict[int, list[str | None]], neutralise: bool
-) -> None:
-    """Write an output CSV the user exports (a background task's positional call)."""
-    write_output_csv(path, catalogue, outputs, neutralise=neutralise)
 
 
 def _local_path(location: str) -> Path | None:
@@ -168,11 +158,6 @@ class MainWindow(QMainWindow):
         if finisher is not None:
             finisher.finished.connect(self._on_finisher_finished)
         self._closing = False
-        self._exports: dict[int, tuple[str, Path]] = {}  # by task id: (request id, path)
-        self._next_export_id = 0
-        self._export_relay = TaskRelay(self)
-        self._export_relay.succeeded.connect(self._on_export_relay_succeeded)
-        self._export_relay.failed.connect(self._on_export_relay_failed)
         self.setWindowTitle(progress_title(None, paused=False))
         self.setObjectName("main_window")
         self._drops = FileDropFilter(self, self.load_files, self._on_drop_hint)
@@ -187,7 +172,10 @@ class MainWindow(QMainWindow):
         self.importer = CsvImporter(repository, engine, self, self._io_pool)
         self.notifier = Notifier(self)
         self.commands = RequestCommands(
-            engine, self.importer, self.requests_model, self._dialogs, data_dir, self
+            repository, engine, self.importer, self.requests_model, self._dialogs, data_dir, self
+        )
+        self.exports = RequestExports(
+            repository, engine, self._io_pool, self._dialogs, qsettings, data_dir, self
         )
 
         self._actions = WindowActions(self, self._action_slots())
@@ -217,7 +205,7 @@ class MainWindow(QMainWindow):
         commands = self.commands
         return {
             Action.OPEN: self._on_open_triggered,
-            Action.EXPORT: self._on_export_triggered,
+            Action.EXPORT: lambda: self.exports.export(self.current_request()),
             Action.OPEN_FOLDER: lambda: commands.open_folder(self.current_request()),
             Action.SETTINGS: self.open_settings,
             Action.QUIT: self.close,
@@ -325,6 +313,8 @@ class MainWindow(QMainWindow):
         self.images_pane.context_image_changed.connect(self._update_actions)
         self.images_pane.image_activated.connect(self.commands.activate_image)
         self.commands.message.connect(self.statusBar().showMessage)
+        self.exports.message.connect(self.statusBar().showMessage)
+        self.exports.exported.connect(self.export_finished)
         self.webhook_panel.settings_requested.connect(self._on_webhook_settings_requested)
         self.importer.request_created.connect(self._on_importer_request_created)
         self.importer.file_rejected.connect(self._on_importer_file_rejected)
@@ -437,66 +427,9 @@ class MainWindow(QMainWindow):
         ``TEXT`` is a request id or its first characters. The answer is the JSON object
         :mod:`imgdesk.core.handover` sends back.
         """
-        request = self._repo.get_request(text)
-        if request is None:
-            found = self._repo.find_request_id(text)
-            request = self._repo.get_request(found) if found else None
-        if request is None:
-            return {"ok": False, "error": f"imgdesk has no request {text} (or several start so)."}
-        if request.finished:
-            state = self.requests_model.state_label(request).lower()
-            return {
-                "ok": False,
-                "request_id": request.id,
-                "status": request.status,
-                "error": f"Request {request.id} has already finished ({state}).",
-            }
-        self.commands.cancel(request)
-        after = self._repo.get_request(request.id)
-        return {
-            "ok": True,
-            "request_id": request.id,
-            "status": after.status if after is not None else "removed",
-        }
+        return self.commands.cancel_by_id(text)
 
-    # -- exports ----------------------------------------------------------------------------
-
-    def export_to(self, request_id: str, path: Path) -> None:
-        """Write a request's output CSV to ``path`` (the user's export), in the background."""
-        catalogue, outputs = self._repo.export_data(request_id)
-        neutralise = self._engine.settings.neutralise_formulas
-        self._next_export_id += 1
-        task_id = self._next_export_id
-        self._exports[task_id] = (request_id, path)
-        task = BackgroundTask(
-            self._export_relay, task_id, write_output_file, path, catalogue, outputs, neutralise
-        )
-        self._io_pool.start(task)
-
-    def _on_export_relay_succeeded(self, task_id: int, _result: object) -> None:
-        found = self._exports.pop(task_id, None)
-        if found is None:
-            return
-        request_id, path = found
-        with contextlib.suppress(DatabaseBusyError):  # the file is written; only the note waits
-            self._engine.record_output_csv(request_id, path.absolute().as_uri())
-        logger.info("exported request %s to %s", request_id, path)
-        self.statusBar().showMessage(f"Exported {path.name} to {path.parent}", 10000)
-        self.export_finished.emit(request_id, str(path))
-
-    def _on_export_relay_failed(self, task_id: int, error: object) -> None:
-        found = self._exports.pop(task_id, None)
-        if found is None:
-            return
-        request_id, path = found
-        logger.error("export of %s to %s failed: %s", request_id, path, error)
-        reason = getattr(error, "message", None) or str(error)
-        self._show_message(
-            QMessageBox.Icon.Warning,
-            "Export failed",
-            f"{path.name} could not be written.",
-            f"{reason}\n\nChoose another folder or file name and try again.",
-        )
+    # -- finished requests ------------------------------------------------------------------
 
     def _on_finisher_finished(self, request_id: str, location: str, problem: str) -> None:
         """A finished request's output CSV is written (or not) and its webhook queued."""
@@ -540,29 +473,6 @@ class MainWindow(QMainWindow):
     def _on_open_triggered(self) -> None:
         self.load_files(choose_csv_files(self, self._qsettings))
 
-    def _on_export_triggered(self) -> None:
-        shown = self.current_request()
-        # As stored now: the list's copy may be a moment behind a request that just finished.
-        request = self._repo.get_request(shown.id) if shown is not None else None
-        if request is None:
-            return
-        if not (request.pending or request.in_flight):
-            self._choose_and_export(request)
-            return
-        # Still processing: say that only what is done goes out, before asking where to.
-        question = PartialExportQuestion(request, self)
-
-        def answered(_result: int) -> None:
-            if question.confirmed():
-                self._choose_and_export(request)
-
-        self._dialogs.open(question, answered)
-
-    def _choose_and_export(self, request: RequestInfo) -> None:
-        path = choose_export_path(self, self._qsettings, request, self._data_dir)
-        if path is not None:
-            self.export_to(request.id, path)
-
     def _on_webhook_settings_requested(self) -> None:
         self.open_settings(SettingsPage.WEBHOOK)
 
@@ -589,7 +499,8 @@ class MainWindow(QMainWindow):
         if data_dir.absolute() != self._data_dir.absolute():
             self._qsettings.setValue("data_dir", str(data_dir))
             overridden = " It is overridden by --data-dir or IMGDESK_DATA_DIR, if given."
-            self._show_message(
+            self._dialogs.show_message(
+                self,
                 QMessageBox.Icon.Information,
                 "Data folder changed",
                 f"imgdesk will use {data_dir} the next time it starts.",
@@ -669,16 +580,7 @@ class MainWindow(QMainWindow):
         if request is None:
             return
         cancelled = self._repo.cancelled_counts([request_id]).get(request_id, 0)
-        failed = request.failed - cancelled
-        name, done, total = request.csv_name, request.done, request.total
-        if status == "completed":
-            text = f"{name}: all {total:,} images are done."
-        elif cancelled:
-            text = f"{name}: cancelled, with {done:,} of {total:,} images done."
-        elif done:
-            text = f"{name}: finished, {done:,} of {total:,} images done, {failed:,} failed."
-        else:
-            text = f"{name}: none of its {total:,} images could be done."
+        text = finished_message(request, status, cancelled)
         self.statusBar().showMessage(text, 10000)
         self.notifier.notify_if_away("imgdesk finished a request", text)
 
@@ -730,8 +632,3 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(text)
         else:
             self.statusBar().clearMessage()
-
-    def _show_message(
-        self, icon: QMessageBox.Icon, title: str, text: str, informative: str = ""
-    ) -> None:
-        self._dialogs.open(message_box(self, icon, title, text, informative), lambda _result: None)

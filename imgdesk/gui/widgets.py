@@ -179,6 +179,17 @@ class DialogTracker:
         """The dialogs opened here that are still on screen."""
         return list(self._dialogs)
 
+    def show_message(
+        self,
+        parent: QWidget,
+        icon: QMessageBox.Icon,
+        title: str,
+        text: str,
+        informative: str = "",
+    ) -> None:
+        """Open a :func:`message_box` over ``parent``; nothing waits for its answer."""
+        self.open(message_box(parent, icon, title, text, informative), lambda _result: None)
+
 
 def message_box(
     parent: QWidget, icon: QMessageBox.Icon, title: str, text: str, informative: str = ""
