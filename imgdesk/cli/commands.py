@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING
 
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say, shown_text
 from imgdesk.cli.parser import output_settings_from
@@ -16,17 +15,19 @@ from imgdesk.core.csvio import (
     Catalogue,
     check_output_path,
     default_output_path,
-    output_csv_name,
     read_catalogue,
     write_output_csv,
 )
 from imgdesk.core.errors import CsvFileError, ImageError
 from imgdesk.core.output import encoder_for
+from imgdesk.core.paths import file_of_url
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.settings import Settings, check_http_url
-from imgdesk.core.storage import request_folder
 from imgdesk.core.webhook import check_secret
+
+if TYPE_CHECKING:
+    from imgdesk.engine.engine import Engine
 
 
 def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
@@ -109,48 +110,40 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
         return EXIT_REJECTED
     # The request's own output settings: the database may come from another installation.
     encoder_for(request.output.format)
-    output = _retry_output(options.output, request, data_dir)
-    if output is None:
-        return EXIT_REJECTED
-    settings = repo.load_settings()
-    repo.recover_interrupted(request.id)
-    reset = repo.reset_failed(request.id)
-    reporter = Reporter(options.json, sys.stdout, sys.stderr)
-    if not options.json:
-        say(f"imgdesk: retrying {reset} failed images of {request.id}; output: {output}")
-    return run_to_end(repo, settings, data_dir, request.id, output, reporter)
-
-
-def _retry_output(given: Path | None, request: RequestInfo, data_dir: Path) -> Path | None:
-    """Where ``retry`` writes the output CSV, checked; None when that place is refused.
-
-    Without -o: where the last output went, else next to the input, else (the input is
-    gone) in the request's folder of images. Never the current folder, where a file of the
-    same name may be something else.
-    """
     input_path = Path(request.csv_path) if request.csv_path else None
-    output = given or _stored_output(request)
-    if output is None and input_path is not None and input_path.is_file():
-        output = default_output_path(input_path)
-    if output is None:
-        folder = request_folder(data_dir, request.id)
-        with contextlib.suppress(OSError):  # check_output_path says what is wrong with it
-            folder.mkdir(parents=True, exist_ok=True)
-        output = folder / output_csv_name(request.csv_name)
-    try:
-        check_output_path(output, input_path)
-    except CsvFileError as error:
-        say(f"imgdesk: {error.message}")
-        return None
-    return output
+    output = options.output or _retry_output(request, input_path)
+    if output is not None:
+        try:
+            check_output_path(output, input_path)
+        except CsvFileError as error:
+            say(f"imgdesk: {error.message}")
+            return EXIT_REJECTED
+    reporter = Reporter(options.json, sys.stdout, sys.stderr)
+
+    def begin(engine: Engine) -> None:
+        # Through the engine, the one writer: it also takes back images a crash left running.
+        retried = engine.retry(request.id)
+        if not options.json:
+            shown = output or "the request's folder in the storage"
+            say(f"imgdesk: retrying {retried} failed images of {request.id}; output: {shown}")
+        if not retried:
+            engine.start_request(request.id)  # nothing to redo: it finishes (and exports) now
+
+    return run_to_end(repo, repo.load_settings(), data_dir, request.id, output, reporter, begin)
 
 
-def _stored_output(request: RequestInfo) -> Path | None:
-    """Where the request's output CSV was last written, when that was a local file."""
-    if not request.output_csv:
-        return None
-    parts = urlsplit(request.output_csv)
-    return Path(unquote(parts.path)) if parts.scheme == "file" else None
+def _retry_output(request: RequestInfo, input_path: Path | None) -> Path | None:
+    """Where ``retry`` writes the output CSV without -o; None: in the storage only.
+
+    Where the last output went, else next to the input; when the input is gone, only the
+    storage's copy (``<request_id>/<csv stem>-output.csv``). Never the current folder,
+    where a file of the same name may be something else.
+    """
+    if request.output_csv and (stored := file_of_url(request.output_csv)) is not None:
+        return stored
+    if input_path is not None and input_path.is_file():
+        return default_output_path(input_path)
+    return None
 
 
 def cmd_export(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
 from imgdesk.cli.console import shown_text
 from imgdesk.core.csvio import Catalogue
+from imgdesk.core.paths import file_of_url
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
 
@@ -137,8 +137,8 @@ class Reporter:
                 "(imgdesk status shows them)\n"
             )
 
-    def finished(self, request: RequestInfo, output: Path | None) -> None:
-        """The request ended; ``output`` is None when its CSV could not be written."""
+    def finished(self, request: RequestInfo, output_csv: str) -> None:
+        """The request ended; ``output_csv`` is its CSV's URL, "" when it could not be written."""
         if self._json:
             self._emit(
                 "request.finished",
@@ -146,7 +146,7 @@ class Reporter:
                 status=request.status,
                 succeeded=request.done,
                 failed=request.failed,
-                output_csv=output.absolute().as_uri() if output else None,
+                output_csv=output_csv or None,
             )
             return
         if self._tty:
@@ -155,5 +155,5 @@ class Reporter:
         self._err.write(
             f"imgdesk: {request.status}: {request.done} done, {request.failed} failed of "
             f"{request.total} in {seconds:.1f} s; saved {request.bytes_saved / 1e6:.1f} MB; "
-            f"output: {output or 'not written'}\n"
+            f"output: {file_of_url(output_csv) or output_csv or 'not written'}\n"
         )

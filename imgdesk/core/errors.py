@@ -106,3 +106,8 @@ class DatabaseError(ImdeskError):
 
 class DatabaseBusyError(DatabaseError):
     """Another program holds the database's write lock; the same call may succeed later."""
+
+
+# The one busy-database policy: whoever meets DatabaseBusyError keeps what it wanted to
+# write (or read) and tries again after this long, without telling the user anything yet.
+BUSY_RETRY_MS = 500

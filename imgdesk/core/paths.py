@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import platformdirs
 
@@ -39,3 +41,9 @@ def resource_path(name: str) -> Path:
     bundle = getattr(sys, "_MEIPASS", None)
     package = Path(bundle) / "imgdesk" if bundle else Path(__file__).resolve().parents[1]
     return package / "resources" / name
+
+
+def file_of_url(location: str) -> Path | None:
+    """The file of a ``file://`` URL (an output CSV's recorded place); None for other URLs."""
+    parts = urlsplit(location)
+    return Path(url2pathname(parts.path)) if parts.scheme == "file" else None

@@ -22,10 +22,19 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from imgdesk.core.backoff import retry_delay
-from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ErrorCode, ImageError
+from imgdesk.core.csvio import Catalogue
+from imgdesk.core.errors import (
+    BUSY_RETRY_MS,
+    DatabaseBusyError,
+    DataFolderError,
+    ErrorCode,
+    ImageError,
+)
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.recording import PreparedRows, RequestImport
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
+from imgdesk.core.states import ImageStatus, RequestStatus
 from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
@@ -38,7 +47,6 @@ from imgdesk.engine.write_buffer import WriteBuffer
 logger = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 100
-DB_BUSY_RETRY_MS = 500
 # A started request's pending images are read a page at a time, in input order, so a
 # 300,000-image request costs neither seconds on the GUI thread nor 300,000 jobs in memory.
 FEED_PAGE_IMAGES = 1000
@@ -66,6 +74,41 @@ class _Job:
 
     def __post_init__(self) -> None:
         self.image_ids = [image.id for image in self.images]
+
+    def task(self) -> ImageTask:
+        """What an executor runs for this job's next attempt."""
+        return ImageTask(
+            image_id=self.image_ids[0],
+            request_id=self.request_id,
+            url=self.url,
+            output_key=self.output_key,
+            output=self.output,
+            attempt=self.attempt,
+            cached=self.cached,
+        )
+
+
+def _new_job(
+    request_id: str,
+    image: ImageInfo,
+    output: OutputSettings,
+    token: CancelToken,
+    cached: CachedOutput | None,
+) -> _Job:
+    """The job of an image whose URL is not being fetched yet."""
+    name = output_file_name(
+        image.row_index + 1, image.product_name, image.position, output.extension
+    )
+    return _Job(
+        request_id=request_id,
+        url=image.url,
+        images=[image],
+        output_key=storage_key(request_id, name),
+        output=output,
+        host=(urlsplit(image.url).hostname or "").lower(),
+        token=token,
+        cached=cached,
+    )
 
 
 class Engine(QObject):
@@ -165,6 +208,29 @@ class Engine(QObject):
             return bool(self._feeds) or any(self._outstanding.values())
         return request_id in self._feeds or self._outstanding[request_id] > 0
 
+    def save_settings(self, settings: Settings) -> None:
+        """Store new settings, then use them for work that starts from now on.
+
+        Raises:
+            DatabaseBusyError: another program holds the database; nothing changed.
+        """
+        self._repo.save_settings(settings)
+        self.set_settings(settings)
+
+    def start_import(self, head: Catalogue, csv_path: Path) -> RequestImport:
+        """Begin recording a file's request, with the stored output settings; see record_rows."""
+        return self._repo.start_import(head, csv_path)
+
+    def record_rows(self, recording: RequestImport, rows: PreparedRows) -> None:
+        """Store one chunk of an import's rows (may raise DatabaseBusyError: not stored)."""
+        recording.add(rows)
+
+    def finish_import(self, recording: RequestImport) -> str:
+        """Mark an import recorded in full and start processing it; returns the request id."""
+        request_id = recording.finish()
+        self.start_request(request_id)
+        return request_id
+
     def set_settings(self, settings: Settings) -> None:
         """Use new settings for work that starts from now on."""
         self._settings = settings
@@ -219,7 +285,8 @@ class Engine(QObject):
         """Queue the next page of the request's pending images, one job per new URL."""
         after_id = self._feeds[request_id]
         output = self._outputs[request_id]
-        page = self._repo.list_images_page(request_id, after_id, FEED_PAGE_IMAGES, ("pending",))
+        pending = (ImageStatus.PENDING,)
+        page = self._repo.list_images_page(request_id, after_id, FEED_PAGE_IMAGES, pending)
         if len(page) < FEED_PAGE_IMAGES:
             del self._feeds[request_id]
         else:
@@ -248,21 +315,8 @@ class Engine(QObject):
                 self._buffer.record_twin(image, done)  # done with the output of its twin
                 self._schedule_flush()
                 continue
-            job = _Job(
-                request_id=request_id,
-                url=image.url,
-                images=[image],
-                output_key=storage_key(
-                    request_id,
-                    output_file_name(
-                        image.row_index + 1, image.product_name, image.position, output.extension
-                    ),
-                ),
-                output=output,
-                host=(urlsplit(image.url).hostname or "").lower(),
-                token=self._tokens[request_id],
-                cached=cache.get(image.url),
-            )
+            token = self._tokens[request_id]
+            job = _new_job(request_id, image, output, token, cache.get(image.url))
             self._url_jobs[(request_id, image.url)] = job
             self._scheduled[image.id] = request_id
             self._outstanding[request_id] += 1
@@ -299,10 +353,13 @@ class Engine(QObject):
         """
         if self._lost is not None:
             return 0
+        if not self.is_busy(request_id):
+            # Not running here: images left "downloading" by a crash or a kill are pending.
+            self._repo.recover_interrupted(request_id)
         wanted = None if image_ids is None else set(image_ids)
         failed = [
             image_id
-            for image_id in self._repo.image_ids(request_id, ("failed",))
+            for image_id in self._repo.image_ids(request_id, (ImageStatus.FAILED,))
             if wanted is None or image_id in wanted
         ]
         self.flush()  # the done rows are compared with the folder: store them first
@@ -361,10 +418,7 @@ class Engine(QObject):
         """
         if self._lost is not None or self._repo.get_request(request_id) is None:
             return
-        try:
-            self._repo.set_output_csv(request_id, location)
-        except DatabaseBusyError as busy:
-            raise DatabaseBusyError(str(busy)) from busy
+        self._repo.set_output_csv(request_id, location)
         self.request_changed.emit(request_id)
 
     def pause(self) -> None:
@@ -441,22 +495,14 @@ class Engine(QObject):
     def _dispatch(self, job: _Job) -> None:
         if job.request_id not in self._processing:
             self._processing.add(job.request_id)
-            self._buffer.set_status(job.request_id, "processing")
+            self._buffer.set_status(job.request_id, RequestStatus.PROCESSING)
         self._next_job_key += 1
         key = self._next_job_key
         self._in_flight[key] = job
+        downloading = ImageStatus.DOWNLOADING
         for image_id in job.image_ids:
-            self._write(job.request_id, image_id, status="downloading", attempts=job.attempt)
-        task = ImageTask(
-            image_id=job.image_ids[0],
-            request_id=job.request_id,
-            url=job.url,
-            output_key=job.output_key,
-            output=job.output,
-            attempt=job.attempt,
-            cached=job.cached,
-        )
-        self._executor.submit(key, task, self._settings, job.token)
+            self._write(job.request_id, image_id, status=downloading, attempts=job.attempt)
+        self._executor.submit(key, job.task(), self._settings, job.token)
 
     @Slot(int, str)
     def _on_worker_stage(self, key: int, stage: str) -> None:
@@ -492,7 +538,7 @@ class Engine(QObject):
         ).seconds
         logger.info("retrying %s in %.1f s (attempt %s failed)", job.url, delay, job.attempt)
         pending = {
-            "status": "pending",
+            "status": ImageStatus.PENDING,
             "error_code": result.error_code,
             "error": f"{result.error} Trying again in {delay:.0f} s.",
             "http_status": result.http_status,
@@ -573,7 +619,7 @@ class Engine(QObject):
             self._enqueue(job)
         self._repo.set_request_error(request_id, None)
         storage_failures = self._repo.image_ids(
-            request_id, ("failed",), error_code=ErrorCode.STORAGE
+            request_id, (ImageStatus.FAILED,), error_code=ErrorCode.STORAGE
         )
         self.request_changed.emit(request_id)
         self.request_held.emit(request_id, "")
@@ -594,17 +640,14 @@ class Engine(QObject):
                 raise DatabaseBusyError("earlier changes are not stored yet")
             request = self._repo.get_request(request_id)
             # The request's counters say it: a second count over its images is not needed.
-            status = (
-                "failed" if request is not None and request.done < request.total else "completed"
-            )
-            if status == "failed" and request is not None and error is None:
+            failed = request is not None and request.done < request.total
+            status = RequestStatus.FAILED if failed else RequestStatus.COMPLETED
+            if failed and request is not None and error is None:
                 error = f"{request.failed} of {request.total} images failed."
             self._repo.set_request_status(request_id, status, error)
         except DatabaseBusyError as busy:
             logger.warning("database busy, finishing request %s later: %s", request_id, busy)
-            QTimer.singleShot(
-                DB_BUSY_RETRY_MS, self, lambda: self._finish_request(request_id, error)
-            )
+            QTimer.singleShot(BUSY_RETRY_MS, self, lambda: self._finish_request(request_id, error))
             return
         logger.info("request %s %s", request_id, status)
         self.request_changed.emit(request_id)
@@ -646,7 +689,7 @@ class Engine(QObject):
             # Another program holds the database (busy or locked): the changes are kept and
             # stored shortly; nothing is lost and nothing is announced before it is stored.
             logger.warning("database busy, keeping the updates for later: %s", error)
-            self._flush_timer.start(DB_BUSY_RETRY_MS)
+            self._flush_timer.start(BUSY_RETRY_MS)
             return
         for request_id, image_ids in stored.changed.items():
             self.images_changed.emit(request_id, sorted(image_ids))

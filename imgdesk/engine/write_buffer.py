@@ -15,6 +15,7 @@ from typing import Any
 
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository, cache_columns, result_columns
+from imgdesk.core.states import ImageStatus
 from imgdesk.core.storage import Storage
 from imgdesk.core.types import ImageResult
 
@@ -144,7 +145,7 @@ class WriteBuffer:
 
         A done URL is also remembered until stored, so a twin read meanwhile copies it.
         """
-        if columns["status"] == "done":
+        if columns["status"] == ImageStatus.DONE:
             self.done_unstored[(request_id, url)] = columns
         for image in images:
             self.write(request_id, image.id, **columns)
@@ -166,7 +167,7 @@ class WriteBuffer:
 
     def record_twin(self, image: ImageInfo, twin: Mapping[str, Any]) -> None:
         """Buffer ``image`` as done with the output of ``twin``, a done image of its URL."""
-        columns: dict[str, Any] = {"status": "done", "attempts": 0, "error_code": None}
+        columns: dict[str, Any] = {"status": ImageStatus.DONE, "attempts": 0, "error_code": None}
         columns["error"] = None
         columns.update((name, twin[name]) for name in TWIN_COLUMNS)
         self.record_final(image.request_id, image.url, [image], columns)

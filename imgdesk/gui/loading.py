@@ -7,15 +7,15 @@ The flow for each file, in the order the files were given:
    with), from a ``QThreadPool`` worker. Every ``IMPORT_CHUNK_ROWS`` rows the child hands
    over, encoded by :func:`~imgdesk.core.repository.prepare_rows`, come back by a queued
    signal.
-2. On the GUI thread, which owns the database, a
-   :class:`~imgdesk.core.repository.RequestImport` records them one chunk per event-loop
-   turn while the worker reads on: reading and recording overlap, and the window keeps
-   painting. The request is listed from its first chunk on, as "Reading file", so its rows
-   can be looked at while the rest comes in; the engine does not start it yet.
+2. On the GUI thread, which owns the database, the engine (the one writer) records them
+   one chunk per event-loop turn while the worker reads on: reading and recording overlap,
+   and the window keeps painting. The request is listed from its first chunk on, as
+   "Reading file", so its rows can be looked at while the rest comes in; the engine does
+   not start it yet.
 3. Once the file is read: a file rejected as a whole gets a message naming the problem and
    the line, and its recorded rows are removed. Rows with problems are listed in
    :class:`RowProblemsDialog`; the user decides whether to go on with the valid rows.
-   Otherwise the request is shown and ``Engine.start_request`` queues it.
+   Otherwise the request is shown and ``Engine.finish_import`` queues it.
 
 Dialogs are opened window-modal with ``open()``, never ``exec()``, so the window keeps
 painting and processing while a question is on screen.
@@ -51,8 +51,8 @@ from PySide6.QtWidgets import (
 from imgdesk.core import reader
 from imgdesk.core import repository as repository_module
 from imgdesk.core.csvio import Catalogue, CatalogueSummary
-from imgdesk.core.errors import CsvFileError, DatabaseBusyError, DatabaseError
-from imgdesk.core.repository import PreparedRows, Repository, RequestImport
+from imgdesk.core.errors import BUSY_RETRY_MS, CsvFileError, DatabaseBusyError, DatabaseError
+from imgdesk.core.repository import PreparedRows, RequestImport
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.widgets import open_dialog
 
@@ -60,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 MAX_LISTED_PROBLEMS = 1000
 # A recording step that found the database busy (another program writing) tries again then.
-BUSY_RETRY_MS = 500
 
 
 # -- a background task, like Picard's util/thread.py -------------------------------------------
@@ -269,14 +268,12 @@ class CsvImporter(QObject):
 
     def __init__(
         self,
-        repository: Repository,
         engine: Engine,
         parent_widget: QWidget,
         pool: QThreadPool | None = None,
     ) -> None:
         """Create an importer whose dialogs are window-modal on ``parent_widget``."""
         super().__init__(parent_widget)
-        self._repo = repository
         self._engine = engine
         self._parent_widget = parent_widget
         self._pool = pool or QThreadPool(self)
@@ -409,8 +406,8 @@ class CsvImporter(QObject):
         head, rows = load.pending_rows[0]
         try:
             if load.recording is None:
-                load.recording = self._repo.start_import(head, load.path.absolute())
-            load.recording.add(rows)
+                load.recording = self._engine.start_import(head, load.path.absolute())
+            self._engine.record_rows(load.recording, rows)
         except DatabaseBusyError as error:
             # Another program holds the database; the chunk is still here: redo it.
             logger.warning("database busy while recording %s: %s", load.path.name, error)
@@ -453,8 +450,7 @@ class CsvImporter(QObject):
 
     def _start(self, load: _Load) -> None:
         assert load.recording is not None  # a file with no product row is refused
-        request_id = load.recording.finish()
-        self._engine.start_request(request_id)
+        request_id = self._engine.finish_import(load.recording)
         self.request_created.emit(request_id)
 
     def _discard(self, load: _Load) -> None:

@@ -21,14 +21,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from PySide6.QtCore import (
     QSettings,
     QSize,
     Qt,
     QThreadPool,
+    QTimer,
     Signal,
 )
 from PySide6.QtGui import (
@@ -48,7 +47,9 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.csvio import output_csv_name
+from imgdesk.core.errors import BUSY_RETRY_MS, DatabaseBusyError
 from imgdesk.core.outbox import Outbox
+from imgdesk.core.paths import file_of_url
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
@@ -93,17 +94,11 @@ LAYOUT_VERSION = 3
 TOOLBAR_SLACK = 16  # pixels of the window's width beyond the toolbar's own
 
 
-def _local_path(location: str) -> Path | None:
-    """The file of a ``file://`` URL (None for any other place)."""
-    parts = urlsplit(location)
-    return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
-
-
 class MainWindow(QMainWindow):
     """The imgdesk window over one engine and repository.
 
     Args:
-        repository: reads for the models; ``create_request`` and settings writes.
+        repository: reads for the models (every write goes through the engine).
         engine: does all processing; the window only calls its methods.
         data_dir: the data folder in use (images, database, logs).
         qsettings: where window geometry, splitters, columns and choices are remembered.
@@ -169,7 +164,7 @@ class MainWindow(QMainWindow):
         self.fetcher = OriginalFetcher(self)
         self._io_pool = QThreadPool(self)
         self._io_pool.setMaxThreadCount(2)
-        self.importer = CsvImporter(repository, engine, self, self._io_pool)
+        self.importer = CsvImporter(engine, self, self._io_pool)
         self.notifier = Notifier(self)
         self.commands = RequestCommands(
             repository, engine, self.importer, self.requests_model, self._dialogs, data_dir, self
@@ -440,7 +435,7 @@ class MainWindow(QMainWindow):
         shown = self.webhook_panel.request
         if shown is not None and shown.id == request_id:
             self.webhook_panel.refresh()
-        path = _local_path(location)
+        path = file_of_url(location)
         self.finish_exported.emit(request_id, str(path) if path else "")
 
     # -- closing ----------------------------------------------------------------------------
@@ -491,8 +486,13 @@ class MainWindow(QMainWindow):
         self._dialogs.open(dialog, finished)
 
     def _apply_settings(self, settings: Settings, data_dir: Path) -> None:
-        self._repo.save_settings(settings)
-        self._engine.set_settings(settings)
+        try:
+            self._engine.save_settings(settings)
+        except DatabaseBusyError as busy:
+            # The one busy-database policy: keep the settings and store them shortly.
+            logger.warning("database busy, saving the settings shortly: %s", busy)
+            QTimer.singleShot(BUSY_RETRY_MS, self, lambda: self._apply_settings(settings, data_dir))
+            return
         self.settings_changed.emit(settings)
         self.webhook_panel.set_request(self.current_request())  # a URL may be set now
         logger.info("settings saved")

@@ -301,6 +301,28 @@ def test_retry_refetches_only_the_failed_images(
     assert request is not None and (request.status, request.error) == ("completed", None)
 
 
+def test_a_retry_takes_back_the_images_a_killed_run_left_downloading(
+    qtbot: QtBot, repo: Repository, make_engine: EngineFactory, http_server: HttpTestServer
+) -> None:
+    fine = http_server.route("/fine.jpg", respond(JPEG))
+    broken = http_server.route("/broken.jpg", sequence(respond(b"", 404), respond(JPEG)))
+    left = http_server.route("/left.jpg", respond(JPEG))
+    request_id = create_request(repo, [("1", "A", [fine, broken]), ("2", "B", [left])])
+    engine = make_engine()
+    assert run(qtbot, engine, request_id) == "failed"
+    # A process killed mid-download leaves its image "downloading" (`imgdesk retry` then).
+    db.execute_sql(
+        "UPDATE image SET status = 'downloading', output_path = NULL WHERE url = ?", [left]
+    )
+    db.execute_sql("UPDATE request SET status = 'processing' WHERE id = ?", [request_id])
+
+    with qtbot.waitSignal(engine.request_finished, timeout=10_000) as blocker:
+        assert engine.retry(request_id) == 1  # the failed one; the interrupted one is pending
+    assert blocker.args == [request_id, "completed"]
+    assert http_server.hits("/left.jpg") == 2
+    assert all(image.status == "done" for image in repo.list_images(request_id))
+
+
 def test_cancel_fails_unfinished_images_and_a_later_retry_finishes_them(
     qtbot: QtBot, repo: Repository, make_engine: EngineFactory, http_server: HttpTestServer
 ) -> None:
