@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say, shown_text
-from imgdesk.cli.parser import output_settings_from
+from imgdesk.cli.parser import output_settings_from, storage_choice_from
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.running import run_to_end
 from imgdesk.core.csvio import (
@@ -36,6 +36,7 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     if options.concurrency is not None:
         settings = settings.replace(concurrency=options.concurrency)
     output_settings = output_settings_from(options, settings.output)
+    storage = storage_choice_from(options) or settings.storage
     # A format this Pillow cannot write: one sentence now, not one failure per image.
     encoder_for(output_settings.format)
     if options.webhook:
@@ -57,6 +58,7 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
         webhook_url=options.webhook,
         webhook_secret=options.webhook_secret,
         output=output_settings,
+        storage=storage,
     )
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
     reporter.created(request_id, catalogue, repo)
@@ -110,6 +112,7 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
         return EXIT_REJECTED
     # The request's own output settings: the database may come from another installation.
     encoder_for(request.output.format)
+    storage = storage_choice_from(options)
     input_path = Path(request.csv_path) if request.csv_path else None
     output = options.output or _retry_output(request, input_path)
     if output is not None:
@@ -122,7 +125,7 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
 
     def begin(engine: Engine) -> None:
         # Through the engine, the one writer: it also takes back images a crash left running.
-        retried = engine.retry(request.id)
+        retried = engine.retry(request.id, storage=storage)
         if not options.json:
             shown = output or "the request's folder in the storage"
             say(f"imgdesk: retrying {retried} failed images of {request.id}; output: {shown}")

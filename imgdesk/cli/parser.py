@@ -9,6 +9,7 @@ from typing import Any
 from imgdesk import __version__
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.storage_choice import MAX_PRESIGN_EXPIRY_S, StorageChoice, parse_destination
 
 COMMANDS = ("process", "status", "export", "retry", "cancel", "demo")
 # The OutputSettings field each output flag of `process` sets.
@@ -140,6 +141,52 @@ def _flag_value(field: str, text: str) -> str | int:
     return int(text) if text.isdigit() else text
 
 
+def _add_storage_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of SPEC 10: where the request's outputs are stored."""
+    group = parser.add_argument_group(
+        "storage",
+        "Where the output images (and a copy of the output CSV) are stored; the request "
+        "keeps it. Credentials for S3 come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+        "(/ AWS_SESSION_TOKEN) or AWS_PROFILE with the shared AWS files.",
+    )
+    group.add_argument(
+        "--storage",
+        metavar="DEST",
+        help="a folder, or s3://BUCKET[/PREFIX] for an S3-compatible bucket (default: the "
+        "window's Settings > Storage, at first the data folder's images)",
+    )
+    group.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        default="",
+        help="the S3 server (Cloudflare R2, MinIO, Backblaze B2, ...); none means AWS",
+    )
+    group.add_argument("--s3-region", metavar="NAME", default="", help="the bucket's region")
+    group.add_argument(
+        "--presign-expiry",
+        metavar="SECONDS",
+        type=int,
+        default=MAX_PRESIGN_EXPIRY_S,
+        help="how long the output CSV's presigned URLs stay valid, when no public base URL "
+        "is set (default and most: 604800, 7 days)",
+    )
+
+
+def storage_choice_from(options: argparse.Namespace) -> StorageChoice | None:
+    """The storage ``--storage`` names; None when it was not given.
+
+    Raises:
+        SettingsError: the destination or an S3 flag cannot be used.
+    """
+    if options.storage is None:
+        if options.s3_endpoint or options.s3_region:
+            raise SettingsError("--s3-endpoint and --s3-region go with --storage s3://BUCKET.")
+        return None
+    return parse_destination(
+        options.storage, options.s3_endpoint, options.s3_region, options.presign_expiry
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``imgdesk COMMAND ...``: the headless commands and ``demo``."""
     parser = argparse.ArgumentParser(prog="imgdesk")
@@ -164,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("--json", action="store_true", help="print JSON lines on stdout")
     _add_output_options(process)
+    _add_storage_options(process)
 
     status = sub.add_parser("status", help="list requests, or show one request's images")
     add_global_options(status, on_command=True)
@@ -180,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("request_id", metavar="REQUEST_ID")
     retry.add_argument("-o", "--output", type=Path, metavar="OUTPUT.csv")
     retry.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+    _add_storage_options(retry)
 
     cancel = sub.add_parser(
         "cancel",

@@ -152,6 +152,9 @@ class Reporter:
         if self._tty:
             self._err.write("\n")
         seconds = request.duration_s or 0.0
+        if request.error and request.failed == request.total:
+            # Nothing was done: the one reason (an unusable storage, a cancel) says why.
+            self._err.write(f"imgdesk: {shown_text(request.error)}\n")
         self._err.write(
             f"imgdesk: {request.status}: {request.done} done, {request.failed} failed of "
             f"{request.total} in {seconds:.1f} s; saved {request.bytes_saved / 1e6:.1f} MB; "

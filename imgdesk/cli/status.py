@@ -67,6 +67,7 @@ def _request_json(request: RequestInfo) -> dict[str, Any]:
         "finished_at": iso_time(request.finished_at) if request.finished_at else None,
         "output_csv": request.output_csv,
         "output_settings": request.output.to_dict(),
+        "storage": request.storage.to_dict(),
     }
 
 
@@ -122,6 +123,7 @@ def _write_request_detail(
         + f"\nimages    {request.done} done, {request.failed} failed, {request.total} total\n"
         f"created   {iso_time(request.created_at)}\n"
         f"settings  {request.output.describe()}\n"
+        f"storage   {request.storage.describe()}\n"
     )
     if request.output_csv:
         out.write(f"output    {request.output_csv}\n")

@@ -35,7 +35,7 @@ from imgdesk.core.states import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Bound to a file by open_database(); one database per process, like Vorta's store.
 db = SqliteDatabase(None)
@@ -86,6 +86,12 @@ class RequestRow(BaseModel):
     # The OutputSettings the request was created with, as JSON (schema 3): its retries use
     # them too, whatever the settings say by then.
     output_settings = TextField(default="{}", constraints=[SQL("DEFAULT '{}'")])
+    # Where its outputs are stored, a StorageChoice as JSON (schema 4); "{}" is the data
+    # folder's images. Never a secret: the credentials come from where the work runs.
+    storage = TextField(default="{}", constraints=[SQL("DEFAULT '{}'")])
+    # When `imgdesk cleanup` or the retention setting removed its stored files (schema 4):
+    # the rows stay, and an export says the files are gone.
+    files_removed_at = FloatField(null=True)
     # Image counts kept by the image_counts trigger (schema 2), so reading a request's
     # progress is one row, not an aggregate over up to 300,000 images on every refresh.
     total_images = _counter()
@@ -499,6 +505,13 @@ def _migrate() -> None:
             _add_request_counters()
         if 1 <= version <= 2:
             _add_output_settings()
+        if 1 <= version <= 3:
+            db.execute_sql(  # type: ignore[no-untyped-call]
+                "ALTER TABLE request ADD COLUMN storage TEXT NOT NULL DEFAULT '{}'"
+            )
+            db.execute_sql(  # type: ignore[no-untyped-call]
+                "ALTER TABLE request ADD COLUMN files_removed_at REAL"
+            )
         db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]
         if version < SCHEMA_VERSION:
             KeyValue.insert(

@@ -18,6 +18,7 @@ from pathlib import Path
 from imgdesk.core.csvio import Catalogue, CatalogueRow
 from imgdesk.core.db import ImageRow, ProductRow, RequestRow, db, translate_errors
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.storage_choice import StorageChoice
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +101,9 @@ class RequestImport:
         webhook_url: str | None,
         webhook_secret: str | None,
         output: OutputSettings,
+        storage: StorageChoice,
     ) -> None:
-        """Record the request itself from ``head`` (name, header, columns) and ``output``."""
+        """Record the request itself: ``head`` (name, header, columns), output and storage."""
         self.request_id = str(uuid.uuid4())
         self.name = head.name
         self.rows_recorded = 0
@@ -122,6 +124,7 @@ class RequestImport:
                 webhook_url=webhook_url or None,
                 webhook_secret=webhook_secret or None,
                 output_settings=json.dumps(output.to_dict()),
+                storage="{}" if storage.is_default else json.dumps(storage.to_dict()),
             )
 
     def add(self, rows: PreparedRows) -> None:

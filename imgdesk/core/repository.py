@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -36,6 +36,7 @@ from imgdesk.core.recording import RequestImport as RequestImport  # re-exported
 from imgdesk.core.recording import delete_request_rows
 from imgdesk.core.recording import prepare_rows as prepare_rows  # re-exported
 from imgdesk.core.settings import Settings
+from imgdesk.core.storage_choice import StorageChoice
 from imgdesk.core.types import CachedOutput, ImageResult
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class RequestInfo:
     webhook_secret: str | None
     output_csv: str | None
     output: OutputSettings
+    storage: StorageChoice = field(default_factory=StorageChoice)
+    files_removed_at: float | None = None  # its stored files were cleaned up then
 
     @property
     def pending(self) -> int:
@@ -181,13 +184,16 @@ class Repository:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         output: OutputSettings | None = None,
+        storage: StorageChoice | None = None,
     ) -> str:
         """Record a request for the catalogue's valid rows, all at once (command line, tests).
 
         Invalid rows are stored too (without images) so the export keeps every input row.
         ``output`` is what its images will be written as (see :meth:`start_import`).
         """
-        recording = self.start_import(catalogue, csv_path, webhook_url, webhook_secret, output)
+        recording = self.start_import(
+            catalogue, csv_path, webhook_url, webhook_secret, output, storage
+        )
         rows = catalogue.rows
         for first in range(0, len(rows), IMPORT_CHUNK_ROWS):
             recording.add(prepare_rows(rows[first : first + IMPORT_CHUNK_ROWS]))
@@ -200,15 +206,19 @@ class Repository:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         output: OutputSettings | None = None,
+        storage: StorageChoice | None = None,
     ) -> RequestImport:
         """Begin recording a request; :meth:`RequestImport.add` its rows, then ``finish``.
 
-        The request keeps ``output`` for good (its retries use it too); None takes the
-        stored settings' default output, as the window applies it to requests added now.
+        The request keeps ``output`` and ``storage`` for good (its retries use them too);
+        None takes the stored settings' default, as the window applies it to requests added
+        now.
         """
-        if output is None:
-            output = self.load_settings().output
-        return RequestImport(head, csv_path, webhook_url, webhook_secret, output)
+        if output is None or storage is None:
+            stored = self.load_settings()
+            output = output or stored.output
+            storage = storage or stored.storage
+        return RequestImport(head, csv_path, webhook_url, webhook_secret, output, storage)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -254,6 +264,8 @@ class Repository:
                 webhook_secret=r.webhook_secret,
                 output_csv=r.output_csv,
                 output=OutputSettings.from_dict(json.loads(r.output_settings)),
+                storage=StorageChoice.from_dict(json.loads(r.storage)),
+                files_removed_at=r.files_removed_at,
             )
             for r in query
         ]
@@ -480,6 +492,11 @@ class Repository:
     def set_output_csv(self, request_id: str, output_csv: str) -> None:
         """Remember where the request's output CSV was last written."""
         RequestRow.update(output_csv=output_csv).where(RequestRow.id == request_id).execute()
+
+    def set_request_storage(self, request_id: str, storage: StorageChoice) -> None:
+        """Store the request's outputs in ``storage`` from now on (``retry --storage``)."""
+        value = "{}" if storage.is_default else json.dumps(storage.to_dict())
+        RequestRow.update(storage=value).where(RequestRow.id == request_id).execute()
 
     def recover_interrupted(self, request_id: str | None = None) -> list[str]:
         """After a crash or quit: in-flight images go back to pending; returns unfinished requests.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.storage_choice import StorageChoice
 
 MIB = 1024 * 1024
 
@@ -36,6 +37,11 @@ class Settings:
     per_host_concurrency: int = 5
     # What requests added from now on will write (format, quality, sizes); see SPEC 9.
     output: OutputSettings = field(default_factory=OutputSettings)
+    # Where requests added from now on store their outputs (SPEC 10); each request keeps its own.
+    storage: StorageChoice = field(default_factory=StorageChoice)
+    # The S3 access key the window uses (its secret is in the system keyring, never here);
+    # "" takes the standard AWS sources (environment, profile).
+    s3_access_key_id: str = ""
     max_download_bytes: int = 10 * MIB
     allowed_types: tuple[str, ...] = ("image/jpeg", "image/png")
     max_retries: int = 3
@@ -66,6 +72,8 @@ class Settings:
         _check_range("per_host_concurrency", self.per_host_concurrency, 1, 64)
         if not isinstance(self.output, OutputSettings):
             raise SettingsError(f"output must be output settings, not {self.output!r}")
+        if not isinstance(self.storage, StorageChoice):
+            raise SettingsError(f"storage must be a storage choice, not {self.storage!r}")
         _check_range("max_download_bytes", self.max_download_bytes, 1024, 1024 * MIB)
         _check_range("max_retries", self.max_retries, 0, 20)
         _check_range("retry_base_delay_s", self.retry_base_delay_s, 0.0, 600.0)
@@ -116,7 +124,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values (``output`` as a nested object)."""
+        """Plain JSON-ready values (``output`` and ``storage`` as nested objects)."""
         data = dataclasses.asdict(self)
         data["allowed_types"] = list(self.allowed_types)
         return data
@@ -137,6 +145,8 @@ class Settings:
                 value = tuple(value)
             elif key == "output":
                 value = OutputSettings.from_dict(value)
+            elif key == "storage":
+                value = StorageChoice.from_dict(value)
             kwargs[key] = value
         if "output" not in kwargs and "jpeg_quality" in data:
             kwargs["output"] = OutputSettings(quality=data["jpeg_quality"])

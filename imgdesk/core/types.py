@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.storage_choice import StorageChoice
 
 # The notes an image's output may carry (SPEC 9), comma-separated in the image row.
 KEPT_ORIGINAL = "kept_original"  # the input itself, its metadata removed
@@ -73,6 +74,7 @@ class ImageTask:
         output: what to write: the request's output settings.
         attempt: 1 for the first try, 2 for the first retry, ...
         cached: an earlier output of this URL that may be reused, if any.
+        storage: where the request stores its outputs (the worker opens it).
     """
 
     image_id: int
@@ -82,6 +84,7 @@ class ImageTask:
     output: OutputSettings
     attempt: int = 1
     cached: CachedOutput | None = None
+    storage: StorageChoice = dataclasses.field(default_factory=StorageChoice)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -96,6 +99,7 @@ class ImageTask:
                 **data,
                 "output": OutputSettings.from_dict(data["output"]),
                 "cached": CachedOutput.from_dict(cached) if cached else None,
+                "storage": StorageChoice.from_dict(data.get("storage", {})),
             }
         )
 

@@ -35,7 +35,8 @@ from imgdesk.core.recording import PreparedRows, RequestImport
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.states import ImageStatus, RequestStatus
-from imgdesk.core.storage import LocalStorage, Storage, output_file_name, storage_key
+from imgdesk.core.storage import Storage, output_file_name, storage_key
+from imgdesk.core.storage_choice import StorageChoice, StorageShelf
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
 from imgdesk.engine.holds import HeldRequests
@@ -66,6 +67,7 @@ class _Job:
     images: list[ImageInfo]
     output_key: str
     output: OutputSettings  # the request's
+    storage: StorageChoice  # the request's
     host: str
     token: CancelToken  # cancelled once the request is cancelled or deleted
     cached: CachedOutput | None = None
@@ -85,6 +87,7 @@ class _Job:
             output=self.output,
             attempt=self.attempt,
             cached=self.cached,
+            storage=self.storage,
         )
 
 
@@ -92,6 +95,7 @@ def _new_job(
     request_id: str,
     image: ImageInfo,
     output: OutputSettings,
+    storage: StorageChoice,
     token: CancelToken,
     cached: CachedOutput | None,
 ) -> _Job:
@@ -105,6 +109,7 @@ def _new_job(
         images=[image],
         output_key=storage_key(request_id, name),
         output=output,
+        storage=storage,
         host=(urlsplit(image.url).hostname or "").lower(),
         token=token,
         cached=cached,
@@ -140,16 +145,17 @@ class Engine(QObject):
         data_dir: Path,
         parent: QObject | None = None,
         *,
-        storage: Storage | None = None,
+        storages: StorageShelf | None = None,
         executor: ImageExecutor | None = None,
     ) -> None:
         super().__init__(parent)
         self._repo = repository
         self._settings = settings
         self._data_dir = data_dir
-        self._storage: Storage = storage or LocalStorage(data_dir / "images")
+        # Each request's outputs go where it was created to store them (StorageChoice).
+        self._storages = storages or StorageShelf(data_dir)
         self._repo.set_power_safe(settings.power_safe_writes)
-        self._executor: ImageExecutor = executor or QtPoolExecutor(self._storage, self)
+        self._executor: ImageExecutor = executor or QtPoolExecutor(self._storages, self)
         self._executor.set_max_workers(settings.concurrency)
         self._executor.set_callbacks(self._on_worker_result, self._on_worker_stage)
         _limit_heap_growth()
@@ -158,7 +164,7 @@ class Engine(QObject):
         self._queues: HostQueues[_Job] = HostQueues()
         # Requests held because their output could not be written (disk full): their jobs wait
         # here until a probe finds room again.
-        self._held: HeldRequests[_Job] = HeldRequests(self._storage, self._on_room_again, self)
+        self._held: HeldRequests[_Job] = HeldRequests(self.storage_of, self._on_room_again, self)
         self._in_flight: dict[int, _Job] = {}  # by job key
         self._next_job_key = 0
         self._outstanding: Counter[str] = Counter()  # jobs queued, running or backing off
@@ -168,6 +174,7 @@ class Engine(QObject):
         self._feeds: dict[str, int] = {}
         # Each started request's output settings, as recorded with it (retries use them too).
         self._outputs: dict[str, OutputSettings] = {}
+        self._choices: dict[str, StorageChoice] = {}  # and where it stores them
         self._processing: set[str] = set()
         # Each started request's current token; cancel/delete cancels it and makes a new one.
         self._tokens: dict[str, CancelToken] = {}
@@ -187,10 +194,17 @@ class Engine(QObject):
         """The settings new work starts with."""
         return self._settings
 
-    @property
-    def storage(self) -> Storage:
-        """Where outputs are stored."""
-        return self._storage
+    def storage_of(self, request_id: str) -> Storage:
+        """Where a request's outputs are stored, as recorded with it.
+
+        Raises:
+            ImageError: ``storage``, when that storage cannot be opened here.
+        """
+        choice = self._choices.get(request_id)
+        if choice is None:
+            request = self._repo.get_request(request_id)
+            choice = request.storage if request is not None else StorageChoice()
+        return self._storages.open(choice)
 
     @property
     def paused(self) -> bool:
@@ -258,8 +272,9 @@ class Engine(QObject):
         self.flush()
         if self._lost is not None:
             return 0
+        self._choices[request_id] = request.storage
         try:
-            self._storage.check_writable(request_id)
+            self.storage_of(request_id).check_writable(request_id)
         except ImageError as error:
             # One clear message before any download, rather than the same failure per image.
             logger.error("request %s cannot start: %s", request_id, error.message)
@@ -315,8 +330,8 @@ class Engine(QObject):
                 self._buffer.record_twin(image, done)  # done with the output of its twin
                 self._schedule_flush()
                 continue
-            token = self._tokens[request_id]
-            job = _new_job(request_id, image, output, token, cache.get(image.url))
+            token, choice = self._tokens[request_id], self._choices[request_id]
+            job = _new_job(request_id, image, output, choice, token, cache.get(image.url))
             self._url_jobs[(request_id, image.url)] = job
             self._scheduled[image.id] = request_id
             self._outstanding[request_id] += 1
@@ -334,7 +349,12 @@ class Engine(QObject):
     def _check_output_files(self, request_id: str) -> int:
         """Match the request's outputs with its done rows; returns how many are redone."""
         writing = any(job.request_id == request_id for job in self._in_flight.values())
-        vanished = reconcile_outputs(self._storage, self._repo, request_id, writing=writing)
+        try:
+            storage = self.storage_of(request_id)
+        except ImageError as error:
+            logger.warning("request %s: its outputs cannot be listed: %s", request_id, error)
+            return 0
+        vanished = reconcile_outputs(storage, self._repo, request_id, writing=writing)
         if vanished:
             self._announce(request_id, vanished)
         return len(vanished)
@@ -346,13 +366,23 @@ class Engine(QObject):
             self.start_request(request_id)
         return request_ids
 
-    def retry(self, request_id: str, image_ids: list[int] | None = None) -> int:
+    def retry(
+        self,
+        request_id: str,
+        image_ids: list[int] | None = None,
+        storage: StorageChoice | None = None,
+    ) -> int:
         """Put failed images (all, or some) back in the queue; returns how many.
 
-        Done images whose file has vanished are queued again too, and counted.
+        Done images whose file has vanished are queued again too, and counted. With
+        ``storage`` the request stores into that place from now on, and its done images
+        whose outputs are not there are redone.
         """
         if self._lost is not None:
             return 0
+        if storage is not None and not self.is_busy(request_id):
+            self._repo.set_request_storage(request_id, storage)
+            self._choices.pop(request_id, None)
         if not self.is_busy(request_id):
             # Not running here: images left "downloading" by a crash or a kill are pending.
             self._repo.recover_interrupted(request_id)
@@ -398,15 +428,15 @@ class Engine(QObject):
         self._drop_jobs(request_id)
         if self._lost is not None:
             return
+        storage = self.storage_of(request_id) if remove_files else None  # while it is known
         self._repo.delete_request(request_id)
         self._tokens.pop(request_id, None)
         self._outputs.pop(request_id, None)
+        self._choices.pop(request_id, None)
         self._buffer.forget_request(request_id)
         self._processing.discard(request_id)
-        if remove_files:
-            threading.Thread(
-                target=self._storage.delete_request, args=(request_id,), daemon=True
-            ).start()
+        if storage is not None:
+            threading.Thread(target=storage.delete_request, args=(request_id,), daemon=True).start()
         logger.info("request %s deleted (files removed: %s)", request_id, remove_files)
         self.request_changed.emit(request_id)
 
@@ -561,7 +591,7 @@ class Engine(QObject):
                 job.images,
                 result,
                 attempts=job.attempt,
-                storage=self._storage,
+                storage=self.storage_of(job.request_id),
                 public_base_url=self._settings.public_base_url,
                 # A later run reuses the output only under the same output settings.
                 cache_key=self._settings.output_key(job.output),

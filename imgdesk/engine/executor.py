@@ -21,7 +21,7 @@ from imgdesk.core.errors import ErrorCode, ImageError
 from imgdesk.core.fetch import new_session
 from imgdesk.core.process import failed_result, process_image
 from imgdesk.core.settings import Settings
-from imgdesk.core.storage import Storage
+from imgdesk.core.storage_choice import StorageShelf
 from imgdesk.core.types import ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class _ImageRunnable(QRunnable):
         task: ImageTask,
         settings: Settings,
         token: CancelToken,
-        storage: Storage,
+        storages: StorageShelf,
         relay: _Relay,
         cpu_slots: threading.BoundedSemaphore,
     ) -> None:
@@ -110,7 +110,7 @@ class _ImageRunnable(QRunnable):
         self._task = task
         self._settings = settings
         self._token = token
-        self._storage = storage
+        self._storages = storages
         self._relay = relay
         self._cpu_slots = cpu_slots
 
@@ -125,10 +125,12 @@ class _ImageRunnable(QRunnable):
                     task,
                     self._settings,
                     _thread_session(self._settings),
-                    self._storage,
+                    self._storages.open(task.storage),
                     on_stage=lambda stage: self._relay.stage_changed.emit(key, stage),
                     cpu_slot=self._cpu_slots,
                 )
+        except ImageError as error:  # the storage could not be opened
+            result = failed_result(task, error)
         except BaseException as error:  # noqa: BLE001 - a worker must always report back
             logger.exception("worker crashed on %s", task.url)
             result = failed_result(
@@ -145,9 +147,9 @@ class QtPoolExecutor(QObject):
     decoded at once as there are cores, however many are downloading.
     """
 
-    def __init__(self, storage: Storage, parent: QObject | None = None) -> None:
+    def __init__(self, storages: StorageShelf, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._storage = storage
+        self._storages = storages
         self._pool = QThreadPool(self)
         self._relay = _Relay(self)
         self._cpu_slots = threading.BoundedSemaphore(os.cpu_count() or 2)
@@ -164,7 +166,7 @@ class QtPoolExecutor(QObject):
     def submit(self, key: int, task: ImageTask, settings: Settings, token: CancelToken) -> None:
         """Start the task on a pool thread."""
         self._pool.start(
-            _ImageRunnable(key, task, settings, token, self._storage, self._relay, self._cpu_slots)
+            _ImageRunnable(key, task, settings, token, self._storages, self._relay, self._cpu_slots)
         )
 
     def shutdown(self, timeout_ms: int) -> None:

@@ -161,7 +161,7 @@ class RequestFinisher(QObject):
                 catalogue,
                 outputs,
                 self._engine.settings.neutralise_formulas,
-                self._engine.storage,
+                self._engine.storage_of(request_id),
                 self._destinations.get(request_id),
                 self._relay,
             )

@@ -29,10 +29,13 @@ class HeldRequests(QObject, Generic[J]):
     """Held requests with their waiting jobs; calls ``on_room(request_id, jobs)`` on release."""
 
     def __init__(
-        self, storage: Storage, on_room: Callable[[str, list[J]], None], parent: QObject
+        self,
+        storage_of: Callable[[str], Storage],
+        on_room: Callable[[str, list[J]], None],
+        parent: QObject,
     ) -> None:
         super().__init__(parent)
-        self._storage = storage
+        self._storage_of = storage_of
         self._on_room = on_room
         self._messages: dict[str, str] = {}
         self._jobs: dict[str, list[J]] = {}
@@ -70,7 +73,7 @@ class HeldRequests(QObject, Generic[J]):
     def _on_probe(self) -> None:
         for request_id in list(self._messages):
             try:
-                self._storage.check_writable(request_id, probe_bytes=STORAGE_PROBE_BYTES)
+                self._storage_of(request_id).check_writable(request_id, STORAGE_PROBE_BYTES)
             except ImageError:
                 continue
             logger.info("request %s: room to write again, carrying on", request_id)

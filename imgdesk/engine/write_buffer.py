@@ -119,7 +119,9 @@ class WriteBuffer:
         columns = result_columns(
             result,
             attempts=attempts,
-            output_path=str(path) if path is not None else None,
+            # The file on this computer, or else (a bucket) the object's storage key: its
+            # name is what matches a done row with its stored output.
+            output_path=str(path) if path is not None else key,
             output_url=storage.url(key, public_base_url) if key else None,
         )
         if result.ok:

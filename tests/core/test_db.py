@@ -19,6 +19,7 @@ from imgdesk.core.db import SCHEMA_VERSION, check_database_file, close_database,
 from imgdesk.core.errors import DatabaseBusyError, DataFolderError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import Repository
+from imgdesk.core.storage_choice import StorageChoice
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -269,6 +270,8 @@ def _as_schema_2(path: Path, stored_settings: str) -> None:
         ("image", "output_format"),
         ("image", "note"),
         ("output_cache", "note"),
+        ("request", "storage"),
+        ("request", "files_removed_at"),
     ):
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.execute("UPDATE key_value SET value = '2' WHERE key = 'schema_version'")
@@ -299,7 +302,40 @@ def test_a_schema_2_request_keeps_jpeg_at_the_quality_it_was_made_with(tmp_path:
     version = sqlite3.connect(path).execute(
         "SELECT value FROM key_value WHERE key = 'schema_version'"
     )
-    assert version.fetchone() == (str(SCHEMA_VERSION),) == ("3",)
+    assert version.fetchone() == (str(SCHEMA_VERSION),) == ("4",)
+
+
+def test_a_schema_3_request_stores_into_the_data_folder_as_it_did(tmp_path: Path) -> None:
+    path = tmp_path / "imgdesk.sqlite3"
+    make_database(path, products=1)
+    raw = sqlite3.connect(path)
+    raw.execute("ALTER TABLE request DROP COLUMN storage")
+    raw.execute("ALTER TABLE request DROP COLUMN files_removed_at")
+    raw.execute("UPDATE key_value SET value = '3' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+
+    open_database(path)
+
+    [request] = Repository().list_requests()
+    assert request.storage == StorageChoice() and request.storage.is_default
+
+
+def test_a_request_keeps_the_storage_it_was_created_with(tmp_path: Path) -> None:
+    open_database(tmp_path / "imgdesk.sqlite3")
+    repo = Repository()
+    catalogue = parse_catalogue(b"S. No.,Product Name,Input Image Urls\n1,A,http://h/a.jpg\n", "a")
+    bucket = StorageChoice(kind="s3", bucket="shop-images", prefix="spring", endpoint="http://s3")
+    given = repo.create_request(catalogue, storage=bucket)
+    # Without one, a request takes the stored settings' (the window's Settings > Storage).
+    folder = StorageChoice(folder=str(tmp_path / "outputs"))
+    repo.save_settings(repo.load_settings().replace(storage=folder))
+    defaulted = repo.create_request(catalogue)
+    repo.save_settings(repo.load_settings().replace(storage=StorageChoice()))
+
+    storages = {request.id: request.storage for request in repo.list_requests()}
+    assert storages == {given: bucket, defaulted: folder}
+    assert repo.load_settings().storage.is_default
 
 
 def test_a_schema_2_database_without_stored_settings_gets_the_defaults(tmp_path: Path) -> None:

@@ -97,6 +97,8 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
         ("image", "output_format"),
         ("image", "note"),
         ("output_cache", "note"),
+        ("request", "storage"),
+        ("request", "files_removed_at"),
     ):
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.execute("UPDATE key_value SET value = '1' WHERE key = 'schema_version'")
@@ -108,7 +110,7 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
     repo.update_images({second: {"status": "failed"}})
     assert shown(repo, request_id) == (2, 1, 1, 0, 900, 300)
     version = db.execute_sql("SELECT value FROM key_value WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 3
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 4
     [request] = repo.list_requests()
     assert request.output == OutputSettings()  # JPEG at the default quality, as it was made
 
