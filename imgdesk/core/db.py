@@ -92,6 +92,9 @@ class RequestRow(BaseModel):
     # When `imgdesk cleanup` or the retention setting removed its stored files (schema 4):
     # the rows stay, and an export says the files are gone.
     files_removed_at = FloatField(null=True)
+    # Seconds it had images in flight (schema 4): its time and speed leave out pauses,
+    # waits and the days between a run and its retry.
+    active_s = FloatField(default=0.0, constraints=[SQL("DEFAULT 0")])
     # Image counts kept by the image_counts trigger (schema 2), so reading a request's
     # progress is one row, not an aggregate over up to 300,000 images on every refresh.
     total_images = _counter()
@@ -495,6 +498,17 @@ def _add_output_settings() -> None:
     )
 
 
+def _add_active_time() -> None:
+    """Schema 3 -> 4: requests made before count their wall-clock time as active."""
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "ALTER TABLE request ADD COLUMN active_s REAL NOT NULL DEFAULT 0"
+    )
+    db.execute_sql(  # type: ignore[no-untyped-call]
+        "UPDATE request SET active_s = MAX(0, COALESCE(finished_at, started_at) - started_at) "
+        "WHERE started_at IS NOT NULL"
+    )
+
+
 def _migrate() -> None:
     with db.atomic():
         db.create_tables(TABLES, safe=True)
@@ -512,6 +526,7 @@ def _migrate() -> None:
             db.execute_sql(  # type: ignore[no-untyped-call]
                 "ALTER TABLE request ADD COLUMN files_removed_at REAL"
             )
+            _add_active_time()
         db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]
         if version < SCHEMA_VERSION:
             KeyValue.insert(

@@ -74,6 +74,7 @@ class RequestInfo:
     output: OutputSettings
     storage: StorageChoice = field(default_factory=StorageChoice)
     files_removed_at: float | None = None  # its stored files were cleaned up then
+    active_s: float = 0.0  # seconds it had images in flight
 
     @property
     def pending(self) -> int:
@@ -87,10 +88,13 @@ class RequestInfo:
 
     @property
     def duration_s(self) -> float | None:
-        """Seconds from start to finish (or to now while it runs)."""
+        """Seconds it was worked on (images in flight), pauses and waits left out.
+
+        None before it started. While it runs the figure is at most a second behind.
+        """
         if self.started_at is None:
             return None
-        return (self.finished_at or time.time()) - self.started_at
+        return self.active_s
 
     @property
     def bytes_saved(self) -> int:
@@ -266,6 +270,7 @@ class Repository:
                 output=OutputSettings.from_dict(json.loads(r.output_settings)),
                 storage=StorageChoice.from_dict(json.loads(r.storage)),
                 files_removed_at=r.files_removed_at,
+                active_s=r.active_s,
             )
             for r in query
         ]
@@ -374,9 +379,14 @@ class Repository:
         image_updates: Mapping[int, Mapping[str, Any]],
         request_statuses: Mapping[str, str],
         cache_updates: Sequence[Mapping[str, Any]] = (),
+        active_time: Mapping[str, float] | None = None,
     ) -> None:
-        """The engine's batched write: request states, image changes and the output cache."""
+        """The engine's batched write: requests (states, active seconds), images, cache."""
         with db.atomic():
+            for request_id, seconds in (active_time or {}).items():
+                RequestRow.update(active_s=RequestRow.active_s + seconds).where(
+                    RequestRow.id == request_id
+                ).execute()
             for request_id, status in request_statuses.items():
                 self.set_request_status(request_id, status)
             self.update_images(image_updates)
@@ -592,8 +602,10 @@ class Repository:
             .where(ImageRow.request == request_id)
             .order_by(ProductRow.row_index, ImageRow.position)
         )
+        # Cleanup removed the files: their URLs lead nowhere, so every front exports none.
+        kept = request.files_removed_at is None
         for image in _dicts(query):
-            url = image["output_url"] if image["status"] == "done" else None
+            url = image["output_url"] if kept and image["status"] == "done" else None
             outputs.setdefault(image["row_index"], []).append(url)
         return catalogue, outputs
 
@@ -673,6 +685,26 @@ class Repository:
         for mark in "?#":
             authority = authority.partition(mark)[0]
         return authority.rpartition("@")[2].lower()
+
+    # -- retention (imgdesk cleanup) --------------------------------------------------------
+
+    def requests_finished_before(self, cutoff: float) -> list[RequestInfo]:
+        """Requests finished before ``cutoff`` whose files are still kept, oldest first."""
+        query = (
+            RequestRow.select(RequestRow.id)
+            .where(
+                RequestRow.status.in_(FINAL_REQUEST_STATES)
+                & (RequestRow.finished_at < cutoff)
+                & RequestRow.files_removed_at.is_null()
+            )
+            .order_by(RequestRow.finished_at)
+        )
+        found = [self.get_request(row.id) for row in query]
+        return [request for request in found if request is not None]
+
+    def mark_files_removed(self, request_id: str, when: float) -> None:
+        """Record that the request's stored files were removed at ``when``; its rows stay."""
+        RequestRow.update(files_removed_at=when).where(RequestRow.id == request_id).execute()
 
 
 def _not_cancelled() -> Any:

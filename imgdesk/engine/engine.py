@@ -26,7 +26,6 @@ from imgdesk.core.csvio import Catalogue
 from imgdesk.core.errors import (
     BUSY_RETRY_MS,
     DatabaseBusyError,
-    DataFolderError,
     ErrorCode,
     ImageError,
 )
@@ -43,11 +42,10 @@ from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
 from imgdesk.engine.outputs import reconcile_outputs
 from imgdesk.engine.write_buffer import ImageEvent as ImageEvent  # re-exported: the signal's type
-from imgdesk.engine.write_buffer import WriteBuffer
+from imgdesk.engine.writer import DatabaseWriter
 
 logger = logging.getLogger(__name__)
 
-FLUSH_INTERVAL_MS = 100
 # A started request's pending images are read a page at a time, in input order, so a
 # 300,000-image request costs neither seconds on the GUI thread nor 300,000 jobs in memory.
 FEED_PAGE_IMAGES = 1000
@@ -179,13 +177,14 @@ class Engine(QObject):
         # Each started request's current token; cancel/delete cancels it and makes a new one.
         self._tokens: dict[str, CancelToken] = {}
         self._paused = False
-        self._lost: str | None = None  # why the database can no longer be used
         self._stopping = False  # shutdown() was called
 
-        self._buffer = WriteBuffer(repository)
-        self._flush_timer = QTimer(self)
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        self._flush_timer.timeout.connect(self.flush)
+        self._writer = DatabaseWriter(repository, self)
+        self._buffer = self._writer.buffer
+        self._writer.images_changed.connect(self.images_changed)
+        self._writer.request_changed.connect(self.request_changed)
+        self._writer.image_finished.connect(self.image_finished)
+        self._writer.database_lost.connect(self._on_database_lost)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -483,7 +482,7 @@ class Engine(QObject):
         for token in self._tokens.values():
             token.cancel()  # what still runs or waits to retry is stale
         self.flush()
-        self._flush_timer.stop()
+        self._writer.stop()
         if self._lost is None:
             # Whatever did not report back goes back to pending for the next start.
             self._repo.recover_interrupted()
@@ -529,6 +528,7 @@ class Engine(QObject):
         self._next_job_key += 1
         key = self._next_job_key
         self._in_flight[key] = job
+        self._writer.image_started(job.request_id)
         downloading = ImageStatus.DOWNLOADING
         for image_id in job.image_ids:
             self._write(job.request_id, image_id, status=downloading, attempts=job.attempt)
@@ -546,6 +546,7 @@ class Engine(QObject):
         job = self._in_flight.pop(key, None)
         if job is None:
             return
+        self._writer.image_ended(job.request_id)
         self._queues.finished(job)
         if self._lost is not None:
             return  # nowhere to store it
@@ -683,59 +684,31 @@ class Engine(QObject):
         self.request_changed.emit(request_id)
         self.request_finished.emit(request_id, status)
 
-    # -- the single writer ------------------------------------------------------------------
+    # -- the single writer (engine/writer.py) ---------------------------------------------
+
+    @property
+    def _lost(self) -> str | None:
+        """Why the database can no longer be used; None while it can."""
+        return self._writer.lost
 
     def _announce(self, request_id: str, image_ids: list[int]) -> None:
-        """Images changed in the database outside the write buffer; told at the next flush."""
-        self._buffer.announce(request_id, image_ids)
-        self._schedule_flush()
+        self._writer.announce(request_id, image_ids)
 
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
-        """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""
-        if self._lost is not None:
-            return
-        self._buffer.write(request_id, image_id, **fields)
-        self._schedule_flush()
+        self._writer.write(request_id, image_id, **fields)
 
     def _schedule_flush(self) -> None:
-        if not self._flush_timer.isActive():
-            self._flush_timer.start()
+        self._writer.schedule_flush()
 
-    @Slot()
     def flush(self) -> None:
-        """Store buffered changes in one transaction, then tell listeners what changed."""
-        self._flush_timer.stop()
-        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
-        if self._lost is not None:
-            return
-        try:
-            self._repo.check_database_file()
-        except DataFolderError as error:
-            self._lose_database(error.message)
-            return
-        try:
-            stored = self._buffer.store()
-        except DatabaseBusyError as error:
-            # Another program holds the database (busy or locked): the changes are kept and
-            # stored shortly; nothing is lost and nothing is announced before it is stored.
-            logger.warning("database busy, keeping the updates for later: %s", error)
-            self._flush_timer.start(BUSY_RETRY_MS)
-            return
-        for request_id, image_ids in stored.changed.items():
-            self.images_changed.emit(request_id, sorted(image_ids))
-            self.request_changed.emit(request_id)
-        for request_id in stored.statuses - stored.changed.keys():
-            self.request_changed.emit(request_id)
-        for event in stored.events:
-            self.image_finished.emit(event)
+        """Store buffered changes now, then tell listeners what changed."""
+        self._writer.flush()
 
-    def _lose_database(self, message: str) -> None:
-        """Stop for good: nothing is started, and nothing claims to be stored any more."""
-        logger.error("%s", message)
-        self._lost = message
+    def _on_database_lost(self, message: str) -> None:
+        """Stop for good: every job is forgotten, nothing is started any more."""
         work: tuple[Any, ...] = (self._queues, self._feeds, self._held, self._outstanding)
-        for state in (*work, self._scheduled, self._url_jobs, self._processing, self._buffer):
-            state.clear()  # every job and every change not stored yet is forgotten
+        for state in (*work, self._scheduled, self._url_jobs, self._processing):
+            state.clear()
         self.database_lost.emit(message)
 
 

@@ -70,6 +70,7 @@ class WriteBuffer:
         self._writes: dict[int, dict[str, Any]] = {}
         self._statuses: dict[str, str] = {}
         self._cache_rows: list[dict[str, Any]] = []
+        self._active_time: dict[str, float] = {}
         self._changed: dict[str, set[int]] = {}
         self._events: list[ImageEvent] = []
         # (request id, URL) -> the columns of its "done", while that is still buffered: a page
@@ -79,7 +80,7 @@ class WriteBuffer:
     @property
     def has_unstored(self) -> bool:
         """True when changes wait to be stored."""
-        return bool(self._writes or self._statuses or self._cache_rows)
+        return bool(self._writes or self._statuses or self._cache_rows or self._active_time)
 
     def write(self, request_id: str, image_id: int, **columns: Any) -> None:
         """Buffer a change of one image's columns (later changes win)."""
@@ -93,6 +94,11 @@ class WriteBuffer:
     def set_status(self, request_id: str, status: str) -> None:
         """Buffer a request's status."""
         self._statuses[request_id] = status
+
+    def add_active_time(self, seconds: dict[str, float]) -> None:
+        """Buffer seconds requests had images in flight (see ActiveTime)."""
+        for request_id, value in seconds.items():
+            self._active_time[request_id] = self._active_time.get(request_id, 0.0) + value
 
     def add_cache_row(self, row: dict[str, Any]) -> None:
         """Buffer an output a later run of the same URL may reuse."""
@@ -195,18 +201,20 @@ class WriteBuffer:
                 anything buffered meanwhile, for the next try.
         """
         stored = Stored()
-        if self._writes or self._statuses or self._cache_rows:
+        if self.has_unstored:
             started = time.perf_counter()
             writes, self._writes = self._writes, {}
             statuses, self._statuses = self._statuses, {}
             cache_rows, self._cache_rows = self._cache_rows, []
+            active_time, self._active_time = self._active_time, {}
             try:
-                self._repo.store(writes, statuses, cache_rows)
+                self._repo.store(writes, statuses, cache_rows, active_time)
             except DatabaseBusyError:
                 for image_id, columns in writes.items():
                     self._writes[image_id] = {**columns, **self._writes.get(image_id, {})}
                 self._statuses = {**statuses, **self._statuses}
                 self._cache_rows = cache_rows + self._cache_rows
+                self.add_active_time(active_time)
                 raise
             self.done_unstored.clear()
             stored.statuses = set(statuses)

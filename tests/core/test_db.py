@@ -272,6 +272,7 @@ def _as_schema_2(path: Path, stored_settings: str) -> None:
         ("output_cache", "note"),
         ("request", "storage"),
         ("request", "files_removed_at"),
+        ("request", "active_s"),
     ):
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.execute("UPDATE key_value SET value = '2' WHERE key = 'schema_version'")
@@ -311,6 +312,8 @@ def test_a_schema_3_request_stores_into_the_data_folder_as_it_did(tmp_path: Path
     raw = sqlite3.connect(path)
     raw.execute("ALTER TABLE request DROP COLUMN storage")
     raw.execute("ALTER TABLE request DROP COLUMN files_removed_at")
+    raw.execute("ALTER TABLE request DROP COLUMN active_s")
+    raw.execute("UPDATE request SET started_at = 1000.0, finished_at = 1012.5")
     raw.execute("UPDATE key_value SET value = '3' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -319,6 +322,7 @@ def test_a_schema_3_request_stores_into_the_data_folder_as_it_did(tmp_path: Path
 
     [request] = Repository().list_requests()
     assert request.storage == StorageChoice() and request.storage.is_default
+    assert request.duration_s == request.active_s == 12.5  # the time it showed before
 
 
 def test_a_request_keeps_the_storage_it_was_created_with(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import ImageInfo, Repository
 from imgdesk.core.storage import request_folder
 from imgdesk.engine import engine as engine_module
+from imgdesk.engine import writer as writer_module
 from imgdesk.engine.engine import Engine, ImageEvent
 from tests import images
 from tests.engine.conftest import FAST, create_request
@@ -620,7 +621,7 @@ def test_a_twin_read_while_its_done_is_still_buffered_is_not_fetched_again(
 ) -> None:
     # The flush timer never fires by itself here, so the shared URL's "done" is still in the
     # write buffer when its twin's page is read: the database alone would say "pending".
-    monkeypatch.setattr(engine_module, "FLUSH_INTERVAL_MS", 600_000)
+    monkeypatch.setattr(writer_module, "FLUSH_INTERVAL_MS", 600_000)
     monkeypatch.setattr(engine_module, "FEED_PAGE_IMAGES", 2)
     monkeypatch.setattr(engine_module, "FEED_LOW_WATER", 1)
     shared = http_server.route("/shared.jpg", respond(JPEG))

@@ -99,6 +99,7 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
         ("output_cache", "note"),
         ("request", "storage"),
         ("request", "files_removed_at"),
+        ("request", "active_s"),
     ):
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     raw.execute("UPDATE key_value SET value = '1' WHERE key = 'schema_version'")
