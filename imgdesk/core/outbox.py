@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from peewee import SQL
@@ -246,30 +246,14 @@ class Outbox:
 
 
 def _attempt_info(row: Any) -> AttemptInfo:
-    return AttemptInfo(
-        id=row.id,
-        delivery_id=row.delivery_id,
-        attempted_at=row.attempted_at,
-        status_code=row.status_code,
-        error=row.error,
-        duration_ms=row.duration_ms,
-        response_excerpt=row.response_excerpt,
-    )
+    return AttemptInfo(**_row_values(row, AttemptInfo))
 
 
 def _delivery_info(row: Any, history: tuple[AttemptInfo, ...] = ()) -> DeliveryInfo:
-    return DeliveryInfo(
-        id=row.id,
-        request_id=row.request_id,
-        event=row.event,
-        url=row.url,
-        secret=row.secret,
-        payload=row.payload,
-        status=row.status,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        created_at=row.created_at,
-        finished_at=row.finished_at,
-        last_error=row.last_error,
-        history=history,
-    )
+    return DeliveryInfo(**_row_values(row, DeliveryInfo, but="history"), history=history)
+
+
+def _row_values(row: Any, info: Any, but: str = "") -> dict[str, Any]:
+    """The row's values for the fields of ``info`` (a dataclass) but ``but``, by column name."""
+    names = [info_field.name for info_field in fields(info) if info_field.name != but]
+    return {name: getattr(row, name) for name in names}

@@ -70,11 +70,7 @@ class Encoder(Protocol):
     pillow_feature: str | None
 
     def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
+        self, image: Image.Image, output_file: BinaryIO, quality: int, icc_profile: bytes | None
     ) -> None:
         """Write ``image`` to ``output_file``.
 
@@ -101,8 +97,33 @@ class Encoder(Protocol):
         ...
 
 
-class JpegEncoder:
-    """Baseline JPEG, the default output: every viewer and every shop platform reads it."""
+class _PillowEncoder:
+    """What every output format here shares: Pillow writes it, with options of its own."""
+
+    pillow_format: str  # the name Pillow's ``Image.save`` knows the format by
+
+    def encode(
+        self, image: Image.Image, output_file: BinaryIO, quality: int, icc_profile: bytes | None
+    ) -> None:
+        """Write ``image`` in this format; see :meth:`Encoder.encode`."""
+        image.save(
+            output_file,
+            format=self.pillow_format,
+            quality=quality,
+            icc_profile=icc_profile,
+            **self.save_options(image),
+        )
+
+    def save_options(self, image: Image.Image) -> dict[str, Any]:
+        """The format's own options for ``Image.save``, beyond the quality and the profile."""
+        return {}
+
+
+class JpegEncoder(_PillowEncoder):
+    """Baseline JPEG, the default output: every viewer and every shop platform reads it.
+
+    No optimize or progressive option: they cost 30-86 % more CPU for a few % of bytes.
+    """
 
     name = "jpeg"
     label = "JPEG"
@@ -112,25 +133,18 @@ class JpegEncoder:
     keeps_grayscale = True
     max_side = 65500  # libjpeg's JPEG_MAX_DIMENSION
     pillow_feature: str | None = None  # Pillow always has libjpeg
-
-    def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
-    ) -> None:
-        """Write ``image`` ("L" or "RGB") as a baseline JPEG; see :meth:`Encoder.encode`."""
-        # No optimize/progressive: they cost 30-86 % more CPU for a few % of bytes.
-        image.save(output_file, format="JPEG", quality=quality, icc_profile=icc_profile)
+    pillow_format = "JPEG"
 
     def strip_metadata(self, data: bytes) -> bytes | None:
         """See :meth:`Encoder.strip_metadata` and :func:`strip_jpeg_metadata`."""
         return strip_jpeg_metadata(data)
 
 
-class WebpEncoder:
-    """Lossy WebP: about 40 % smaller than JPEG at the same look; keeps transparency."""
+class WebpEncoder(_PillowEncoder):
+    """Lossy WebP: about 40 % smaller than JPEG at the same look; keeps transparency.
+
+    libwebp runs without the GIL and hands back bytes: any output file will do.
+    """
 
     name = "webp"
     label = "WebP"
@@ -140,30 +154,18 @@ class WebpEncoder:
     keeps_grayscale = False  # libwebp stores YUV colour only
     max_side = 16383  # the format's limit
     pillow_feature: str | None = "webp"
+    pillow_format = "WEBP"
 
-    def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
-    ) -> None:
-        """Write ``image`` ("RGB" or "RGBA") as a lossy WebP; see :meth:`Encoder.encode`."""
-        # libwebp runs without the GIL and hands back bytes: any output_file will do.
-        image.save(
-            output_file,
-            format="WEBP",
-            quality=quality,
-            method=WEBP_METHOD,
-            icc_profile=icc_profile or "",
-        )
+    def save_options(self, image: Image.Image) -> dict[str, Any]:
+        """How hard libwebp works for a smaller file (``WEBP_METHOD``)."""
+        return {"method": WEBP_METHOD}
 
     def strip_metadata(self, data: bytes) -> bytes | None:
         """See :meth:`Encoder.strip_metadata` and :func:`strip_webp_metadata`."""
         return strip_webp_metadata(data)
 
 
-class AvifEncoder:
+class AvifEncoder(_PillowEncoder):
     """AVIF (AV1 still image): the smallest files, but 20-50 times slower to encode than JPEG."""
 
     name = "avif"
@@ -176,29 +178,17 @@ class AvifEncoder:
     keeps_grayscale = False
     max_side = 65536  # AV1's limit
     pillow_feature: str | None = "avif"
+    pillow_format = "AVIF"
 
-    def encode(
-        self,
-        image: Image.Image,
-        output_file: BinaryIO,
-        quality: int,
-        icc_profile: bytes | None,
-    ) -> None:
-        """Write ``image`` ("RGB" or "RGBA") as an AVIF; see :meth:`Encoder.encode`.
+    def save_options(self, image: Image.Image) -> dict[str, Any]:
+        """The encoder's speed, one thread, and full-resolution colour with transparency.
 
         With transparency, colour is kept at full resolution (4:4:4): with 4:2:0 the hidden
         colour of fully transparent pixels bleeds into their opaque neighbours (a red
         transparent pixel turned the white beside it pink).
         """
-        image.save(
-            output_file,
-            format="AVIF",
-            quality=quality,
-            speed=AVIF_SPEED,
-            max_threads=1,
-            icc_profile=icc_profile,
-            subsampling="4:4:4" if image.mode == "RGBA" else "4:2:0",
-        )
+        subsampling = "4:4:4" if image.mode == "RGBA" else "4:2:0"
+        return {"speed": AVIF_SPEED, "max_threads": 1, "subsampling": subsampling}
 
     def strip_metadata(self, data: bytes) -> bytes | None:
         """Never: imgdesk does not read AVIF input, so an AVIF is always encoded by us."""

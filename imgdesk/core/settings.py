@@ -28,6 +28,27 @@ KNOWN_INPUT_TYPES = (
     "image/tiff",
 )
 
+# The lowest and highest value of each number of the settings (checked when Settings are made).
+RANGES: dict[str, tuple[float, float]] = {
+    "concurrency": (1, 64),
+    "per_host_concurrency": (1, 64),
+    "max_download_bytes": (1024, 1024 * MIB),
+    "max_retries": (0, 20),
+    "retry_base_delay_s": (0.0, 600.0),
+    "retry_after_cap_s": (0.0, 3600.0),
+    "connect_timeout_s": (0.1, 600.0),
+    "read_timeout_s": (0.1, 600.0),
+    "total_timeout_s": (0.1, 3600.0),
+    "low_speed_bytes_per_s": (0, 10 * MIB),
+    "low_speed_window_s": (1.0, 600.0),
+    "max_redirects": (0, 30),
+    # Pillow treats more than ~89.5 MP as a bomb warning, which imgdesk makes an error.
+    "max_pixels": (1, 89_478_485),
+    "webhook_retries": (0, 20),
+    "webhook_first_delay_ms": (0, 3_600_000),
+    "retention_days": (0, 36500),
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -65,29 +86,18 @@ class Settings:
     neutralise_formulas: bool = True
     # SQLite synchronous=FULL: a power cut cannot lose the last stored results (slower).
     power_safe_writes: bool = False
+    # Remove the stored files of requests finished more than this many days ago when a
+    # processing front starts (imgdesk.core.retention); 0 keeps them forever.
+    retention_days: int = 0
     user_agent: str = field(default="imgdesk/0.1 (+product image downloader)")
 
     def __post_init__(self) -> None:
-        _check_range("concurrency", self.concurrency, 1, 64)
-        _check_range("per_host_concurrency", self.per_host_concurrency, 1, 64)
+        for name, (low, high) in RANGES.items():
+            _check_range(name, getattr(self, name), low, high)
         if not isinstance(self.output, OutputSettings):
             raise SettingsError(f"output must be output settings, not {self.output!r}")
         if not isinstance(self.storage, StorageChoice):
             raise SettingsError(f"storage must be a storage choice, not {self.storage!r}")
-        _check_range("max_download_bytes", self.max_download_bytes, 1024, 1024 * MIB)
-        _check_range("max_retries", self.max_retries, 0, 20)
-        _check_range("retry_base_delay_s", self.retry_base_delay_s, 0.0, 600.0)
-        _check_range("retry_after_cap_s", self.retry_after_cap_s, 0.0, 3600.0)
-        _check_range("connect_timeout_s", self.connect_timeout_s, 0.1, 600.0)
-        _check_range("read_timeout_s", self.read_timeout_s, 0.1, 600.0)
-        _check_range("total_timeout_s", self.total_timeout_s, 0.1, 3600.0)
-        _check_range("low_speed_bytes_per_s", self.low_speed_bytes_per_s, 0, 10 * MIB)
-        _check_range("low_speed_window_s", self.low_speed_window_s, 1.0, 600.0)
-        _check_range("max_redirects", self.max_redirects, 0, 30)
-        # Pillow treats more than ~89.5 MP as a bomb warning, which imgdesk makes an error.
-        _check_range("max_pixels", self.max_pixels, 1, 89_478_485)
-        _check_range("webhook_retries", self.webhook_retries, 0, 20)
-        _check_range("webhook_first_delay_ms", self.webhook_first_delay_ms, 0, 3_600_000)
         unknown = [t for t in self.allowed_types if t not in KNOWN_INPUT_TYPES]
         if unknown or not self.allowed_types:
             raise SettingsError(

@@ -161,23 +161,22 @@ ACTION_SPECS: dict[Action, ActionSpec] = {
 }
 
 # Where the actions show; None is a separator.
+# The Request menu, which the toolbar shows too.
+_REQUEST_COMMANDS: tuple[Action | None, ...] = (
+    Action.RETRY_SELECTED,
+    Action.RETRY_FAILED,
+    None,
+    Action.PAUSE,
+    Action.CANCEL,
+    Action.DELETE,
+)
 MENU_BAR: tuple[tuple[str, tuple[Action | None, ...]], ...] = (
     (
         "&File",
         (Action.OPEN, Action.EXPORT, Action.OPEN_FOLDER, None, Action.SETTINGS, None, Action.QUIT),
     ),
     ("&Edit", (Action.COPY_URL, Action.COPY_INPUT_URL, None, Action.FOCUS_SEARCH)),
-    (
-        "&Request",
-        (
-            Action.RETRY_SELECTED,
-            Action.RETRY_FAILED,
-            None,
-            Action.PAUSE,
-            Action.CANCEL,
-            Action.DELETE,
-        ),
-    ),
+    ("&Request", _REQUEST_COMMANDS),
     ("&View", (Action.DASHBOARD,)),  # the toolbar's and the docks' toggles follow
     (
         "&Help",
@@ -189,12 +188,7 @@ TOOLBAR: tuple[Action | None, ...] = (
     Action.EXPORT,
     Action.OPEN_FOLDER,
     None,
-    Action.RETRY_SELECTED,
-    Action.RETRY_FAILED,
-    None,
-    Action.PAUSE,
-    Action.CANCEL,
-    Action.DELETE,
+    *_REQUEST_COMMANDS,
     None,
     Action.DASHBOARD,
     Action.SETTINGS,

@@ -30,6 +30,9 @@ from imgdesk.core.repository import ImageInfo
 from imgdesk.gui.models import IN_FLIGHT_STATES, OBJECT_ROLE, PROGRESS_ROLE, STATE_ROLE
 from imgdesk.gui.preview import ImageCache
 
+# What Qt hands a delegate: a plain index, or a persistent one.
+AnyIndex = QModelIndex | QPersistentModelIndex
+
 _GOOD = frozenset({"done", "completed"})
 _BAD = frozenset({"failed"})
 _WORKING = frozenset({"downloading", "compressing", "processing"})
@@ -105,9 +108,7 @@ def draw_progress_bar(
     style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 
-def draw_stage_bar(
-    painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-) -> bool:
+def draw_stage_bar(painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> bool:
     """Draw the stage reached (:data:`PROGRESS_ROLE`) as a bar; False when there is none."""
     fraction = index.data(PROGRESS_ROLE)
     if fraction is None:
@@ -128,7 +129,7 @@ class ElidingDelegate(QStyledItemDelegate):
         self._mode = mode
 
     def initStyleOption(  # noqa: N802
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: AnyIndex
     ) -> None:
         """Use this delegate's elide mode."""
         super().initStyleOption(option, index)
@@ -138,12 +139,7 @@ class ElidingDelegate(QStyledItemDelegate):
 class ProgressBarDelegate(QStyledItemDelegate):
     """Paints :data:`PROGRESS_ROLE` as a progress bar with the cell's text on it."""
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Draw the bar (or the plain cell when there is no progress)."""
         fraction = index.data(PROGRESS_ROLE)
         if fraction is None:
@@ -153,7 +149,7 @@ class ProgressBarDelegate(QStyledItemDelegate):
         draw_progress_bar(painter, option, float(fraction), str(text))
 
     def sizeHint(  # noqa: N802
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: AnyIndex
     ) -> QSize:
         """Wide enough for a bar to read as one."""
         hint = super().sizeHint(option, index)
@@ -164,7 +160,7 @@ class StateDelegate(QStyledItemDelegate):
     """A state in colour with its standard icon; a stage progress bar while an image works."""
 
     def initStyleOption(  # noqa: N802
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: AnyIndex
     ) -> None:
         """Colour the text and add the icon of the cell's :data:`STATE_ROLE`."""
         super().initStyleOption(option, index)
@@ -181,12 +177,7 @@ class StateDelegate(QStyledItemDelegate):
             option.icon = icon
             option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Draw a stage bar for images being worked on, else the coloured state."""
         if index.data(STATE_ROLE) in IN_FLIGHT_STATES and draw_stage_bar(painter, option, index):
             return
@@ -201,12 +192,7 @@ class StageBarDelegate(QStyledItemDelegate):
     Python style override to call for every row painted.
     """
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Draw the bar of an image being downloaded or compressed, else the plain cell."""
         if not draw_stage_bar(painter, option, index):
             super().paint(painter, option, index)
@@ -238,12 +224,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         """Thumbnails fill the row height; decoded at twice that for high-DPI screens."""
         return max(16, option.rect.height() - 2)
 
-    def paint(
-        self,
-        painter: QPainter,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> None:
         """Draw the selection background, then the thumbnail centred."""
         style = _style(option)
         widget = option.widget
@@ -268,7 +249,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         painter.restore()
 
     def sizeHint(  # noqa: N802
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+        self, option: QStyleOptionViewItem, index: AnyIndex
     ) -> QSize:
         """A square cell."""
         hint = super().sizeHint(option, index)

@@ -6,14 +6,15 @@ enough like catalogue shots (a product on a soft, slightly noisy studio backgrou
 quality 90) that compressing them to quality 50 shows realistic savings. A few PNGs are
 cut-outs on a transparent background, as shops upload them.
 
-Run from anywhere: ``python imgdesk/resources/demo/generate.py``. It rewrites ``images/`` and
-``catalogue.csv`` next to itself.
+Run from anywhere: ``python imgdesk/resources/demo/generate.py``. It reads the products from
+``products.toml`` and rewrites ``images/`` and ``catalogue.csv``, all next to itself.
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 HERE = Path(__file__).resolve().parent
 IMAGES = HERE / "images"
 CATALOGUE = HERE / "catalogue.csv"
+PRODUCTS_FILE = HERE / "products.toml"
+HEADER = ["S. No.", "Product Name", "Input Image Urls", "Price", "Category"]
 
 Color = tuple[int, int, int]
 Point = tuple[float, float]
@@ -195,7 +198,7 @@ class Shot:
     file: str
     width: int
     height: int
-    view: int = 0  # 0 front, 1 mirrored and closer, 2 further away on a warmer background
+    view: str = "front"  # or "mirrored" (flipped and closer), or "far" (on a warmer background)
     cutout: bool = False  # a PNG on a transparent background
 
 
@@ -215,228 +218,39 @@ class Product:
     broken: tuple[str, ...] = ()
 
 
-BG_COOL = ((236, 240, 245), (205, 213, 224))
-BG_WARM = ((246, 240, 232), (222, 209, 193))
-BG_MINT = ((235, 245, 240), (200, 222, 212))
-BG_ROSE = ((247, 237, 239), (226, 203, 208))
+# The studio backgrounds products.toml names: the gradient's top and bottom colours.
+BACKGROUNDS: dict[str, tuple[Color, Color]] = {
+    "cool": ((236, 240, 245), (205, 213, 224)),
+    "warm": ((246, 240, 232), (222, 209, 193)),
+    "mint": ((235, 245, 240), (200, 222, 212)),
+    "rose": ((247, 237, 239), (226, 203, 208)),
+}
 
-PRODUCTS: tuple[Product, ...] = (
-    Product(
-        "Classic Crew T-Shirt, Red",
-        "Apparel",
-        "19.90",
-        "tshirt",
-        (196, 38, 46),
-        (255, 255, 255),
-        BG_COOL,
-        (Shot("tshirt-red-1.jpg", 1200, 1200), Shot("tshirt-red-2.jpg", 1200, 1200, 1)),
-    ),
-    Product(
-        "Classic Crew T-Shirt, Navy",
-        "Apparel",
-        "19.90",
-        "tshirt",
-        (30, 45, 90),
-        (255, 255, 255),
-        BG_WARM,
-        (Shot("tshirt-navy-1.jpg", 1000, 1250),),
-    ),
-    Product(
-        "Organic Cotton Tee, Sage",
-        "Apparel",
-        "24.50",
-        "tshirt",
-        (128, 158, 120),
-        (255, 255, 255),
-        BG_ROSE,
-        (
-            Shot("tee-sage-1.jpg", 1000, 1000),
-            Shot("tee-sage-2.jpg", 1000, 1000, 1),
-            Shot("tee-sage-3.png", 800, 800, cutout=True),
-        ),
-    ),
-    Product(
-        "Stoneware Mug 350 ml, Cream",
-        "Kitchen",
-        "12.00",
-        "mug",
-        (238, 226, 200),
-        (120, 84, 60),
-        BG_MINT,
-        (Shot("mug-cream-1.jpg", 1000, 1000), Shot("mug-cream-2.jpg", 1000, 1000, 2)),
-    ),
-    Product(
-        "Stoneware Mug 350 ml, Teal",
-        "Kitchen",
-        "12.00",
-        "mug",
-        (30, 128, 132),
-        (240, 236, 226),
-        BG_WARM,
-        (Shot("mug-teal-1.jpg", 900, 900),),
-    ),
-    Product(
-        "Enamel Camp Mug",
-        "Outdoor",
-        "9.50",
-        "mug",
-        (245, 245, 245),
-        (30, 30, 30),
-        BG_COOL,
-        (Shot("camp-mug-1.png", 800, 800, cutout=True), Shot("camp-mug-2.jpg", 900, 900, 1)),
-    ),
-    Product(
-        "Runner Low-Top Sneaker, White",
-        "Footwear",
-        "79.00",
-        "sneaker",
-        (240, 240, 236),
-        (60, 60, 64),
-        BG_ROSE,
-        (
-            Shot("sneaker-white-1.jpg", 1600, 1200),
-            Shot("sneaker-white-2.jpg", 1200, 900, 1),
-            Shot("sneaker-white-3.jpg", 1200, 900, 2),
-        ),
-    ),
-    Product(
-        "Runner Low-Top Sneaker, Black",
-        "Footwear",
-        "79.00",
-        "sneaker",
-        (38, 38, 42),
-        (235, 235, 230),
-        BG_MINT,
-        (Shot("sneaker-black-1.jpg", 1200, 900),),
-        broken=("images/sneaker-black-2.jpg",),  # no such file: a 404 in the demo
-    ),
-    Product(
-        "Trail Sneaker, Orange",
-        "Footwear",
-        "89.00",
-        "sneaker",
-        (226, 110, 40),
-        (50, 50, 50),
-        BG_COOL,
-        (Shot("sneaker-orange-1.jpg", 1200, 900), Shot("sneaker-orange-2.png", 800, 600, 1, True)),
-    ),
-    Product(
-        "Canvas Tote Bag, Sand",
-        "Bags",
-        "29.00",
-        "tote",
-        (214, 196, 160),
-        (140, 60, 50),
-        BG_COOL,
-        (Shot("tote-sand-1.jpg", 1000, 1250), Shot("tote-sand-2.jpg", 1000, 1250, 1)),
-    ),
-    Product(
-        "Canvas Tote Bag, Black",
-        "Bags",
-        "29.00",
-        "tote",
-        (44, 44, 48),
-        (230, 200, 80),
-        BG_WARM,
-        (Shot("tote-black-1.jpg", 1000, 1250),),
-        broken=("html/tote-black-2.jpg",),  # a web page instead of a picture
-    ),
-    Product(
-        "Six-Panel Cap, Olive",
-        "Accessories",
-        "22.00",
-        "cap",
-        (100, 110, 60),
-        (210, 200, 170),
-        BG_ROSE,
-        (Shot("cap-olive-1.jpg", 1000, 800), Shot("cap-olive-2.jpg", 1000, 800, 1)),
-    ),
-    Product(
-        "Six-Panel Cap, Burgundy",
-        "Accessories",
-        "22.00",
-        "cap",
-        (120, 30, 50),
-        (230, 220, 200),
-        BG_MINT,
-        (Shot("cap-burgundy-1.jpg", 1000, 800), Shot("cap-burgundy-2.png", 800, 640, 0, True)),
-    ),
-    Product(
-        "Insulated Bottle 750 ml, Steel",
-        "Outdoor",
-        "34.00",
-        "bottle",
-        (170, 176, 184),
-        (40, 40, 44),
-        BG_WARM,
-        (
-            Shot("bottle-steel-1.jpg", 800, 1200),
-            Shot("bottle-steel-2.jpg", 800, 1200, 1),
-            Shot("bottle-steel-3.jpg", 800, 1200, 2),
-        ),
-    ),
-    Product(
-        "Insulated Bottle 750 ml, Coral",
-        "Outdoor",
-        "34.00",
-        "bottle",
-        (236, 110, 96),
-        (250, 250, 250),
-        BG_COOL,
-        (Shot("bottle-coral-1.jpg", 800, 1200),),
-    ),
-    Product(
-        "Field Watch 38 mm",
-        "Accessories",
-        "149.00",
-        "watch",
-        (190, 190, 196),
-        (70, 52, 40),
-        BG_MINT,
-        (Shot("watch-field-1.jpg", 1200, 1200), Shot("watch-field-2.jpg", 1200, 1200, 1)),
-    ),
-    Product(
-        "Field Watch 38 mm, Graphite",
-        "Accessories",
-        "159.00",
-        "watch",
-        (60, 60, 66),
-        (30, 30, 34),
-        BG_WARM,
-        (Shot("watch-black-1.jpg", 1000, 1000),),
-    ),
-    Product(
-        "Desk Lamp, Matte Black",
-        "Home",
-        "59.00",
-        "lamp",
-        (40, 40, 44),
-        (180, 150, 90),
-        BG_ROSE,
-        (Shot("lamp-black-1.jpg", 1000, 1250), Shot("lamp-black-2.jpg", 1000, 1250, 2)),
-    ),
-    Product(
-        "Desk Lamp, Mustard",
-        "Home",
-        "59.00",
-        "lamp",
-        (222, 170, 40),
-        (60, 60, 60),
-        BG_COOL,
-        # Served through /flaky/: "503 Service Unavailable" twice, then the picture.
-        (Shot("lamp-mustard-1.jpg", 1000, 1250),),
-    ),
-    Product(
-        "Linen Tote Bag, Natural",
-        "Bags",
-        "32.00",
-        "tote",
-        (228, 218, 196),
-        (60, 90, 130),
-        BG_MINT,
-        (Shot("tote-linen-1.jpg", 1000, 1250), Shot("tote-linen-2.jpg", 1000, 1250, 2)),
-    ),
-)
+
+def _color(rgb: list[int]) -> Color:
+    red, green, blue = rgb
+    return (red, green, blue)
+
+
+def load_products(path: Path) -> tuple[Product, ...]:
+    """The products listed in ``path`` (products.toml): the catalogue is data, kept apart."""
+    with path.open("rb") as handle:
+        entries = tomllib.load(handle)["product"]
+    return tuple(
+        Product(
+            name=entry["name"],
+            category=entry["category"],
+            price=entry["price"],
+            shape=entry["shape"],
+            color=_color(entry["color"]),
+            accent=_color(entry["accent"]),
+            background=BACKGROUNDS[entry["background"]],
+            shots=tuple(Shot(**shot) for shot in entry["shots"]),
+            broken=tuple(entry.get("broken", ())),
+        )
+        for entry in entries
+    )
+
 
 # The picture whose URL goes through the demo server's /flaky/ route.
 FLAKY = "lamp-mustard-1.jpg"
@@ -466,11 +280,11 @@ def render(product: Product, shot: Shot, seed: int) -> Image.Image:
     size = (shot.width, shot.height)
     # Shapes are drawn at twice the size and scaled down, for smooth edges.
     big = (shot.width * 2, shot.height * 2)
-    zoom = {0: 0.9, 1: 1.05, 2: 0.75}[shot.view]
+    zoom = {"front": 0.9, "mirrored": 1.05, "far": 0.75}[shot.view]
     side = min(big)
 
     def p(x: float, y: float) -> Point:
-        if shot.view == 1:
+        if shot.view == "mirrored":
             x = 1 - x
         return (big[0] / 2 + (x - 0.5) * side * zoom, big[1] / 2 + (y - 0.5) * side * zoom)
 
@@ -505,7 +319,7 @@ def render(product: Product, shot: Shot, seed: int) -> Image.Image:
         return picture
 
     top, bottom = product.background
-    if shot.view == 2:
+    if shot.view == "far":
         top, bottom = _warmer(top), _warmer(bottom)
     scene = _gradient(size, top, bottom)
     scene = Image.composite(Image.new("RGB", size, (60, 60, 70)), scene, shadow)
@@ -518,15 +332,24 @@ def _warmer(color: Color) -> Color:
     return (min(255, r + 6), g, max(0, b - 10))
 
 
+def catalogue_row(serial: int, product: Product) -> list[str]:
+    """The product's row of catalogue.csv; the demo puts its server's address for ``{base}``."""
+    urls = []
+    for shot in product.shots:
+        route = "flaky" if shot.file == FLAKY else "images"
+        urls.append(f"{{base}}/{route}/{shot.file}")
+    urls.extend(f"{{base}}/{path}" for path in product.broken)
+    return [str(serial), product.name, ", ".join(urls), product.price, product.category]
+
+
 def main() -> None:
     """Rewrite every demo picture and the catalogue template."""
     IMAGES.mkdir(exist_ok=True)
     for old in IMAGES.iterdir():
         old.unlink()
-    rows = []
+    products = load_products(PRODUCTS_FILE)
     seed = 0
-    for serial, product in enumerate(PRODUCTS, start=1):
-        urls = []
+    for product in products:
         for shot in product.shots:
             seed += 1
             picture = render(product, shot, seed)
@@ -534,13 +357,10 @@ def main() -> None:
                 picture.save(IMAGES / shot.file, "PNG", optimize=True)
             else:
                 picture.save(IMAGES / shot.file, "JPEG", quality=90, optimize=True)
-            route = "flaky" if shot.file == FLAKY else "images"
-            urls.append(f"{{base}}/{route}/{shot.file}")
-        urls.extend(f"{{base}}/{path}" for path in product.broken)
-        rows.append([str(serial), product.name, ", ".join(urls), product.price, product.category])
+    rows = [catalogue_row(serial, product) for serial, product in enumerate(products, start=1)]
     with CATALOGUE.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(["S. No.", "Product Name", "Input Image Urls", "Price", "Category"])
+        writer.writerow(HEADER)
         writer.writerows(rows)
     total = sum(path.stat().st_size for path in IMAGES.iterdir())
     count = len(list(IMAGES.iterdir()))
