@@ -25,6 +25,7 @@ import math
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from http import HTTPStatus
@@ -42,6 +43,9 @@ from imgdesk.core.redact import redact_text, redact_url
 from imgdesk.core.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# on_progress(bytes received so far, bytes announced or None), called by the download.
+ProgressCallback = Callable[[int, int | None], None]
 
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ALLOWED_SCHEMES = ("http", "https")
@@ -158,8 +162,11 @@ def download(
     settings: Settings,
     session: requests.Session,
     validators: Validators | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Download:
     """Fetch ``url`` within the limits of ``settings``, following redirects by hand.
+
+    ``on_progress(bytes so far, length announced or None)`` hears of each chunk of the body.
 
     With ``validators`` the request is conditional: a 304 answer comes back as a
     :class:`Download` with no data whose ``not_modified`` is True. A body that averages
@@ -196,7 +203,7 @@ def download(
                 guard = _LowSpeedGuard(
                     settings.low_speed_bytes_per_s, settings.low_speed_window_s, time.monotonic()
                 )
-                data = _read_body(response, host, settings, deadline, guard)
+                data = _read_body(response, host, settings, deadline, guard, on_progress)
                 elapsed_ms = int((time.monotonic() - started) * 1000)
                 logger.debug(
                     "Downloaded %s: %s bytes in %s ms", _logged(current), len(data), elapsed_ms
@@ -342,6 +349,7 @@ def _read_body(
     settings: Settings,
     deadline: float,
     guard: _LowSpeedGuard,
+    on_progress: ProgressCallback | None = None,
 ) -> bytes:
     """Check the status, then stream the decoded body within the size, speed and time limits."""
     status = response.status_code
@@ -405,6 +413,8 @@ def _read_body(
                 f"The image at {host} is larger than the {_size(limit)} limit.",
             )
         chunks.append(chunk)
+        if on_progress is not None:
+            on_progress(total, announced)
     if total == 0:
         raise ImageError(ErrorCode.EMPTY, f"The server {host} sent an empty answer, no image.")
     return b"".join(chunks)

@@ -13,7 +13,7 @@ import requests
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
-from imgdesk.core.fetch import Download, Validators, download
+from imgdesk.core.fetch import Download, ProgressCallback, Validators, download
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import Storage
 from imgdesk.core.types import (
@@ -35,12 +35,13 @@ def process_image(
     storage: Storage,
     on_stage: Callable[[str], None] | None = None,
     cpu_slot: contextlib.AbstractContextManager[object] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ImageResult:
     """Fetch, compress and store one image; every expected failure becomes a failed result.
 
     The output, written as ``task.output`` says, goes to ``storage`` under
     ``task.output_key``. ``on_stage`` is told ``compressing`` once the download is in, so a
-    window can show it.
+    window can show it; ``on_progress`` hears of the download's bytes (see ``download``).
     """
     started = time.monotonic()
     download_ms: int | None = None
@@ -50,7 +51,7 @@ def process_image(
     cached = task.cached if task.cached is not None and storage.exists(task.cached.key) else None
     try:
         validators = Validators(cached.etag, cached.last_modified) if cached else None
-        fetched = download(task.url, settings, session, validators)
+        fetched = download(task.url, settings, session, validators, on_progress)
         download_ms = _ms_since(started)
         http_status = fetched.http_status
         if fetched.not_modified and cached is not None:

@@ -13,6 +13,27 @@ from collections import Counter
 from collections.abc import Callable
 
 
+class DownloadProgress:
+    """The bytes each image in flight has received so far, and the size announced."""
+
+    def __init__(self) -> None:
+        self._bytes: dict[int, tuple[int, int | None]] = {}
+
+    def update(self, image_ids: list[int], received: int, announced: int | None) -> None:
+        """A download of these images (twins share one) got this far."""
+        for image_id in image_ids:
+            self._bytes[image_id] = (received, announced)
+
+    def forget(self, image_ids: list[int]) -> None:
+        """The download ended."""
+        for image_id in image_ids:
+            self._bytes.pop(image_id, None)
+
+    def of(self, image_id: int) -> tuple[int, int | None] | None:
+        """(bytes received, bytes announced or None) while the image downloads."""
+        return self._bytes.get(image_id)
+
+
 class ActiveTime:
     """Per request: images in flight, since when, and the active seconds not stored yet."""
 

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
 from imgdesk.core.backoff import retry_delay
-from imgdesk.core.csvio import Catalogue
 from imgdesk.core.errors import (
     BUSY_RETRY_MS,
     DatabaseBusyError,
@@ -30,13 +29,13 @@ from imgdesk.core.errors import (
     ImageError,
 )
 from imgdesk.core.output import OutputSettings
-from imgdesk.core.recording import PreparedRows, RequestImport
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.states import ImageStatus, RequestStatus
 from imgdesk.core.storage import Storage, output_file_name, storage_key
 from imgdesk.core.storage_choice import StorageChoice, StorageShelf
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
+from imgdesk.engine.activity import DownloadProgress
 from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
 from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
@@ -126,6 +125,8 @@ class Engine(QObject):
         paused_changed(bool): processing was paused or resumed.
         database_lost(str): the database file was deleted or replaced (message); sent once,
             after which the engine starts nothing and stores nothing.
+        images_progressed(str, list): a request's images received more bytes (at most every
+            ``PROGRESS_INTERVAL_S`` per download; see :meth:`download_progress`).
     """
 
     images_changed = Signal(str, list)
@@ -135,6 +136,7 @@ class Engine(QObject):
     request_held = Signal(str, str)
     paused_changed = Signal(bool)
     database_lost = Signal(str)
+    images_progressed = Signal(str, list)
 
     def __init__(
         self,
@@ -155,7 +157,10 @@ class Engine(QObject):
         self._repo.set_power_safe(settings.power_safe_writes)
         self._executor: ImageExecutor = executor or QtPoolExecutor(self._storages, self)
         self._executor.set_max_workers(settings.concurrency)
-        self._executor.set_callbacks(self._on_worker_result, self._on_worker_stage)
+        self._executor.set_callbacks(
+            self._on_worker_result, self._on_worker_stage, self._on_worker_progress
+        )
+        self._progress = DownloadProgress()
         _limit_heap_growth()
 
         # One FIFO queue per host, served round-robin, so a big host cannot starve the others.
@@ -193,12 +198,13 @@ class Engine(QObject):
         """The settings new work starts with."""
         return self._settings
 
-    def storage_of(self, request_id: str) -> Storage:
-        """Where a request's outputs are stored, as recorded with it.
+    @property
+    def writer(self) -> DatabaseWriter:
+        """The one writer of the database (the window's importer records through it)."""
+        return self._writer
 
-        Raises:
-            ImageError: ``storage``, when that storage cannot be opened here.
-        """
+    def storage_of(self, request_id: str) -> Storage:
+        """Where a request's outputs are stored, as recorded with it (ImageError if unusable)."""
         choice = self._choices.get(request_id)
         if choice is None:
             request = self._repo.get_request(request_id)
@@ -229,20 +235,6 @@ class Engine(QObject):
         """
         self._repo.save_settings(settings)
         self.set_settings(settings)
-
-    def start_import(self, head: Catalogue, csv_path: Path) -> RequestImport:
-        """Begin recording a file's request, with the stored output settings; see record_rows."""
-        return self._repo.start_import(head, csv_path)
-
-    def record_rows(self, recording: RequestImport, rows: PreparedRows) -> None:
-        """Store one chunk of an import's rows (may raise DatabaseBusyError: not stored)."""
-        recording.add(rows)
-
-    def finish_import(self, recording: RequestImport) -> str:
-        """Mark an import recorded in full and start processing it; returns the request id."""
-        request_id = recording.finish()
-        self.start_request(request_id)
-        return request_id
 
     def set_settings(self, settings: Settings) -> None:
         """Use new settings for work that starts from now on."""
@@ -280,7 +272,7 @@ class Engine(QObject):
             unfinished = self._repo.image_ids(request_id, UNFINISHED)
             self._drop_jobs(request_id)
             self._repo.fail_unfinished(request_id, error.code, error.message)
-            self._announce(request_id, unfinished)
+            self._writer.announce(request_id, unfinished)
             self._finish_request(request_id, error.message)
             return 0
         vanished = self._check_output_files(request_id) if check_files else 0
@@ -327,7 +319,7 @@ class Engine(QObject):
                 done = stored_twin._asdict()
             if done is not None:
                 self._buffer.record_twin(image, done)  # done with the output of its twin
-                self._schedule_flush()
+                self._writer.schedule_flush()
                 continue
             token, choice = self._tokens[request_id], self._choices[request_id]
             job = _new_job(request_id, image, output, choice, token, cache.get(image.url))
@@ -355,7 +347,7 @@ class Engine(QObject):
             return 0
         vanished = reconcile_outputs(storage, self._repo, request_id, writing=writing)
         if vanished:
-            self._announce(request_id, vanished)
+            self._writer.announce(request_id, vanished)
         return len(vanished)
 
     def resume_interrupted(self) -> list[str]:
@@ -403,7 +395,7 @@ class Engine(QObject):
                 count,
                 vanished,
             )
-            self._announce(request_id, failed)
+            self._writer.announce(request_id, failed)
             self._start(request_id, check_files=False)
         return count + vanished
 
@@ -416,7 +408,7 @@ class Engine(QObject):
         if self._lost is not None:
             return
         cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
-        self._announce(request_id, unfinished)
+        self._writer.announce(request_id, unfinished)
         logger.info("request %s cancelled (%s images)", request_id, cancelled)
         self._finish_request(request_id)
 
@@ -541,11 +533,23 @@ class Engine(QObject):
             for other_id in job.image_ids:
                 self._write(job.request_id, other_id, status=stage)
 
+    @Slot(int, int, object)
+    def _on_worker_progress(self, key: int, received: int, announced: int | None) -> None:
+        job = self._in_flight.get(key)
+        if job is not None:
+            self._progress.update(job.image_ids, received, announced)
+            self.images_progressed.emit(job.request_id, job.image_ids)
+
+    def download_progress(self, image_id: int) -> tuple[int, int | None] | None:
+        """(bytes received, bytes announced or None) of an image downloading now."""
+        return self._progress.of(image_id)
+
     @Slot(int, object)
     def _on_worker_result(self, key: int, result: ImageResult) -> None:
         job = self._in_flight.pop(key, None)
         if job is None:
             return
+        self._progress.forget(job.image_ids)
         self._writer.image_ended(job.request_id)
         self._queues.finished(job)
         if self._lost is not None:
@@ -597,7 +601,7 @@ class Engine(QObject):
                 # A later run reuses the output only under the same output settings.
                 cache_key=self._settings.output_key(job.output),
             )
-            self._schedule_flush()
+            self._writer.schedule_flush()
         self._job_done(job)
 
     def _job_done(self, job: _Job) -> None:
@@ -691,14 +695,8 @@ class Engine(QObject):
         """Why the database can no longer be used; None while it can."""
         return self._writer.lost
 
-    def _announce(self, request_id: str, image_ids: list[int]) -> None:
-        self._writer.announce(request_id, image_ids)
-
     def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
         self._writer.write(request_id, image_id, **fields)
-
-    def _schedule_flush(self) -> None:
-        self._writer.schedule_flush()
 
     def flush(self) -> None:
         """Store buffered changes now, then tell listeners what changed."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -30,6 +31,8 @@ CANCELLED_MESSAGE = "Cancelled by the user."
 
 ResultCallback = Callable[[int, ImageResult], None]
 StageCallback = Callable[[int, str], None]
+ProgressCallback = Callable[[int, int, int | None], None]  # job key, bytes received, announced
+PROGRESS_INTERVAL_S = 0.25  # a download's byte count is reported at most this often
 
 
 class CancelToken:
@@ -55,8 +58,10 @@ class CancelToken:
 class ImageExecutor(Protocol):
     """Runs image tasks and reports each result, on the engine's thread, exactly once."""
 
-    def set_callbacks(self, on_result: ResultCallback, on_stage: StageCallback) -> None:
-        """Where results (job key, result) and stage changes (job key, stage) are reported."""
+    def set_callbacks(
+        self, on_result: ResultCallback, on_stage: StageCallback, on_progress: ProgressCallback
+    ) -> None:
+        """Where results, stage changes and download byte counts are reported, by job key."""
 
     def set_max_workers(self, count: int) -> None:
         """How many tasks may run at once."""
@@ -73,6 +78,7 @@ class _Relay(QObject):
 
     result_ready = Signal(int, object)  # job key, ImageResult
     stage_changed = Signal(int, str)  # job key, stage
+    progressed = Signal(int, int, object)  # job key, bytes received, bytes announced or None
 
 
 # PySide gives each QRunnable.run a fresh Python thread state, so a threading.local is empty
@@ -113,6 +119,7 @@ class _ImageRunnable(QRunnable):
         self._storages = storages
         self._relay = relay
         self._cpu_slots = cpu_slots
+        self._progress_sent = 0.0
 
     def run(self) -> None:
         """Process the task (unless it became stale) and report its result."""
@@ -128,6 +135,7 @@ class _ImageRunnable(QRunnable):
                     self._storages.open(task.storage),
                     on_stage=lambda stage: self._relay.stage_changed.emit(key, stage),
                     cpu_slot=self._cpu_slots,
+                    on_progress=self._report_progress,
                 )
         except ImageError as error:  # the storage could not be opened
             result = failed_result(task, error)
@@ -138,6 +146,12 @@ class _ImageRunnable(QRunnable):
                 ImageError(ErrorCode.INTERNAL, f"imgdesk hit an unexpected problem: {error!r}"),
             )
         self._relay.result_ready.emit(key, result)
+
+    def _report_progress(self, received: int, announced: int | None) -> None:
+        now = time.monotonic()
+        if now - self._progress_sent >= PROGRESS_INTERVAL_S or received == announced:
+            self._progress_sent = now
+            self._relay.progressed.emit(self._key, received, announced)
 
 
 class QtPoolExecutor(QObject):
@@ -154,10 +168,13 @@ class QtPoolExecutor(QObject):
         self._relay = _Relay(self)
         self._cpu_slots = threading.BoundedSemaphore(os.cpu_count() or 2)
 
-    def set_callbacks(self, on_result: ResultCallback, on_stage: StageCallback) -> None:
+    def set_callbacks(
+        self, on_result: ResultCallback, on_stage: StageCallback, on_progress: ProgressCallback
+    ) -> None:
         """Connect the relay's queued signals to the engine's handlers."""
         self._relay.result_ready.connect(on_result)
         self._relay.stage_changed.connect(on_stage)
+        self._relay.progressed.connect(on_progress)
 
     def set_max_workers(self, count: int) -> None:
         """How many worker threads may run at once."""

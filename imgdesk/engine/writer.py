@@ -7,11 +7,14 @@ flush, and notices a database file that was deleted or replaced.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from imgdesk.core.csvio import Catalogue
 from imgdesk.core.errors import BUSY_RETRY_MS, DatabaseBusyError, DataFolderError
+from imgdesk.core.recording import PreparedRows, RequestImport
 from imgdesk.core.repository import Repository
 from imgdesk.engine.activity import ActiveTime
 from imgdesk.engine.write_buffer import WriteBuffer
@@ -50,6 +53,18 @@ class DatabaseWriter(QObject):
         self._clock = QTimer(self)
         self._clock.setInterval(ACTIVE_TIME_STORE_MS)
         self._clock.timeout.connect(self._on_clock)
+
+    def start_import(self, head: Catalogue, csv_path: Path) -> RequestImport:
+        """Begin recording a file's request, with the stored output settings and storage."""
+        return self._repo.start_import(head, csv_path)
+
+    def record_rows(self, recording: RequestImport, rows: PreparedRows) -> None:
+        """Store one chunk of an import's rows (may raise DatabaseBusyError: not stored)."""
+        recording.add(rows)
+
+    def finish_import(self, recording: RequestImport) -> str:
+        """Mark an import recorded in full (the engine may start it now); returns its id."""
+        return recording.finish()
 
     def write(self, request_id: str, image_id: int, **fields: Any) -> None:
         """Buffer an image change; :meth:`flush` stores the buffer in one transaction."""

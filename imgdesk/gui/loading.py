@@ -15,7 +15,7 @@ The flow for each file, in the order the files were given:
 3. Once the file is read: a file rejected as a whole gets a message naming the problem and
    the line, and its recorded rows are removed. Rows with problems are listed in
    :class:`RowProblemsDialog`; the user decides whether to go on with the valid rows.
-   Otherwise the request is shown and ``Engine.finish_import`` queues it.
+   Otherwise the request is shown and ``Engine.start_request`` queues it.
 
 Dialogs are opened window-modal with ``open()``, never ``exec()``, so the window keeps
 painting and processing while a question is on screen.
@@ -406,8 +406,8 @@ class CsvImporter(QObject):
         head, rows = load.pending_rows[0]
         try:
             if load.recording is None:
-                load.recording = self._engine.start_import(head, load.path.absolute())
-            self._engine.record_rows(load.recording, rows)
+                load.recording = self._engine.writer.start_import(head, load.path.absolute())
+            self._engine.writer.record_rows(load.recording, rows)
         except DatabaseBusyError as error:
             # Another program holds the database; the chunk is still here: redo it.
             logger.warning("database busy while recording %s: %s", load.path.name, error)
@@ -450,7 +450,8 @@ class CsvImporter(QObject):
 
     def _start(self, load: _Load) -> None:
         assert load.recording is not None  # a file with no product row is refused
-        request_id = self._engine.finish_import(load.recording)
+        request_id = self._engine.writer.finish_import(load.recording)
+        self._engine.start_request(request_id)
         self.request_created.emit(request_id)
 
     def _discard(self, load: _Load) -> None:

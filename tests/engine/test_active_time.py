@@ -12,7 +12,7 @@ from imgdesk.engine.engine import Engine
 from tests import images
 from tests.engine.conftest import create_request
 from tests.engine.test_engine import EngineFactory
-from tests.httpservers import HttpTestServer, delayed, respond, sequence
+from tests.httpservers import HttpTestServer, delayed, respond, sequence, trickle
 
 JPEG = images.make_jpeg(320, 240, "photo", 92)
 
@@ -69,3 +69,30 @@ def test_the_union_of_overlapping_images_is_counted_once() -> None:
     clock.ended("r")  # one too many (a stale result): ignored
     assert clock.collect() == {"r": 1.5}
     assert not clock.running
+
+
+def test_a_download_reports_its_bytes_while_it_runs_and_forgets_them_after(
+    qtbot: QtBot, repo: Repository, make_engine: EngineFactory, http_server: HttpTestServer
+) -> None:
+    body = images.make_jpeg(640, 480, "photo", 95)
+    chunk = len(body) // 8 + 1
+    url = http_server.route("/slow.jpg", trickle(body, delay_s=0.15, chunk_size=chunk))
+    request_id = create_request(repo, [("1", "A", [url])])
+    engine = make_engine()
+    seen: list[tuple[int, int | None]] = []
+
+    def on_progress(progressed_id: str, image_ids: list[int]) -> None:
+        assert progressed_id == request_id
+        found = engine.download_progress(image_ids[0])
+        assert found is not None
+        seen.append(found)
+
+    engine.images_progressed.connect(on_progress)
+    finish(qtbot, engine, request_id, lambda: engine.start_request(request_id))
+
+    assert len(seen) >= 2  # reported along the way, not only at the end
+    assert all(announced == len(body) for _, announced in seen)
+    received = [count for count, _ in seen]
+    assert received == sorted(received) and received[-1] == len(body)
+    [image] = repo.list_images(request_id)
+    assert engine.download_progress(image.id) is None
