@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from imgdesk.cli.cancelling import cmd_cancel
+from imgdesk.cli.cleanup import cmd_cleanup
 from imgdesk.cli.commands import cmd_export, cmd_process, cmd_retry
 from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
 from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
@@ -58,7 +59,8 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
     setup_logging(data_dir, verbose=options.verbose)
     open_database(database_path(data_dir))
     repo = Repository()
-    if options.command in ("process", "retry"):
+    # cleanup too: nothing may be writing into the folders it empties.
+    if options.command in ("process", "retry", "cleanup"):
         lock = DataDirLock(data_dir)
         if not lock.acquire(f"imgdesk {options.command}"):
             say(
@@ -72,6 +74,7 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
         "export": cmd_export,
         "retry": cmd_retry,
         "cancel": cmd_cancel,
+        "cleanup": cmd_cleanup,
     }[options.command]
     try:
         return int(handler(options, repo, data_dir))

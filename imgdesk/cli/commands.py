@@ -23,6 +23,7 @@ from imgdesk.core.output import encoder_for
 from imgdesk.core.paths import file_of_url
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.core.retention import removed_notice
 from imgdesk.core.settings import Settings, check_http_url
 from imgdesk.core.webhook import check_secret
 
@@ -164,6 +165,9 @@ def cmd_export(options: argparse.Namespace, repo: Repository, data_dir: Path) ->
     if not _write_output(repo, request.id, options.output, settings):
         return EXIT_FAILED
     say(f"imgdesk: wrote {options.output} ({request.done} of {request.total} images done)")
+    if request.files_removed_at is not None:
+        # Repository.export_data left the URLs out: say why the cells are empty.
+        say(f"imgdesk: {removed_notice(request.files_removed_at)}")
     return EXIT_COMPLETED
 
 

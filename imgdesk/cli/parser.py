@@ -11,7 +11,7 @@ from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.storage_choice import MAX_PRESIGN_EXPIRY_S, StorageChoice, parse_destination
 
-COMMANDS = ("process", "status", "export", "retry", "cancel", "demo")
+COMMANDS = ("process", "status", "export", "retry", "cancel", "cleanup", "demo")
 # The OutputSettings field each output flag of `process` sets.
 _OUTPUT_FLAGS = (
     ("format", "--format"),
@@ -187,6 +187,23 @@ def storage_choice_from(options: argparse.Namespace) -> StorageChoice | None:
     )
 
 
+def _add_cleanup_options(cleanup: argparse.ArgumentParser) -> None:
+    """The flags of ``imgdesk cleanup``."""
+    add_global_options(cleanup, on_command=True)
+    # Text, checked by the command: a bad value is one sentence naming the flag.
+    cleanup.add_argument(
+        "--older-than",
+        metavar="DAYS",
+        required=True,
+        help="remove the files of requests finished more than DAYS days ago (a whole number, "
+        "at least 1)",
+    )
+    cleanup.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    cleanup.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``imgdesk COMMAND ...``: the headless commands and ``demo``."""
     parser = argparse.ArgumentParser(prog="imgdesk")
@@ -238,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_global_options(cancel, on_command=True)
     cancel.add_argument("request_id", metavar="REQUEST_ID", help="the id or its first characters")
+
+    cleanup = sub.add_parser(
+        "cleanup",
+        help="remove the stored files of requests finished long ago",
+        description="Remove the stored files (images and the output CSV's copy) of requests "
+        "that finished (completed or failed) more than DAYS days ago, in their local folder or "
+        "bucket. The requests stay listed; their export then has empty output URLs.",
+    )
+    _add_cleanup_options(cleanup)
 
     demo = sub.add_parser("demo", help="open the window on a bundled sample catalogue")
     add_global_options(demo, on_command=True)

@@ -68,6 +68,9 @@ def _request_json(request: RequestInfo) -> dict[str, Any]:
         "output_csv": request.output_csv,
         "output_settings": request.output.to_dict(),
         "storage": request.storage.to_dict(),
+        "files_removed_at": (
+            iso_time(request.files_removed_at) if request.files_removed_at is not None else None
+        ),
     }
 
 
@@ -125,6 +128,9 @@ def _write_request_detail(
         f"settings  {request.output.describe()}\n"
         f"storage   {request.storage.describe()}\n"
     )
+    if request.files_removed_at is not None:
+        # imgdesk cleanup removed them: the rows below stay, their files do not.
+        out.write(f"files     removed on {iso_time(request.files_removed_at)}\n")
     if request.output_csv:
         out.write(f"output    {request.output_csv}\n")
     for delivery in deliveries:

@@ -686,21 +686,14 @@ class Repository:
             authority = authority.partition(mark)[0]
         return authority.rpartition("@")[2].lower()
 
-    # -- retention (imgdesk cleanup) --------------------------------------------------------
-
     def requests_finished_before(self, cutoff: float) -> list[RequestInfo]:
         """Requests finished before ``cutoff`` whose files are still kept, oldest first."""
-        query = (
-            RequestRow.select(RequestRow.id)
-            .where(
-                RequestRow.status.in_(FINAL_REQUEST_STATES)
-                & (RequestRow.finished_at < cutoff)
-                & RequestRow.files_removed_at.is_null()
-            )
-            .order_by(RequestRow.finished_at)
+        finished = RequestRow.status.in_(FINAL_REQUEST_STATES) & (RequestRow.finished_at < cutoff)
+        query = RequestRow.select(RequestRow.id).where(
+            finished & RequestRow.files_removed_at.is_null()
         )
-        found = [self.get_request(row.id) for row in query]
-        return [request for request in found if request is not None]
+        ids = [row.id for row in query.order_by(RequestRow.finished_at)]
+        return [request for request in map(self.get_request, ids) if request is not None]
 
     def mark_files_removed(self, request_id: str, when: float) -> None:
         """Record that the request's stored files were removed at ``when``; its rows stay."""
