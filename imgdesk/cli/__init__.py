@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from imgdesk.core.instance import DataDirLock
 from imgdesk.core.logs import setup_logging
 from imgdesk.core.paths import database_path, resolve_data_dir
 from imgdesk.core.repository import Repository
+from imgdesk.core.retention import remove_expired_files
+from imgdesk.core.storage_choice import StorageShelf
 
 __all__ = ["main"]
 
@@ -68,6 +71,8 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
                 "finish (imgdesk status shows progress), or use another --data-dir."
             )
             return EXIT_REJECTED
+    if options.command == "process":
+        _apply_retention(repo, data_dir)
     handler = {
         "process": cmd_process,
         "status": cmd_status,
@@ -81,6 +86,16 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
     except SettingsError as error:
         say(f"imgdesk: {error}")
         return EXIT_REJECTED
+
+
+def _apply_retention(repo: Repository, data_dir: Path) -> None:
+    """With Settings > Remove files after N days on, clean up before processing starts."""
+    days = repo.load_settings().retention_days
+    if days:
+        report = remove_expired_files(repo, StorageShelf(data_dir), days, time.time())
+        if report.removed:
+            count = len(report.removed)
+            say(f"imgdesk: removed the files of {count} requests older than {days} days")
 
 
 def _open_window(

@@ -492,6 +492,7 @@ class Repository:
         now = time.time()
         if status == "processing":
             fields["finished_at"] = None
+            fields["files_removed_at"] = None  # a retry stores its files again
             request = RequestRow.get_or_none(RequestRow.id == request_id)
             if request is not None and request.started_at is None:
                 fields["started_at"] = now

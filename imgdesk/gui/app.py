@@ -31,6 +31,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,9 @@ from imgdesk.core.paths import (
     resource_path,
 )
 from imgdesk.core.repository import Repository
+from imgdesk.core.retention import remove_expired_files
 from imgdesk.core.settings import Settings
+from imgdesk.core.storage_choice import StorageShelf
 from imgdesk.core.webhook import DELIVERED
 from imgdesk.engine.engine import Engine
 from imgdesk.engine.finisher import RequestFinisher
@@ -494,6 +497,28 @@ def _on_stop_signal(signum: int, ending: _Ending, app: QApplication, window: Mai
         _close_without_asking(app, window)
 
 
+def _start_retention(repository: Repository, folder: Path) -> None:
+    """With Settings > Remove files after N days on, clean up in the background.
+
+    Deleting from a bucket can take a while, so it runs on a thread of its own (with its own
+    database connection); it only touches requests that finished long ago, which the engine
+    never runs, and a failure is a log line.
+    """
+    days = _load_settings(repository).retention_days
+    if not days:
+        return
+
+    def clean_up() -> None:
+        try:
+            report = remove_expired_files(repository, StorageShelf(folder), days, time.time())
+        except Exception:  # noqa: BLE001 - a maintenance task must never take the window down
+            logger.exception("removing old outputs failed")
+            return
+        logger.info("retention: removed the files of %s requests", len(report.removed))
+
+    threading.Thread(target=clean_up, name="imgdesk-retention", daemon=True).start()
+
+
 def _build_window(
     repository: Repository,
     engine: Engine,
@@ -505,6 +530,7 @@ def _build_window(
     log_path: Path,
 ) -> MainWindow:
     """Resume interrupted work, then build the window on it."""
+    _start_retention(repository, folder)
     # Before the window reads anything: in-flight images go back to pending and restart.
     resumed = engine.resume_interrupted()
     if resumed:

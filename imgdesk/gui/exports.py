@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from imgdesk.core.csvio import Catalogue, write_output_csv
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.core.retention import removed_notice
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.dialogs import PartialExportQuestion, choose_export_path
 from imgdesk.gui.loading import BackgroundTask, TaskRelay
@@ -120,7 +121,11 @@ class RequestExports(QObject):
         with contextlib.suppress(DatabaseBusyError):  # the file is written; only the note waits
             self._engine.record_output_csv(request_id, path.absolute().as_uri())
         logger.info("exported request %s to %s", request_id, path)
-        self.message.emit(f"Exported {path.name} to {path.parent}", 10000)
+        text = f"Exported {path.name} to {path.parent}"
+        request = self._repo.get_request(request_id)
+        if request is not None and request.files_removed_at is not None:
+            text += ". " + removed_notice(request.files_removed_at)
+        self.message.emit(text, 10000)
         self.exported.emit(request_id, str(path))
 
     def _on_relay_failed(self, task_id: int, error: object) -> None:

@@ -235,3 +235,30 @@ def test_a_wrong_older_than_is_one_sentence(tmp_path: Path, days: str) -> None:
     assert done.stderr == (
         f"imgdesk: --older-than must be a whole number of days from 1 to 36500, not {days!r}.\n"
     )
+
+
+def test_with_retention_on_process_cleans_up_first_and_a_retry_stores_the_files_again(
+    tmp_path: Path, http_server: HttpTestServer
+) -> None:
+    data_dir = tmp_path / "d"
+    old = processed(tmp_path, http_server, data_dir, "old")
+    finished_days_ago(data_dir, old, 40)
+    with sqlite3.connect(data_dir / "imgdesk.sqlite3") as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO key_value VALUES ('settings', ?)",
+            (json.dumps({"retention_days": 30}),),
+        )
+    conn.close()
+
+    new = processed(tmp_path, http_server, data_dir, "new")
+
+    assert files_of(data_dir / "images" / old) == {}
+    assert files_of(data_dir / "images" / new) != {}
+    assert status_json(data_dir, old)["files_removed_at"] is not None
+    # A retry brings the files back (they vanished: fetched again), and the mark goes.
+    again = imgdesk("retry", old, data_dir=data_dir)
+    assert again.returncode == 0, again.stderr
+    assert len(files_of(data_dir / "images" / old)) == 3  # two images and the CSV copy
+    assert status_json(data_dir, old)["files_removed_at"] is None
+    rows = read_csv(tmp_path / "old-out.csv")
+    assert all(row[-1] for row in rows[1:])  # the URLs are back in the export
