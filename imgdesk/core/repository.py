@@ -10,9 +10,8 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from peewee import fn
 
@@ -35,6 +34,9 @@ from imgdesk.core.recording import PreparedRows as PreparedRows  # re-exported
 from imgdesk.core.recording import RequestImport as RequestImport  # re-exported
 from imgdesk.core.recording import delete_request_rows
 from imgdesk.core.recording import prepare_rows as prepare_rows  # re-exported
+from imgdesk.core.records import FINAL_REQUEST_STATES as FINAL_REQUEST_STATES  # re-exported
+from imgdesk.core.records import ImageInfo as ImageInfo  # re-exported
+from imgdesk.core.records import RequestInfo as RequestInfo  # re-exported
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage_choice import StorageChoice
 from imgdesk.core.types import CachedOutput, ImageResult
@@ -44,94 +46,9 @@ logger = logging.getLogger(__name__)
 # The state words live in imgdesk.core.states; these names stay for the repository's callers.
 IN_FLIGHT = tuple(str(state) for state in states.IN_FLIGHT)
 UNFINISHED = tuple(str(state) for state in states.UNFINISHED)
-FINAL_REQUEST_STATES = tuple(str(state) for state in states.FINISHED_REQUEST)
 IMPORT_CHUNK_ROWS = 500
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
 _CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """A processing request with its image counts and the output settings it was made with."""
-
-    id: str
-    csv_name: str
-    csv_path: str
-    status: str
-    error: str | None
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    total: int
-    done: int
-    failed: int
-    in_flight: int
-    input_bytes: int
-    output_bytes: int
-    webhook_url: str | None
-    webhook_secret: str | None
-    output_csv: str | None
-    output: OutputSettings
-    storage: StorageChoice = field(default_factory=StorageChoice)
-    files_removed_at: float | None = None  # its stored files were cleaned up then
-    active_s: float = 0.0  # seconds it had images in flight
-
-    @property
-    def pending(self) -> int:
-        """Images not started yet (or waiting for a retry)."""
-        return self.total - self.done - self.failed - self.in_flight
-
-    @property
-    def finished(self) -> bool:
-        """True once the request reached ``completed`` or ``failed``."""
-        return self.status in FINAL_REQUEST_STATES
-
-    @property
-    def duration_s(self) -> float | None:
-        """Seconds it was worked on (images in flight), pauses and waits left out.
-
-        None before it started. While it runs the figure is at most a second behind.
-        """
-        if self.started_at is None:
-            return None
-        return self.active_s
-
-    @property
-    def bytes_saved(self) -> int:
-        """Input bytes minus output bytes over the finished images."""
-        return self.input_bytes - self.output_bytes
-
-
-class ImageInfo(NamedTuple):
-    """One image with its product's identity, as shown in tables and exports.
-
-    A named tuple, not a dataclass: a 300,000-image request builds this many of them, and a
-    frozen dataclass's ``__init__`` costs ten times more.
-    """
-
-    id: int
-    request_id: str
-    row_index: int
-    serial: str
-    product_name: str
-    position: int
-    url: str
-    status: str
-    attempts: int
-    error_code: str | None
-    error: str | None
-    http_status: int | None
-    input_bytes: int | None
-    output_bytes: int | None
-    width: int | None
-    height: int | None
-    input_type: str | None
-    download_ms: int | None
-    compress_ms: int | None
-    output_path: str | None
-    output_url: str | None
-    output_format: str | None
-    note: str | None  # see imgdesk.core.types.image_note
 
 
 IMAGE_UPDATE_FIELDS = frozenset(
