@@ -20,8 +20,41 @@ from imgdesk.core.storage import LocalStorage, Storage
 
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # what S3 allows for a presigned URL
-# S3's rules for bucket names (3-63 characters of a-z 0-9 . -, starting and ending alike).
+# S3's bucket name rules: 3 to 63 of a-z 0-9 . -, a letter or digit at both ends.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+
+
+def check_bucket_name(bucket: str) -> None:
+    """Refuse a bucket name S3 would refuse, before any request is made.
+
+    Raises:
+        SettingsError: the name breaks S3's rules; the sentence says which.
+    """
+    if not bucket:
+        raise SettingsError("The S3 bucket name is empty: write s3://BUCKET[/PREFIX].")
+    if bucket != bucket.lower():
+        raise SettingsError(f"{bucket!r} is not a bucket name: S3 bucket names are lowercase.")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS.fullmatch(bucket):
+        raise SettingsError(
+            f"{bucket!r} is not a bucket name: S3 bucket names are 3 to 63 lowercase letters, "
+            "digits, dots and dashes, start and end with a letter or digit, and are not an "
+            "IP address."
+        )
+
+
+def check_key_prefix(prefix: str) -> None:
+    """Refuse a key prefix with empty, ``.`` or ``..`` folder names.
+
+    Raises:
+        SettingsError: the prefix cannot be used; the sentence says why.
+    """
+    parts = prefix.split("/") if prefix else []
+    if any(part in ("", ".", "..") for part in parts):
+        raise SettingsError(
+            f"{prefix!r} is not a usable key prefix: write folder names separated "
+            "by single slashes, without '.' or '..'."
+        )
 
 
 @dataclass(frozen=True)
@@ -52,11 +85,8 @@ class StorageChoice:
         if self.kind not in ("local", "s3"):
             raise SettingsError(f"unknown storage kind {self.kind!r}")
         if self.kind == "s3":
-            if not _BUCKET.fullmatch(self.bucket):
-                raise SettingsError(
-                    f"{self.bucket!r} is not a bucket name: S3 bucket names are 3 to 63 "
-                    "lowercase letters, digits, dots and dashes"
-                )
+            check_bucket_name(self.bucket)
+            check_key_prefix(self.prefix)
             if not 1 <= self.presign_expiry_s <= MAX_PRESIGN_EXPIRY_S:
                 raise SettingsError(
                     "the presigned URLs' expiry must be between 1 second and 7 days "
@@ -115,7 +145,8 @@ def parse_destination(
         return StorageChoice(
             kind="s3",
             bucket=bucket,
-            prefix=prefix.strip("/"),
+            # "s3://b/a//b/" means the prefix "a/b": empty folder names are slips, not intent.
+            prefix="/".join(part for part in prefix.split("/") if part),
             endpoint=endpoint.rstrip("/"),
             region=region,
             presign_expiry_s=presign_expiry_s,

@@ -37,12 +37,29 @@ def test_a_folder_destination_is_made_absolute(
 
 
 @pytest.mark.parametrize(
+    ("destination", "bucket", "prefix"),
+    [
+        ("s3://shop-images/", "shop-images", ""),
+        ("S3://shop.images/catalogue", "shop.images", "catalogue"),
+        ("s3://shop-images//2024/spring/", "shop-images", "2024/spring"),
+    ],
+)
+def test_an_s3_destination_is_tidied(destination: str, bucket: str, prefix: str) -> None:
+    choice = parse_destination(destination)
+    assert (choice.kind, choice.bucket, choice.prefix) == ("s3", bucket, prefix)
+
+
+@pytest.mark.parametrize(
     ("destination", "says"),
     [
         ("s3://", "names no bucket"),
         ("s3:///prefix", "names no bucket"),
-        ("s3://Shop_Images", "not a bucket name"),
-        ("s3://ab", "not a bucket name"),
+        ("s3://Shop-Images", "lowercase"),
+        ("s3://ab", "3 to 63"),
+        ("s3://shop_images", "3 to 63"),
+        ("s3://shop..images", "3 to 63"),
+        ("s3://192.168.1.20", "IP address"),
+        ("s3://shop/../etc", "not a usable key prefix"),
         ("gs://bucket", "neither a folder nor an s3:// address"),
         ("  ", "needs a folder"),
     ],
