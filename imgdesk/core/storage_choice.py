@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imgdesk.core.errors import SettingsError
-from imgdesk.core.storage import LocalStorage, Storage
+from imgdesk.core.storage import LocalStorage, Storage, check_folder_writable
 
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 MAX_PRESIGN_EXPIRY_S = 7 * 24 * 3600  # what S3 allows for a presigned URL
+CONNECTION_TEST_ID = "imgdesk-connection-test"  # the "request" a storage test probes in
 # S3's bucket name rules: 3 to 63 of a-z 0-9 . -, a letter or digit at both ends.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _IP_ADDRESS = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
@@ -190,6 +191,12 @@ class StorageShelf:
         self._opened: dict[StorageChoice, Storage] = {}
         self._lock = threading.Lock()
 
+    def set_credentials(self, access_key: str, secret_key: str | None) -> None:
+        """Use these S3 keys from now on (the window's settings changed)."""
+        with self._lock:
+            self._access_key, self._secret_key = access_key, secret_key
+            self._opened.clear()
+
     def open(self, choice: StorageChoice) -> Storage:
         """The storage of ``choice`` (opened on first use)."""
         with self._lock:
@@ -198,3 +205,22 @@ class StorageShelf:
                 storage = open_storage(choice, self._data_dir, self._secret_key, self._access_key)
                 self._opened[choice] = storage
             return storage
+
+
+def check_storage(
+    choice: StorageChoice, data_dir: Path, access_key: str = "", secret_key: str | None = None
+) -> None:
+    """Prove outputs can be stored where ``choice`` says (the window's "Test connection").
+
+    A folder is created if needed and a probe file written and removed; a bucket gets a
+    probe object written, read, listed and removed, which names a missing permission.
+
+    Raises:
+        ImageError: ``storage``, with a sentence saying what is wrong.
+        SettingsError: the choice itself cannot be used.
+    """
+    if choice.kind == "local":
+        check_folder_writable(Path(choice.folder) if choice.folder else data_dir / "images")
+        return
+    storage = open_storage(choice, data_dir, secret_key, access_key)
+    storage.check_writable(CONNECTION_TEST_ID)
