@@ -191,6 +191,11 @@ class StorageShelf:
         self._opened: dict[StorageChoice, Storage] = {}
         self._lock = threading.Lock()
 
+    @property
+    def access_key(self) -> str:
+        """The S3 access key storages are opened with ("" for the standard AWS sources)."""
+        return self._access_key
+
     def set_credentials(self, access_key: str, secret_key: str | None) -> None:
         """Use these S3 keys from now on (the window's settings changed)."""
         with self._lock:

@@ -199,6 +199,11 @@ class Engine(QObject):
         return self._settings
 
     @property
+    def storages(self) -> StorageShelf:
+        """The storages the requests' outputs go to, with the keys they are opened with."""
+        return self._storages
+
+    @property
     def writer(self) -> DatabaseWriter:
         """The one writer of the database (the window's importer records through it)."""
         return self._writer

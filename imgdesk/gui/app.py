@@ -58,6 +58,7 @@ from imgdesk.core.paths import (
 )
 from imgdesk.core.repository import Repository
 from imgdesk.core.retention import remove_expired_files
+from imgdesk.core.secrets import load_secret
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage_choice import StorageShelf
 from imgdesk.core.webhook import DELIVERED
@@ -419,7 +420,11 @@ def _start_engine(
 ) -> tuple[Engine, WebhookSender, RequestFinisher]:
     """The engine, the webhook sender and the finisher, stopped by ``undo`` in that order."""
     settings = _load_settings(repository)
-    engine = Engine(repository, settings, folder)
+    # The window's S3 keys: the access key from the settings, its secret from the keyring;
+    # without an access key, the standard AWS sources (environment, profile).
+    access_key = settings.s3_access_key_id
+    storages = StorageShelf(folder, access_key, load_secret(access_key))
+    engine = Engine(repository, settings, folder, storages=storages)
     webhooks = WebhookSender(Outbox(), settings)
     # Each finished request gets its output CSV and webhook event, even one that finishes
     # while resuming, before the window exists; the last CSVs are waited for at exit.

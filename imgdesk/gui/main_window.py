@@ -51,6 +51,7 @@ from imgdesk.core.errors import BUSY_RETRY_MS, DatabaseBusyError
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.paths import file_of_url
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
+from imgdesk.core.secrets import load_secret
 from imgdesk.core.settings import Settings
 from imgdesk.engine.engine import Engine
 from imgdesk.engine.finisher import RequestFinisher
@@ -488,6 +489,9 @@ class MainWindow(QMainWindow):
     def _apply_settings(self, settings: Settings, data_dir: Path) -> None:
         try:
             self._engine.save_settings(settings)
+            if settings.s3_access_key_id != self._engine.storages.access_key:
+                access_key = settings.s3_access_key_id
+                self._engine.storages.set_credentials(access_key, load_secret(access_key))
         except DatabaseBusyError as busy:
             # The one busy-database policy: keep the settings and store them shortly.
             logger.warning("database busy, saving the settings shortly: %s", busy)
