@@ -110,6 +110,10 @@ class StorageChoice:
         where = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         return f"{where} at {self.endpoint}" if self.endpoint else where
 
+    def s3_address(self, request_id: str) -> str:
+        """Where a request's objects are in a bucket, as a person writes it (``s3://…/<id>``)."""
+        return "/".join(part for part in (f"s3://{self.bucket}", self.prefix, request_id) if part)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (what the request records)."""
         return dataclasses.asdict(self)

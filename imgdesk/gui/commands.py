@@ -16,7 +16,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
-from imgdesk.core.storage import request_folder
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.dialogs import DeleteRequestDialog, PathDialog, open_with_desktop
 from imgdesk.gui.loading import CsvImporter
@@ -190,7 +189,14 @@ class RequestCommands(QObject):
         """Show a request's compressed images in the file manager."""
         if request is None:
             return
-        folder = request_folder(self._data_dir, request.id)
+        if request.storage.kind != "local":
+            # A bucket: nothing to open on this computer; say where the objects are.
+            address = request.storage.s3_address(request.id)
+            QGuiApplication.clipboard().setText(address)
+            self.message.emit(f"The images are in {address} (address copied).", 10000)
+            return
+        root = Path(request.storage.folder) if request.storage.folder else None
+        folder = (root or self._data_dir / "images") / request.id
         if not folder.is_dir():
             self.message.emit("No image of this request has been stored yet.", 5000)
             return

@@ -40,6 +40,7 @@ from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import request_folder
+from imgdesk.core.storage_choice import StorageChoice
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.actions import Action
 from imgdesk.gui.app import undelivered_text
@@ -583,6 +584,42 @@ def test_open_folder_without_a_file_manager_shows_the_path_to_copy(
     copy.click()
     assert QGuiApplication.clipboard().text() == folder
     dialogs[0].reject()
+
+
+def test_open_folder_goes_where_the_request_stores_its_images(
+    qtbot: QtBot,
+    window: MainWindow,
+    repository: Repository,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    csv = b"S. No.,Product Name,Input Image Urls\n1,Mug,https://cdn.example/m.jpg\n"
+    elsewhere = tmp_path / "published"
+    in_folder = repository.create_request(
+        parse_catalogue(csv, "a.csv"), storage=StorageChoice(folder=str(elsewhere))
+    )
+    in_bucket = repository.create_request(
+        parse_catalogue(csv, "b.csv"),
+        storage=StorageChoice(kind="s3", bucket="shop-images", prefix="spring"),
+    )
+    (elsewhere / in_folder).mkdir(parents=True)
+    opened: list[str] = []
+    monkeypatch.setattr(
+        QDesktopServices,
+        "openUrl",
+        staticmethod(lambda url: opened.append(url.toLocalFile()) or True),
+    )
+    window.requests_model.reload()
+
+    window.select_request(in_folder)
+    window.action(Action.OPEN_FOLDER).trigger()
+    assert opened == [str(elsewhere / in_folder)]
+
+    window.select_request(in_bucket)
+    window.action(Action.OPEN_FOLDER).trigger()
+    assert opened == [str(elsewhere / in_folder)]  # nothing to open for a bucket
+    assert QGuiApplication.clipboard().text() == f"s3://shop-images/spring/{in_bucket}"
+    assert "s3://shop-images/spring/" in window.statusBar().currentMessage()
 
 
 # -- 15. filters and sorts do not carry over -------------------------------------------------
