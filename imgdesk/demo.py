@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from imgdesk.core.paths import resource_path
 from imgdesk.core.repository import ImageInfo
+from imgdesk.core.states import ImageStatus
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +143,9 @@ def unplanned_outcomes(images: Iterable[ImageInfo]) -> list[str]:
         planned_code = PLANNED_FAILURES.get(urlsplit(image.url).path)
         ended = f"{image.status} ({image.error_code})" if image.error_code else image.status
         if planned_code is None:
-            if image.status != "done":
+            if image.status != ImageStatus.DONE:
                 problems.append(f"{image.url} ended {ended}, not done")
-        elif image.status != "failed" or image.error_code != planned_code:
+        elif image.status != ImageStatus.FAILED or image.error_code != planned_code:
             problems.append(f"{image.url} ended {ended}, not failed ({planned_code})")
     return problems
 

@@ -11,6 +11,7 @@ from imgdesk.core.csvio import Catalogue
 from imgdesk.core.paths import file_of_url
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
+from imgdesk.core.states import ImageStatus
 
 
 class Reporter:
@@ -63,7 +64,7 @@ class Reporter:
                 output_format=event.output_format,
                 note=event.note,
             )
-        elif not self._tty and event.status == "failed":
+        elif not self._tty and event.status == ImageStatus.FAILED:
             self._err.write(
                 f"imgdesk: failed {event.serial} #{event.position} {redact_url(event.url)}: "
                 f"{shown_text(event.error)}\n"

@@ -16,13 +16,14 @@ from typing import Any
 from peewee import SQL
 
 from imgdesk.core.db import WebhookAttempt, WebhookDelivery, db, translate_errors
+from imgdesk.core.states import DeliveryStatus
 from imgdesk.core.webhook import DELIVERED, AttemptOutcome
 
 logger = logging.getLogger(__name__)
 
 # Delivery states; ``delivered`` is shared with the attempt outcome of that name.
-PENDING = "pending"
-FAILED = "failed"
+PENDING = str(DeliveryStatus.PENDING)
+FAILED = str(DeliveryStatus.FAILED)
 
 
 @dataclass(frozen=True)

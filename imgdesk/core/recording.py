@@ -18,13 +18,14 @@ from pathlib import Path
 from imgdesk.core.csvio import Catalogue, CatalogueRow
 from imgdesk.core.db import ImageRow, ProductRow, RequestRow, db, translate_errors
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.states import RequestStatus
 from imgdesk.core.storage_choice import StorageChoice
 
 logger = logging.getLogger(__name__)
 
 # A request whose rows are still being recorded: listed (its rows so far can be looked at),
 # but never started by the engine; removed at the next start if the import was cut short.
-IMPORTING = "importing"
+IMPORTING = str(RequestStatus.IMPORTING)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,9 @@ class RequestImport:
 
     def finish(self) -> str:
         """Make the request visible, ready for the engine; returns its id."""
-        RequestRow.update(status="pending").where(RequestRow.id == self.request_id).execute()
+        RequestRow.update(status=RequestStatus.PENDING).where(
+            RequestRow.id == self.request_id
+        ).execute()
         logger.info("request %s created from %s", self.request_id, self.name)
         return self.request_id
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.states import ImageStatus
 from imgdesk.core.storage_choice import StorageChoice
 
 # The notes an image's output may carry (SPEC 9), comma-separated in the image row.
@@ -144,7 +145,7 @@ class ImageResult:
     @property
     def ok(self) -> bool:
         """True when the image was stored."""
-        return self.status == "done"
+        return self.status == ImageStatus.DONE
 
     @property
     def note(self) -> str | None:

@@ -41,6 +41,7 @@ from imgdesk.core.errors import SettingsError
 from imgdesk.core.fetch import parse_retry_after
 from imgdesk.core.redact import redact_text, redact_url
 from imgdesk.core.repository import RequestInfo
+from imgdesk.core.states import DeliveryStatus, RequestStatus
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ EVENT_FAILED = "request.failed"
 EVENT_TEST = "test"
 
 # Outcomes of one attempt.
-DELIVERED = "delivered"
+DELIVERED = str(DeliveryStatus.DELIVERED)
 RETRY = "retry"
 GIVE_UP = "give_up"
 
@@ -102,9 +103,9 @@ def event_for(status: str) -> str:
     A request with any failed or cancelled image ends ``failed`` (SPEC 2), so its event is
     ``request.failed``; only a request whose every image succeeded is ``request.completed``.
     """
-    if status == "completed":
+    if status == RequestStatus.COMPLETED:
         return EVENT_COMPLETED
-    if status == "failed":
+    if status == RequestStatus.FAILED:
         return EVENT_FAILED
     raise ValueError(f"a request in state {status!r} has not finished")
 

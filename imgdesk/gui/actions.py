@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
 from imgdesk.core.repository import IMPORTING, ImageInfo, RequestInfo
+from imgdesk.core.states import ImageStatus
 
 _SP = QStyle.StandardPixmap
 Shortcut = QKeySequence.StandardKey | str
@@ -303,10 +304,10 @@ class WindowActions:
             Action.DELETE: request is not None,
             Action.RETRY_FAILED: request is not None and request.failed > 0,
             Action.CANCEL: request is not None and not request.finished,
-            Action.RETRY_SELECTED: any(image.status == "failed" for image in selected),
+            Action.RETRY_SELECTED: any(image.status == ImageStatus.FAILED for image in selected),
             Action.COPY_URL: any(image.output_url for image in selected),
             Action.COPY_INPUT_URL: bool(selected),
-            Action.RETRY_IMAGE: target is not None and target.status == "failed",
+            Action.RETRY_IMAGE: target is not None and target.status == ImageStatus.FAILED,
             Action.OPEN_IMAGE: target is not None and bool(target.output_path),
         }
         for key, enable in enabled.items():

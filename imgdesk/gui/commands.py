@@ -16,6 +16,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
+from imgdesk.core.states import ImageStatus, RequestStatus
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.dialogs import DeleteRequestDialog, PathDialog, open_with_desktop
 from imgdesk.gui.loading import CsvImporter
@@ -34,7 +35,7 @@ def finished_message(request: RequestInfo, status: str, cancelled: int) -> str:
     """One line on how a request finished (``status``), ``cancelled`` of its failures cancelled."""
     failed = request.failed - cancelled
     name, done, total = request.csv_name, request.done, request.total
-    if status == "completed":
+    if status == RequestStatus.COMPLETED:
         return f"{name}: all {total:,} images are done."
     if cancelled:
         return f"{name}: cancelled, with {done:,} of {total:,} images done."
@@ -83,7 +84,7 @@ class RequestCommands(QObject):
 
     def retry(self, images: Sequence[ImageInfo]) -> None:
         """Put the failed ones of these images (of one request) back in the queue."""
-        failed = [image.id for image in images if image.status == "failed"]
+        failed = [image.id for image in images if image.status == ImageStatus.FAILED]
         if not failed:
             self.message.emit("Only failed images can be retried.", 5000)
             return
@@ -180,7 +181,7 @@ class RequestCommands(QObject):
 
     def activate_image(self, image: ImageInfo) -> None:
         """A double-click: retry a failed image, open a done one."""
-        if image.status == "failed":
+        if image.status == ImageStatus.FAILED:
             self.retry([image])
         elif image.output_path:
             self._open_or_show(Path(image.output_path), "image viewer")
