@@ -104,7 +104,8 @@ class DatabaseWriter(QObject):
         except DataFolderError as error:
             self.lose(error.message)
             return
-        self.buffer.add_active_time(self._activity.collect())
+        active = self._activity.collect()
+        self.buffer.add_active_time(active)
         try:
             stored = self.buffer.store()
         except DatabaseBusyError as error:
@@ -116,7 +117,8 @@ class DatabaseWriter(QObject):
         for request_id, image_ids in stored.changed.items():
             self.images_changed.emit(request_id, sorted(image_ids))
             self.request_changed.emit(request_id)
-        for request_id in stored.statuses - stored.changed.keys():
+        # A request whose status or active time alone changed is news too (its time runs).
+        for request_id in (stored.statuses | active.keys()) - stored.changed.keys():
             self.request_changed.emit(request_id)
         for event in stored.events:
             self.image_finished.emit(event)

@@ -6,6 +6,8 @@ between light and dark themes repaints correctly without anything to reset.
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import (
     QModelIndex,
     QObject,
@@ -32,6 +34,14 @@ from imgdesk.gui.preview import ImageCache
 
 # What Qt hands a delegate: a plain index, or a persistent one.
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+# A PROGRESS_ROLE for a bar whose end is unknown (a download without a Content-Length, or
+# before its first bytes): drawn as a block sweeping to and fro, a "busy" bar.
+BUSY_PROGRESS = -1.0
+BUSY_SWEEP_S = 2.0  # a busy block goes from one end to the other in this many seconds
+BUSY_BLOCK = 0.3  # and is this share of the bar wide
+BAR_MARGIN = 3  # between a cell's edges and its bar
+TEXT_MARGIN = 4  # between a bar's ends and its text
 
 _GOOD = frozenset({"done", "completed"})
 _BAD = frozenset({"failed"})
@@ -83,6 +93,30 @@ def _style(option: QStyleOptionViewItem) -> QStyle:
     return widget.style() if widget is not None else QApplication.style()
 
 
+def _text_width(option: QStyleOptionViewItem) -> int:
+    """The room for a text on the bar drawn in this cell."""
+    return option.rect.width() - 2 * (BAR_MARGIN + TEXT_MARGIN)
+
+
+def _bar_option(option: QStyleOptionViewItem, text: str) -> QStyleOptionProgressBar:
+    """A progress bar's style option filling a cell, with the cell's text on it.
+
+    A text too long for the bar is elided: the style would wrap it onto a second line, cut
+    in half by the bar's edges.
+    """
+    bar = QStyleOptionProgressBar()
+    margin = BAR_MARGIN
+    bar.rect = option.rect.adjusted(margin, margin, -margin, -margin)
+    bar.state = option.state | QStyle.StateFlag.State_Horizontal
+    bar.direction = option.direction
+    bar.palette = option.palette
+    bar.fontMetrics = option.fontMetrics
+    bar.text = option.fontMetrics.elidedText(text, Qt.TextElideMode.ElideRight, _text_width(option))
+    bar.textVisible = True
+    bar.textAlignment = Qt.AlignmentFlag.AlignCenter
+    return bar
+
+
 def draw_progress_bar(
     painter: QPainter,
     option: QStyleOptionViewItem,
@@ -93,28 +127,61 @@ def draw_progress_bar(
     style = _style(option)
     widget = option.widget
     style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, widget)
-    bar = QStyleOptionProgressBar()
-    bar.rect = option.rect.adjusted(3, 3, -3, -3)
-    bar.state = option.state | QStyle.StateFlag.State_Horizontal
-    bar.direction = option.direction
-    bar.palette = option.palette
-    bar.fontMetrics = option.fontMetrics
+    bar = _bar_option(option, text)
     bar.minimum = 0
     bar.maximum = 1000
     bar.progress = max(0, min(1000, round(fraction * 1000)))
-    bar.text = text
-    bar.textVisible = True
-    bar.textAlignment = Qt.AlignmentFlag.AlignCenter
     style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, widget)
 
 
+def draw_busy_bar(painter: QPainter, option: QStyleOptionViewItem, text: str, phase: float) -> None:
+    """Draw a busy bar: the style's own bar, filled only in a block at ``phase`` (0 to 1).
+
+    Qt's own busy bar moves only inside a ``QProgressBar`` widget; painted in a cell it is a
+    still, full bar, which reads as done. The view repaints the cell with every progress tick,
+    so the block moves while bytes arrive and stops when they stop.
+    """
+    style = _style(option)
+    widget = option.widget
+    style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelItemViewItem, option, painter, widget)
+    bar = _bar_option(option, text)
+    bar.minimum, bar.maximum, bar.progress = 0, 1, 1
+    style.drawControl(QStyle.ControlElement.CE_ProgressBarGroove, bar, painter, widget)
+    rect = bar.rect
+    width = max(4, round(rect.width() * BUSY_BLOCK))
+    painter.save()
+    painter.setClipRect(
+        QRect(rect.left() + round(phase * (rect.width() - width)), rect.top(), width, rect.height())
+    )
+    style.drawControl(QStyle.ControlElement.CE_ProgressBarContents, bar, painter, widget)
+    painter.restore()
+    bar.progress = 0  # the text in the colour of the empty bar, over the block as beside it
+    style.drawControl(QStyle.ControlElement.CE_ProgressBarLabel, bar, painter, widget)
+
+
+def busy_phase(now: float) -> float:
+    """Where a busy bar's block is at ``now`` (seconds): to and fro, 0 to 1 and back."""
+    position = (now / BUSY_SWEEP_S) % 2.0
+    return position if position <= 1.0 else 2.0 - position
+
+
 def draw_stage_bar(painter: QPainter, option: QStyleOptionViewItem, index: AnyIndex) -> bool:
-    """Draw the stage reached (:data:`PROGRESS_ROLE`) as a bar; False when there is none."""
+    """Draw an image's stage (:data:`PROGRESS_ROLE`) as a bar; False when there is none.
+
+    The text is the cell's own ("Downloading 340 kB of 1.2 MB", "Compressing…"); in a narrow
+    column the figures are kept and the state's word goes, since the bar says it.
+    """
     fraction = index.data(PROGRESS_ROLE)
     if fraction is None:
         return False
-    text = f"{index.data(Qt.ItemDataRole.DisplayRole)}\u2026"
-    draw_progress_bar(painter, option, float(fraction), text)
+    text = str(index.data(Qt.ItemDataRole.DisplayRole) or "")
+    figures = text.partition(" ")[2]
+    if figures and option.fontMetrics.horizontalAdvance(text) > _text_width(option):
+        text = figures
+    if fraction < 0:
+        draw_busy_bar(painter, option, text, busy_phase(time.monotonic()))
+    else:
+        draw_progress_bar(painter, option, float(fraction), text)
     return True
 
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from imgdesk.core.repository import ImageInfo
+from imgdesk.gui.delegates import BUSY_PROGRESS
 from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
-from imgdesk.gui.models import STATE_LABELS, image_state
+from imgdesk.gui.models import IN_FLIGHT_STATES, STATE_LABELS, image_state
+
+# (bytes received, bytes announced or None) of an image downloading, as the engine tells it.
+Received = tuple[int, int | None]
 
 COL_SERIAL = 0
 COL_PRODUCT = 1
@@ -44,6 +48,10 @@ HEADER_TIPS = {
     COL_MESSAGE: "Why an image failed or is retried (its error code in the tooltip)",
 }
 
+# A compression reports no progress of its own: its bar shows the stage reached. A download's
+# bar fills by its bytes instead (see stage_progress).
+COMPRESSING_PROGRESS = 2 / 3
+
 # Lifecycle order, so sorting by state groups the table the way work moves through it.
 STATE_ORDER = {
     state: rank
@@ -61,8 +69,34 @@ def natural_key(text: str) -> str:
     return f"1{stripped.casefold()}"
 
 
-def cell_texts(image: ImageInfo) -> tuple[str, ...]:
-    """The text of every column of an image, then its state key (see :func:`image_state`)."""
+def stage_text(state: str, received: Received | None) -> str:
+    """The words of a state; on a stage bar "Downloading 340 kB of 1.2 MB" or "Compressing…"."""
+    label = STATE_LABELS.get(state, state)
+    if state == "downloading" and received is not None:
+        count, announced = received
+        of = f" of {format_bytes(announced)}" if announced else ""
+        return f"{label} {format_bytes(count)}{of}"
+    if state in IN_FLIGHT_STATES:
+        return f"{label}\u2026"
+    return label
+
+
+def stage_progress(state: str, received: Received | None) -> float | None:
+    """How full a stage bar is: a download by its bytes, :data:`BUSY_PROGRESS` while unknown."""
+    if state == "downloading":
+        count, announced = received if received is not None else (0, None)
+        # Before the first bytes, or without a Content-Length, the end is unknown.
+        return min(1.0, count / announced) if announced else BUSY_PROGRESS
+    return COMPRESSING_PROGRESS if state == "compressing" else None
+
+
+def cell_texts(image: ImageInfo, received: Received | None = None) -> tuple[str, ...]:
+    """The text of every column of an image, then its state key (see :func:`image_state`).
+
+    Args:
+        image: the image.
+        received: its download's bytes so far, while it downloads.
+    """
     state = image_state(image)
     size = savings = ""
     if image.status == "done":
@@ -75,7 +109,7 @@ def cell_texts(image: ImageInfo) -> tuple[str, ...]:
         image.product_name,
         str(image.position),
         "",
-        STATE_LABELS.get(state, image.status),
+        stage_text(state, received),
         size,
         savings,
         image.error or image.error_code or "",

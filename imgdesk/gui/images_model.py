@@ -13,13 +13,15 @@ A request may have 300,000 images, and the window must keep painting while they 
 - The order stays right while images change: a changed image whose sort key or filter
   verdict changed is moved to its new place, and the selection moves with it (persistent
   indexes follow the image, not the row).
+- A download's bytes come from the engine, not the database: a progress tick rebuilds the
+  texts of the images it names and repaints only their stage cells.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from PySide6.QtCore import (
@@ -61,6 +63,12 @@ INSERT_BATCH_ROWS = 20_000  # pages read are shown this many at a time (one repa
 # More changed images than this in one refresh of a sorted table: sort it all again rather
 # than move each one to its place.
 RESORT_ALL_ROWS = 2000
+# Downloads' byte counts are shown this often at most (the engine reports each download's at
+# most every 0.25 s): one repaint of the stage cells per tick, however many images download.
+PROGRESS_INTERVAL_MS = 250
+
+# What the model asks for a downloading image's bytes: Engine.download_progress.
+ProgressSource = Callable[[int], columns.Received | None]
 
 # Positions of ImageInfo fields in the plain tuples the model keeps.
 _ID, _STATUS, _ERROR_CODE = 0, 7, 9
@@ -96,6 +104,10 @@ class ImagesTableModel(RowsTableModel):
     ``REFRESH_INTERVAL_MS`` the changed images are re-read in one query and announced with
     one ``dataChanged`` per contiguous run of rows, over the columns that can change. Images
     not listed yet need no refresh: they are read fresh when their page loads.
+
+    :meth:`refresh_progress` takes the engine's ``images_progressed`` ids; every
+    ``PROGRESS_INTERVAL_MS`` their bytes are asked of ``download_progress`` (no query) and
+    only their stage cells are announced.
 
     Rows are the images shown, in the order shown: input order until :meth:`sort` is asked
     for another, only the images that pass :meth:`set_state_filter` and
@@ -149,10 +161,27 @@ class ImagesTableModel(RowsTableModel):
     images_refreshed = Signal(list)
     loading_finished = Signal(str)
 
-    def __init__(self, repository: Repository, parent: QObject | None = None) -> None:
-        """Create an empty model; call :meth:`set_request` to show a request."""
+    def __init__(
+        self,
+        repository: Repository,
+        parent: QObject | None = None,
+        *,
+        download_progress: ProgressSource | None = None,
+    ) -> None:
+        """An empty model; :meth:`set_request` shows a request.
+
+        ``download_progress`` is the engine's; without it, downloads show no bytes.
+        """
         super().__init__(parent)
         self._repo = repository
+        self._download_progress = download_progress
+        # The bytes of the listed images downloading, as last told, and those told since.
+        self._received: dict[int, columns.Received] = {}
+        self._progressed: set[int] = set()
+        self._progress_timer = QTimer(self)
+        self._progress_timer.setSingleShot(True)
+        self._progress_timer.setInterval(PROGRESS_INTERVAL_MS)
+        self._progress_timer.timeout.connect(self.flush_progress)
         self._request_id: str | None = None
         # Every image listed, in input order, as plain tuples of an ImageInfo's fields: the
         # garbage collector stops tracking plain tuples of plain values, never a named
@@ -238,6 +267,8 @@ class ImagesTableModel(RowsTableModel):
         if search is not None:
             self._text = _search_text(search)
         self._stale.clear()
+        self._received.clear()
+        self._progressed.clear()
         self._unlisted, self._unlisted_ids, self._stale_unlisted = [], set(), set()
         self._loading = request_id is not None
         self._load_started = time.perf_counter()
@@ -270,6 +301,39 @@ class ImagesTableModel(RowsTableModel):
         if self._stale and not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
+    def refresh_progress(self, request_id: str, image_ids: Iterable[int]) -> None:
+        """Show these images' download bytes soon, if they belong to the request shown."""
+        if request_id != self._request_id or self._download_progress is None:
+            return
+        self._progressed.update(image_id for image_id in image_ids if image_id in self._index_of)
+        if self._progressed and not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def flush_progress(self) -> None:
+        """Ask the engine for the bytes of the images told now; repaint their stage cells."""
+        self._progress_timer.stop()
+        progressed, self._progressed = self._progressed, set()
+        if self._download_progress is None:
+            return
+        changed: list[int] = []
+        for image_id in progressed:
+            received = self._download_progress(image_id)
+            if received is None:
+                self._received.pop(image_id, None)  # it downloaded meanwhile
+            else:
+                self._received[image_id] = received
+            place = self._index_of[image_id]
+            # An image the table does not show as downloading yet keeps its text until it does.
+            if _state_of(self._images[place]) == "downloading":
+                self._cells[place] = None
+                changed.append(place)
+        for first, last in contiguous_runs(self._rows_of(changed)):
+            self.dataChanged.emit(
+                self.index(first, self.COL_STATE),
+                self.index(last, self.COL_STATE),
+                [_DISPLAY, PROGRESS_ROLE],
+            )
+
     def flush(self) -> None:
         """Re-read the stale images now, in one query; move those whose place changed."""
         self._refresh_timer.stop()
@@ -295,6 +359,8 @@ class ImagesTableModel(RowsTableModel):
                 moved.append(place)
             self._images[place] = new
             self._cells[place] = None
+            if image.status != "downloading":
+                self._received.pop(image.id, None)
             changed.append(place)
         if moved:
             self._move(moved)
@@ -411,8 +477,7 @@ class ImagesTableModel(RowsTableModel):
             if role == STATE_ROLE:
                 return state
             if role == PROGRESS_ROLE:
-                # No byte progress is reported: the bar shows the stage reached.
-                return {"downloading": 1 / 3, "compressing": 2 / 3}.get(state)
+                return columns.stage_progress(state, self._received.get(self._images[place][_ID]))
         if role == OBJECT_ROLE:
             return ImageInfo._make(self._images[place])
         if role == SORT_ROLE:
@@ -425,7 +490,9 @@ class ImagesTableModel(RowsTableModel):
         """The texts of an image's columns and its state key, built once per change."""
         cells = self._cells[place]
         if cells is None:
-            cells = self._cells[place] = columns.cell_texts(ImageInfo._make(self._images[place]))
+            row = self._images[place]
+            received = self._received.get(row[_ID])
+            cells = self._cells[place] = columns.cell_texts(ImageInfo._make(row), received)
         return cells
 
     def _icon(self, state: str) -> QIcon | None:

@@ -160,7 +160,9 @@ class MainWindow(QMainWindow):
         self._dialogs = DialogTracker(on_closed=self._update_actions)
 
         self.requests_model = RequestsTableModel(repository, self)
-        self.images_model = ImagesTableModel(repository, self)
+        self.images_model = ImagesTableModel(
+            repository, self, download_progress=engine.download_progress
+        )
         self.image_cache = ImageCache(parent=self)
         self.fetcher = OriginalFetcher(self)
         self._io_pool = QThreadPool(self)
@@ -290,6 +292,7 @@ class MainWindow(QMainWindow):
     def _connect_signals(self) -> None:
         engine = self._engine
         engine.images_changed.connect(self.images_model.refresh_images)
+        engine.images_progressed.connect(self.images_model.refresh_progress)
         engine.request_changed.connect(self.requests_model.refresh_request)
         engine.request_finished.connect(self._on_engine_request_finished)
         engine.paused_changed.connect(self._on_engine_paused_changed)

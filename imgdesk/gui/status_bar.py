@@ -1,11 +1,13 @@
 """The window's status bar: messages on the left, the figures at a glance on the right.
 
-SPEC 7 asks for throughput, success and failure counts and memory at a glance. The bar
-reads them itself once a second, and soon after the engine says a request changed (the
-engine's rate of finished images, its workers, the requests' stored counters, the memory
-the process uses), so the window only tells it what it cannot see: whether work is paused
-and which requests wait for disk space. While paused it shows no rate: the rate of the
-last seconds of work would read as work going on.
+SPEC 7 asks for throughput, success and failure counts and memory at a glance, and the
+speed and time left. The bar reads them itself once a second, and soon after the engine says
+a request changed (the engine's workers, the requests' stored counters and active time, the
+memory the process uses), so the window only tells it what it cannot see: whether work is
+paused and which requests wait for disk space.
+
+The speed and time left are :func:`imgdesk.core.pace.pace` of the requests processing, over
+their active time. While paused it shows neither: they would read as work going on.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
-from collections import deque
+from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
-from imgdesk.engine.engine import Engine, ImageEvent
+from imgdesk.core.pace import Pace, pace, time_left_text
+from imgdesk.core.records import RequestInfo
+from imgdesk.engine.engine import Engine
 from imgdesk.gui.formatting import format_bytes, format_rate
 from imgdesk.gui.models import RequestsTableModel
 
@@ -27,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 STATUS_INTERVAL_MS = 1000
 SOON_MS = 250  # after the engine's news: workers starting read at once, not a second late
-RATE_WINDOW_S = 10.0
+MEASURING = "Measuring speed\u2026"  # busy, but under MIN_ACTIVE_S or nothing received yet
 
 
 def process_memory_bytes() -> int | None:
@@ -85,11 +88,34 @@ def _windows_working_set() -> int | None:
     return None
 
 
-class StatusBar(QStatusBar):
-    """Messages, and permanent labels for alerts, pause, rate, workers, counts and memory.
+def running_pace(
+    requests: Sequence[RequestInfo], *, paused: bool, bytes_in_flight: int = 0
+) -> Pace:
+    """The pace of the requests processing, taken together.
+
+    The engine works on every started request at once, so their active times overlap: the
+    longest is the time they were worked on together.
 
     Args:
-        engine: the rate of finished images, the busy workers and the concurrency setting.
+        requests: the requests listed (those processing are counted).
+        paused: whether the engine is paused.
+        bytes_in_flight: bytes received so far by the downloads still running.
+    """
+    running = [request for request in requests if request.status == "processing"]
+    return pace(
+        sum(request.done + request.failed for request in running),
+        sum(request.total for request in running),
+        max((request.active_s for request in running), default=0.0),
+        sum(request.input_bytes for request in running) + bytes_in_flight,
+        paused=paused,
+    )
+
+
+class StatusBar(QStatusBar):
+    """Messages, and permanent labels for alerts, pause, speed, time left, workers, counts, memory.
+
+    Args:
+        engine: whether work goes on, the busy workers and the concurrency setting.
         requests: the listed requests, whose counters are summed.
         parent: the window.
     """
@@ -101,17 +127,23 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self._engine = engine
         self._requests = requests
-        self._finished_times: deque[float] = deque()
         self._held: dict[str, str] = {}  # request id -> why it waits for disk space
+        # The downloads running, each by the first of its images (twins share a download).
+        self._downloads: set[int] = set()
         self.alert_label = QLabel()
         self.paused_label = QLabel()
         self.rate_label = QLabel()
+        self.bytes_label = QLabel()
+        self.time_left_label = QLabel()
         self.workers_label = QLabel()
         self.counts_label = QLabel()
         self.memory_label = QLabel()
         self.rate_label.setToolTip(
-            f"Images finished per second over the last {RATE_WINDOW_S:.0f} s"
+            "Images finished per second of work (pauses and waits left out), "
+            "over the requests processing"
         )
+        self.bytes_label.setToolTip("Bytes downloaded per second of work")
+        self.time_left_label.setToolTip("How long the requests processing still need at this pace")
         self.workers_label.setToolTip("Images being downloaded or compressed right now")
         self.counts_label.setToolTip("Images done and failed, over every request")
         self.memory_label.setToolTip("Memory imgdesk uses")
@@ -119,14 +151,16 @@ class StatusBar(QStatusBar):
             self.alert_label,
             self.paused_label,
             self.rate_label,
+            self.bytes_label,
+            self.time_left_label,
             self.workers_label,
             self.counts_label,
             self.memory_label,
         ):
             label.setContentsMargins(6, 0, 6, 0)
             self.addPermanentWidget(label)
-        engine.image_finished.connect(self._on_engine_image_finished)
         engine.request_changed.connect(self._on_engine_request_changed)
+        engine.images_progressed.connect(self._on_engine_images_progressed)
         self._timer = QTimer(self)
         self._timer.setInterval(STATUS_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh)
@@ -138,26 +172,49 @@ class StatusBar(QStatusBar):
 
     def refresh(self) -> None:
         """Read every figure again now (the timer does it once a second)."""
-        now = time.monotonic()
-        times = self._finished_times
-        while times and now - times[0] > RATE_WINDOW_S:
-            times.popleft()
         active = self._engine.active_count
-        busy = self._engine.is_busy() or active > 0
-        if self._engine.paused:
-            self.rate_label.setText("")  # the paused label says it
-        elif times and busy:
-            span = max(1.0, min(RATE_WINDOW_S, now - times[0]))
-            self.rate_label.setText(f"{format_rate(len(times) / span)} images/s")
-        elif busy:
-            self.rate_label.setText("0 images/s")
-        else:
-            self.rate_label.setText("Idle")
+        self._show_pace(self._engine.is_busy() or active > 0)
         concurrency = self._engine.settings.concurrency
         self.workers_label.setText(f"Workers: {active}/{concurrency}")
         self.update_counts()
         memory = process_memory_bytes()
         self.memory_label.setText(f"Memory: {format_bytes(memory)}" if memory else "")
+
+    def _show_pace(self, busy: bool) -> None:
+        """Show the speed and time left of the requests processing (nothing while paused)."""
+        figures = running_pace(
+            self._requests.requests(),
+            paused=self._engine.paused,
+            bytes_in_flight=self._bytes_in_flight(),
+        )
+        rate = bytes_rate = time_left = ""
+        if figures.paused:
+            pass  # the paused label says it
+        elif not busy:
+            rate = "Idle"
+        elif figures.images_per_s is None and figures.bytes_per_s is None:
+            rate = MEASURING
+        else:
+            # Big images downloading slowly have a byte rate before any image finished.
+            if figures.images_per_s is not None:
+                rate = f"{format_rate(figures.images_per_s)} images/s"
+            if figures.bytes_per_s is not None:
+                bytes_rate = f"{format_bytes(round(figures.bytes_per_s))}/s"
+            time_left = time_left_text(figures.eta_s)
+        self.rate_label.setText(rate)
+        self.bytes_label.setText(bytes_rate)
+        self.time_left_label.setText(time_left)
+
+    def _bytes_in_flight(self) -> int:
+        """The bytes the running downloads received so far; ended downloads are forgotten."""
+        total = 0
+        for image_id in list(self._downloads):
+            received = self._engine.download_progress(image_id)
+            if received is None:
+                self._downloads.discard(image_id)
+            else:
+                total += received[0]
+        return total
 
     def update_counts(self) -> None:
         """Sum the done and failed images of every listed request (cancelled is not failed)."""
@@ -189,9 +246,10 @@ class StatusBar(QStatusBar):
         self._timer.stop()
         self._soon.stop()
 
+    def _on_engine_images_progressed(self, _request_id: str, image_ids: list[int]) -> None:
+        if image_ids:
+            self._downloads.add(image_ids[0])
+
     def _on_engine_request_changed(self, _request_id: str) -> None:
         if not self._soon.isActive():
             self._soon.start()
-
-    def _on_engine_image_finished(self, _event: ImageEvent) -> None:
-        self._finished_times.append(time.monotonic())

@@ -175,3 +175,11 @@ def write_csv(path: Path, rows: Sequence[Row], header: Sequence[str] | None = No
         for serial, name, urls in rows:
             writer.writerow((serial, name, ",".join(urls)))
     return path
+
+
+def speed_shown(window: MainWindow, request_id: str) -> bool:
+    """True once the status bar shows a speed for the running request, as stored now."""
+    window.requests_model.refresh_request(request_id)
+    window.requests_model.flush()
+    window.status_bar.refresh()
+    return window.status_bar.rate_label.text().endswith("images/s")
