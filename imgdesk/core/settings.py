@@ -109,11 +109,6 @@ class Settings:
             if value:
                 check_http_url(value, name)
 
-    @property
-    def jpeg_quality(self) -> int:
-        """The default output's quality: the settings dialog still edits it under this name."""
-        return self.output.quality
-
     def output_key(self, output: OutputSettings) -> str:
         """What shapes an output made with ``output``: a stored one is reused only under it.
 
@@ -124,13 +119,7 @@ class Settings:
         return f"v3;{output.key};px={self.max_pixels};types={types}"
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with some fields changed (validated like the original).
-
-        ``jpeg_quality`` changes ``output.quality``, for the settings dialog.
-        """
-        if "jpeg_quality" in changes:
-            output = changes.get("output", self.output)
-            changes["output"] = output.replace(quality=changes.pop("jpeg_quality"))
+        """A copy with some fields changed (validated like the original)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

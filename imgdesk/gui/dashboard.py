@@ -1,6 +1,7 @@
-"""The statistics dashboard (SPEC 8): per-request throughput and savings, errors by code and host.
+"""The statistics dashboard (SPEC 8): throughput, savings per request and format, errors.
 
-Read-only and cheap: every refresh is four grouped queries, so it polls the database every
+Read-only and cheap: every refresh is four grouped queries (the savings per format add up the
+requests already read: a request writes one format), so it polls the database every
 two seconds while it is visible instead of listening to the engine. Images the user
 cancelled are no failures (SPEC 7): they count in no error figure, and a request the user
 cancelled reads "Cancelled", as in the window.
@@ -37,8 +38,17 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.errors import DatabaseError
+from imgdesk.core.output import ENCODERS
 from imgdesk.core.repository import Repository, RequestInfo
-from imgdesk.gui.formatting import format_bytes, format_duration, format_rate, format_timestamp
+from imgdesk.gui.formatting import (
+    format_bytes,
+    format_duration,
+    format_name,
+    format_rate,
+    format_savings,
+    format_timestamp,
+    savings_fraction,
+)
 from imgdesk.gui.models import request_state_label
 from imgdesk.gui.widgets import named
 
@@ -87,6 +97,7 @@ _bytes = _or_dash(format_bytes)
 _seconds = _or_dash(format_duration)
 _rate = _or_dash(format_rate)
 _time = _or_dash(format_timestamp)
+_share = _or_dash(format_savings)
 
 
 @dataclass(frozen=True)
@@ -184,6 +195,9 @@ class StatsTableModel(QAbstractTableModel):
         return None
 
 
+SAVED = Column("Saved", _bytes, numeric=True, tooltip="Downloaded bytes minus stored bytes")
+SAVED_SHARE = Column("Saved %", _share, numeric=True, tooltip="Share of the downloaded bytes saved")
+
 REQUEST_COLUMNS = (
     Column("CSV"),
     Column("Created", _time),
@@ -194,13 +208,15 @@ REQUEST_COLUMNS = (
     Column("Cancelled", _count, numeric=True, tooltip="Stopped by you, not failed"),
     Column("Duration", _seconds, numeric=True, tooltip="From the first start to the finish"),
     Column("Images/s", _rate, numeric=True, tooltip="Images done per second of the duration"),
-    Column("Saved", _bytes, numeric=True, tooltip="Downloaded bytes minus stored bytes"),
+    SAVED,
+    SAVED_SHARE,
     Column(
         "Success",
         _percent,
         numeric=True,
         tooltip="Done out of the images that finished (cancelled ones not counted)",
     ),
+    Column("Output", tooltip="The format and quality the request's images are written in"),
 )
 REQUEST_CREATED_COLUMN = 1
 
@@ -208,6 +224,16 @@ ERROR_COLUMNS = (
     Column("Error"),
     Column("Images", _count, numeric=True),
     Column("Meaning"),
+)
+
+FORMAT_COLUMNS = (
+    Column("Format"),
+    Column("Requests", _count, numeric=True),
+    Column("Images done", _count, numeric=True),
+    Column("Downloaded", _bytes, numeric=True, tooltip="Bytes downloaded for the images done"),
+    Column("Stored", _bytes, numeric=True, tooltip="Bytes of their outputs"),
+    SAVED,
+    SAVED_SHARE,
 )
 
 HOST_COLUMNS = (
@@ -223,6 +249,7 @@ def request_row(request: RequestInfo, cancelled: int = 0) -> StatsRow:
     duration = request.duration_s
     failed = request.failed - cancelled
     finished = request.done + failed
+    output = request.output
     return StatsRow(
         request.id,
         (
@@ -236,9 +263,30 @@ def request_row(request: RequestInfo, cancelled: int = 0) -> StatsRow:
             duration,
             request.done / duration if duration else None,
             request.bytes_saved if request.done else None,
+            savings_fraction(request.input_bytes, request.output_bytes) if request.done else None,
             request.done / finished if finished else None,
+            f"{format_name(output.format)} q{output.quality}",
         ),
     )
+
+
+def format_rows(requests: Sequence[RequestInfo]) -> list[StatsRow]:
+    """Savings per output format (JPEG, WebP, AVIF): the requests written in it, added up."""
+    totals: dict[str, list[int]] = {}  # format -> requests, images done, downloaded, stored
+    for request in requests:
+        total = totals.setdefault(request.output.format, [0, 0, 0, 0])
+        total[0] += 1
+        total[1] += request.done
+        total[2] += request.input_bytes
+        total[3] += request.output_bytes
+    rows = []
+    for name in (name for name in ENCODERS if name in totals):
+        count, done, downloaded, stored = totals[name]
+        sizes: tuple[Any, ...] = (None, None, None, None)
+        if done:
+            sizes = (downloaded, stored, downloaded - stored, savings_fraction(downloaded, stored))
+        rows.append(StatsRow(name, (format_name(name), count, done, *sizes)))
+    return rows
 
 
 def _meaning(code: str) -> str:
@@ -263,6 +311,7 @@ class DashboardDialog(QDialog):
         self._requests_model = StatsTableModel(REQUEST_COLUMNS, self)
         self._errors_model = StatsTableModel(ERROR_COLUMNS, self)
         self._hosts_model = StatsTableModel(HOST_COLUMNS, self)
+        self._formats_model = StatsTableModel(FORMAT_COLUMNS, self)
         # Newest requests first; the most frequent errors and the worst hosts first.
         self._requests_view = _table(self._requests_model, "requests", REQUEST_CREATED_COLUMN, 0)
         self._requests_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -271,6 +320,14 @@ class DashboardDialog(QDialog):
         )
         errors_view = _table(self._errors_model, "errors", 1, len(ERROR_COLUMNS) - 1)
         hosts_view = _table(self._hosts_model, "hosts", 1, 0)
+        # The formats in their usual order (JPEG, WebP, AVIF), as few rows as there are.
+        formats_view = _table(self._formats_model, "formats", None, 0)
+        rows = formats_view.verticalHeader()
+        formats_view.setMaximumHeight(
+            formats_view.horizontalHeader().sizeHint().height()
+            + len(ENCODERS) * rows.defaultSectionSize()
+            + 2 * formats_view.frameWidth()
+        )
 
         self._summary = named(QLabel(), "summary")
         self._scope = named(QLabel(), "scope")
@@ -297,8 +354,14 @@ class DashboardDialog(QDialog):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.addLayout(scope_row)
         bottom_layout.addWidget(errors)
+        savings = QWidget()
+        savings_layout = QVBoxLayout(savings)
+        savings_layout.setContentsMargins(0, 0, 0, 0)
+        savings_layout.addWidget(QLabel("Savings by output format"))
+        savings_layout.addWidget(formats_view)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self._requests_view)
+        split.addWidget(savings)
         split.addWidget(bottom)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -325,6 +388,7 @@ class DashboardDialog(QDialog):
             self._requests_model.set_rows(
                 [request_row(r, self._cancelled.get(r.id, 0)) for r in self._requests]
             )
+            self._formats_model.set_rows(format_rows(self._requests))
             # A new request resets the model, which drops the selection: put it back.
             if selected and selected != self.selected_request_id():
                 self._select_request(selected)
@@ -337,13 +401,16 @@ class DashboardDialog(QDialog):
         done = sum(r.done for r in self._requests)
         cancelled = sum(self._cancelled.values())
         failed = sum(r.failed for r in self._requests) - cancelled
-        saved = sum(r.bytes_saved for r in self._requests)
+        downloaded = sum(r.input_bytes for r in self._requests)
+        stored = sum(r.output_bytes for r in self._requests)
+        share = format_savings(savings_fraction(downloaded, stored))
         count = len(self._requests)
         stopped = f", {cancelled:,} cancelled" if cancelled else ""
         self._summary.setText(
             f"{count:,} request{'s' if count != 1 else ''} · "
             f"{sum(r.total for r in self._requests):,} images: {done:,} done, "
-            f"{failed:,} failed{stopped} · {_bytes(saved)} saved"
+            f"{failed:,} failed{stopped} · {_bytes(downloaded - stored)} saved"
+            + (f" ({share})" if share else "")
         )
         self._updated.setText(f"Updated {time.strftime('%H:%M:%S')}")
 
@@ -388,15 +455,21 @@ class DashboardDialog(QDialog):
             logger.warning("dashboard refresh failed: %s", error)
 
 
-def _table(model: StatsTableModel, name: str, sort_column: int, stretch_column: int) -> QTableView:
-    """A read-only view of ``model``, sorted on raw values, descending by ``sort_column``."""
+def _table(
+    model: StatsTableModel, name: str, sort_column: int | None, stretch_column: int
+) -> QTableView:
+    """A read-only view of ``model``, sorted on raw values, descending by ``sort_column``.
+
+    Without a sort column, the rows stay in the model's order and the user cannot sort them.
+    """
     proxy = QSortFilterProxyModel(model)
     proxy.setSourceModel(model)
     proxy.setSortRole(SORT_ROLE)
     view = named(QTableView(), name)
     view.setModel(proxy)
-    view.setSortingEnabled(True)
-    view.sortByColumn(sort_column, Qt.SortOrder.DescendingOrder)
+    if sort_column is not None:
+        view.setSortingEnabled(True)
+        view.sortByColumn(sort_column, Qt.SortOrder.DescendingOrder)
     view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     view.setAlternatingRowColors(True)

@@ -1,4 +1,4 @@
-"""How the window writes sizes, savings, durations, rates and times: one place, one style.
+"""How the window writes sizes, savings, formats, durations, rates and times: one place, one style.
 
 Sizes are decimal (1 kB = 1000 bytes), as GNOME's and macOS's file managers show them, so a
 size in imgdesk reads the same as the file's size in the user's file manager; the tables,
@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QDateTime, QLocale
 
+from imgdesk.core.output import ENCODERS
+from imgdesk.core.repository import ImageInfo
+from imgdesk.core.types import KEPT_ORIGINAL, OVER_TARGET
+
 MINUS = "\u2212"
+SEPARATOR = " \u00b7 "
 _SIZE_UNITS = ("kB", "MB", "GB", "TB")
 
 
@@ -45,6 +50,47 @@ def format_savings(fraction: float | None) -> str:
     if percent < 0:
         return f"+{-percent}%"
     return "0%"
+
+
+def format_name(output_format: str | None) -> str:
+    """An output format's name as people know it: ``jpeg`` -> ``JPEG``, ``webp`` -> ``WebP``."""
+    if not output_format:
+        return ""
+    encoder = ENCODERS.get(output_format)
+    return encoder.label if encoder is not None else output_format.upper()
+
+
+def describe_picture(width: int, height: int, byte_count: int | None, image_format: str) -> str:
+    """``1600 × 1200 px · 412 kB JPEG``: what a picture is, for the preview's captions."""
+    parts = [f"{width} \u00d7 {height} px"]
+    if byte_count is not None:
+        parts.append(f"{format_bytes(byte_count)} {image_format}".strip())
+    return SEPARATOR.join(parts)
+
+
+def describe_output(image: ImageInfo) -> str:
+    """Pixels, size, format and savings of an image's output, and what a person should know."""
+    facts = []
+    if image.width and image.height:
+        facts.append(f"{image.width} \u00d7 {image.height} px")
+    facts.append(f"{format_bytes(image.output_bytes)} {format_name(image.output_format)}".strip())
+    fraction = savings_fraction(image.input_bytes, image.output_bytes)
+    if fraction is not None and image.input_bytes is not None:
+        saved = image.input_bytes - (image.output_bytes or 0)
+        facts.append(f"{format_savings(fraction)} ({format_bytes(saved)} saved)")
+    notes = (image.note or "").split(",")
+    if KEPT_ORIGINAL in notes:
+        facts.append("the original kept, its metadata removed")
+    if OVER_TARGET in notes:
+        facts.append("over the target size even at the lowest quality")
+    return SEPARATOR.join(facts)
+
+
+def describe_known_original(image: ImageInfo) -> str:
+    """What the database knows of an image's original before it is downloaded again."""
+    if not image.input_bytes:
+        return ""
+    return f"{format_bytes(image.input_bytes)} {image.input_type or ''}".strip()
 
 
 def format_duration(seconds: float | None) -> str:

@@ -29,7 +29,14 @@ from PySide6.QtCore import (
 from imgdesk.core import states
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
-from imgdesk.gui.formatting import format_bytes, format_duration, format_timestamp
+from imgdesk.gui.formatting import (
+    format_bytes,
+    format_duration,
+    format_name,
+    format_savings,
+    format_timestamp,
+    savings_fraction,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -236,7 +243,10 @@ class RequestsTableModel(RowsTableModel):
     COL_SAVED = 4
     COL_DURATION = 5
     COL_CREATED = 6
-    COLUMN_COUNT = 7
+    # Added later, so the columns keep their numbers (the window shows them after COL_SAVED).
+    COL_SAVED_SHARE = 7
+    COL_OUTPUT = 8
+    COLUMN_COUNT = 9
 
     HEADERS = {
         COL_NAME: "Request",
@@ -246,6 +256,12 @@ class RequestsTableModel(RowsTableModel):
         COL_SAVED: "Saved",
         COL_DURATION: "Time",
         COL_CREATED: "Added",
+        COL_SAVED_SHARE: "Saved %",
+        COL_OUTPUT: "Output",
+    }
+    HEADER_TIPS = {
+        COL_SAVED_SHARE: "The share of the downloaded bytes saved, over the images done",
+        COL_OUTPUT: "The format and quality the request's images are written in",
     }
 
     requests_refreshed = Signal(list)
@@ -404,6 +420,7 @@ class RequestsTableModel(RowsTableModel):
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (
             self.COL_COUNTS,
             self.COL_SAVED,
+            self.COL_SAVED_SHARE,
             self.COL_DURATION,
         ):
             return RIGHT_ALIGNED
@@ -424,6 +441,10 @@ class RequestsTableModel(RowsTableModel):
             return f"{request.done:,} / {self.failed_of(request):,} / {request.total:,}"
         if column == self.COL_SAVED:
             return format_bytes(request.bytes_saved) if request.done else ""
+        if column == self.COL_SAVED_SHARE:
+            return format_savings(_saved_share(request))
+        if column == self.COL_OUTPUT:
+            return f"{format_name(request.output.format)} q{request.output.quality}"
         if column == self.COL_CREATED:
             return format_timestamp(request.created_at)
         if column == self.COL_DURATION:
@@ -441,6 +462,11 @@ class RequestsTableModel(RowsTableModel):
             return request.total
         if column == self.COL_SAVED:
             return request.bytes_saved
+        if column == self.COL_SAVED_SHARE:
+            share = _saved_share(request)
+            return float("-inf") if share is None else share
+        if column == self.COL_OUTPUT:
+            return f"{request.output.format} {request.output.quality:03d}"
         if column == self.COL_CREATED:
             return request.created_at
         if column == self.COL_DURATION:
@@ -466,10 +492,16 @@ class RequestsTableModel(RowsTableModel):
                 + f"{request.in_flight:,} in progress, {request.pending:,} waiting "
                 f"of {request.total:,} images"
             )
-        if column == self.COL_SAVED and request.done:
+        if column in (self.COL_SAVED, self.COL_SAVED_SHARE) and request.done:
             return (
                 f"{format_bytes(request.input_bytes)} downloaded, "
-                f"{format_bytes(request.output_bytes)} stored"
+                f"{format_bytes(request.output_bytes)} stored as "
+                f"{format_name(request.output.format)}: {format_savings(_saved_share(request))}"
+            )
+        if column == self.COL_OUTPUT:
+            return (
+                f"{request.output.describe()}.\nA request keeps the output settings it was made "
+                "with; its retries use them too."
             )
         return None
 
@@ -514,3 +546,8 @@ class RequestsTableModel(RowsTableModel):
             if request.status == "processing":
                 index = self.index(row, self.COL_DURATION)
                 self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
+
+
+def _saved_share(request: RequestInfo) -> float | None:
+    """The share of the request's downloaded bytes its done images saved (None before any)."""
+    return savings_fraction(request.input_bytes, request.output_bytes) if request.done else None

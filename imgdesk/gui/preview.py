@@ -4,22 +4,25 @@
   ``QThreadPool`` and keeps the last ones in an LRU cache bounded in bytes. Requests are
   served most recent first and the backlog is bounded, so scrolling quickly through 10,000
   rows only decodes what is (or was just) on screen.
-* :class:`OriginalFetcher` downloads the *original* again for the "before" pane, with the
-  core's own :func:`~imgdesk.core.fetch.download` (same limits and checks as the engine), on
-  one daemon thread; only the latest wish is kept, so arrowing through rows does not queue
-  downloads. A daemon thread, because a download may take seconds and must never hold up
-  quitting the way a ``QThreadPool`` would (its destructor waits).
-* :class:`PreviewPanel` shows both side by side with dimensions and bytes saved.
+* :class:`OriginalFetcher` downloads the *original* again for the "before" pane and for the
+  comparison at 100 %, with the core's own :func:`~imgdesk.core.fetch.download` (same limits
+  and checks as the engine), on one daemon thread; only the latest wish of each kind is
+  kept, so arrowing through rows does not queue downloads. A daemon thread, because a
+  download may take seconds and must never hold up quitting the way a ``QThreadPool`` would
+  (its destructor waits).
+* :class:`PreviewPanel` shows both side by side with dimensions and bytes saved, and opens
+  the comparison at 100 % (:mod:`imgdesk.gui.compare`).
 
 Worker threads only build ``QImage`` objects (safe off the GUI thread); pixmaps are made on
-the GUI thread when a result arrives.
+the GUI thread when a result arrives. Qt has no AVIF decoder: imgdesk's own AVIF outputs are
+decoded by Pillow, on the same worker threads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -27,12 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
+from PIL import Image
 from PySide6.QtCore import (
     QBuffer,
     QByteArray,
     QIODevice,
     QObject,
-    QRect,
     QRunnable,
     QSize,
     Qt,
@@ -40,14 +43,14 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QImage, QImageReader, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -58,7 +61,8 @@ from imgdesk.core.errors import ImageError
 from imgdesk.core.fetch import download, new_session
 from imgdesk.core.repository import ImageInfo
 from imgdesk.core.settings import Settings
-from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
+from imgdesk.gui.compare import CompareDialog, ImageBox, Side
+from imgdesk.gui.formatting import describe_known_original, describe_output, describe_picture
 from imgdesk.gui.models import STATE_LABELS, image_state
 from imgdesk.gui.widgets import ElidedLabel
 
@@ -71,6 +75,10 @@ PREVIEW_FORMATS = frozenset({"jpeg", "jpg", "png", "gif", "bmp", "webp"})
 # The preview fetch gives up sooner than the engine would: someone is looking at it.
 PREVIEW_TIMEOUT_S = 30.0
 ERROR_MEMORY_S = 30.0  # a failed original is not asked for again before this
+# The last originals downloaded (4 at most) are kept as bytes, up to this many in all.
+KEPT_BYTES = 64 * 1024 * 1024
+# Qt refuses to decode beyond this (256 MB by default; 0: no limit): imgdesk says so in words.
+_ALLOCATION_LIMIT_BYTES = QImageReader.allocationLimit() * 1024 * 1024 or None
 
 
 class PreviewError(Exception):
@@ -88,21 +96,26 @@ class ImageFacts:
 
 
 def decode_scaled(
-    reader: QImageReader, max_side: int, byte_count: int | None
+    reader: QImageReader, max_side: int | None, byte_count: int | None
 ) -> tuple[QImage, ImageFacts]:
-    """Decode with ``reader`` at most ``max_side`` pixels on a side (JPEG scales while decoding).
+    """Decode with ``reader`` at most ``max_side`` pixels on a side (None: at full size).
+
+    JPEG scales while decoding, so a preview of a large photo costs a fraction of its size.
 
     Raises:
-        PreviewError: not a format imgdesk previews, or not decodable.
+        PreviewError: not a format imgdesk previews, too large to show, or not decodable.
     """
     reader.setAutoTransform(True)
     image_format = bytes(reader.format().data()).decode("ascii", "replace").lower()
     if image_format not in PREVIEW_FORMATS:
         raise PreviewError("This is not an image imgdesk can show.")
     size = reader.size()
-    if size.isValid() and max(size.width(), size.height()) > max_side:
+    if max_side is not None and size.isValid() and max(size.width(), size.height()) > max_side:
         reader.setScaledSize(size.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio))
-    image = reader.read()
+    elif _ALLOCATION_LIMIT_BYTES and size.width() * size.height() * 4 > _ALLOCATION_LIMIT_BYTES:
+        pixels = f"{size.width()} \u00d7 {size.height()} px"
+        raise PreviewError(f"The image is too large to show at full size ({pixels}).")
+    image = _for_painting(reader.read())
     if image.isNull():
         raise PreviewError(f"The image cannot be decoded ({reader.errorString()}).")
     facts = ImageFacts(
@@ -114,20 +127,60 @@ def decode_scaled(
     return image, facts
 
 
+def decode_file(path: str, max_side: int | None) -> tuple[QImage, ImageFacts]:
+    """Decode a stored output at most ``max_side`` pixels on a side (None: at full size).
+
+    Raises:
+        PreviewError: the file is missing, unreadable or not decodable.
+    """
+    reader = QImageReader(path)
+    reader.setDecideFormatFromContent(True)
+    if reader.canRead():
+        size = reader.device().size() if reader.device() is not None else None
+        return decode_scaled(reader, max_side, size)
+    return _decode_avif(path, max_side)
+
+
+def _decode_avif(path: str, max_side: int | None) -> tuple[QImage, ImageFacts]:
+    """An AVIF imgdesk wrote, decoded by Pillow (Qt has no AVIF decoder)."""
+    try:
+        with Image.open(path, formats=["AVIF"]) as picture:  # no other format is tried
+            picture.load()
+            full_size = picture.size
+            if max_side is not None:
+                picture.thumbnail((max_side, max_side))
+            rgba = picture.convert("RGBA")
+    except (OSError, ValueError) as error:  # also: not an AVIF, or no such file
+        logger.info("stored image %s cannot be shown: %s", path, error)
+        raise PreviewError("The stored image is missing or unreadable.") from error
+    pixels = rgba.tobytes()
+    image = QImage(pixels, rgba.width, rgba.height, 4 * rgba.width, QImage.Format.Format_RGBA8888)
+    facts = ImageFacts(full_size[0], full_size[1], os.path.getsize(path), "AVIF")
+    return _for_painting(image), facts  # a converted copy owns its pixels; ``pixels`` may go
+
+
+def _for_painting(image: QImage) -> QImage:
+    """``image`` in a format Qt paints without converting it at every paint (here, off the GUI)."""
+    opaque = QImage.Format.Format_RGB32
+    return image.convertToFormat(
+        QImage.Format.Format_ARGB32_Premultiplied if image.hasAlphaChannel() else opaque
+    )
+
+
 # -- stored images: thumbnails and the compressed preview ----------------------------------------
 
 
 class _LoadRelay(QObject):
-    """Lives on the GUI thread; workers emit through it, so delivery is queued."""
+    """Lives on the GUI thread; worker threads emit through it, so delivery is queued."""
 
-    loaded = Signal(str, QImage, object)  # key, image, ImageFacts
-    failed = Signal(str, str)  # key, message
+    # key (or URL), QImage or None, ImageFacts or None, the message when there is no image
+    done = Signal(str, object, object, str)
 
 
 class _ScaledFileLoad(QRunnable):
-    """Decodes one stored file scaled down; nothing escapes ``run()``."""
+    """Decodes one stored file, scaled down (or not); nothing escapes ``run()``."""
 
-    def __init__(self, key: str, path: str, max_side: int, relay: _LoadRelay) -> None:
+    def __init__(self, key: str, path: str, max_side: int | None, relay: _LoadRelay) -> None:
         super().__init__()
         self._key = key
         self._path = path
@@ -135,25 +188,18 @@ class _ScaledFileLoad(QRunnable):
         self._relay = relay
 
     def run(self) -> None:
+        image: QImage | None = None
+        facts: ImageFacts | None = None
         try:
-            reader = QImageReader(self._path)
-            reader.setDecideFormatFromContent(True)
-            if not reader.canRead():
-                raise PreviewError("The stored image is missing or unreadable.")
-            size = reader.device().size() if reader.device() is not None else None
-            image, facts = decode_scaled(reader, self._max_side, size)
+            image, facts = decode_file(self._path, self._max_side)
+            message = ""
         except PreviewError as error:
-            self._emit_failed(str(error))
+            message = str(error)
         except BaseException as error:  # noqa: BLE001 - a worker must always report back
             logger.exception("thumbnail of %s failed", self._path)
-            self._emit_failed(f"imgdesk could not show this image: {error!r}")
-        else:
-            with contextlib.suppress(RuntimeError):  # RuntimeError: the window is gone
-                self._relay.loaded.emit(self._key, image, facts)
-
-    def _emit_failed(self, message: str) -> None:
+            message = f"imgdesk could not show this image: {error!r}"
         with contextlib.suppress(RuntimeError):  # RuntimeError: the window is gone
-            self._relay.failed.emit(self._key, message)
+            self._relay.done.emit(self._key, image, facts, message)
 
 
 class ImageCache(QObject):
@@ -180,8 +226,7 @@ class ImageCache(QObject):
         self._max_bytes = max_bytes
         self._max_backlog = max_backlog
         self._relay = _LoadRelay(self)
-        self._relay.loaded.connect(self._on_relay_loaded)
-        self._relay.failed.connect(self._on_relay_failed)
+        self._relay.done.connect(self._on_relay_done)
         self._pixmaps: OrderedDict[str, tuple[QPixmap, ImageFacts]] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self._bytes = 0
@@ -222,14 +267,6 @@ class ImageCache(QObject):
         self._pump()
         return None
 
-    def clear(self) -> None:
-        """Forget every cached image and wish."""
-        self._pixmaps.clear()
-        self._sizes.clear()
-        self._errors.clear()
-        self._backlog.clear()
-        self._bytes = 0
-
     def shutdown(self) -> None:
         """Drop the backlog and wait briefly for running decodes (local files: fast)."""
         self._backlog.clear()
@@ -242,23 +279,21 @@ class ImageCache(QObject):
             self._running.add(key)
             self._pool.start(_ScaledFileLoad(key, path, max_side, self._relay))
 
-    def _on_relay_loaded(self, key: str, image: QImage, facts: ImageFacts) -> None:
+    def _on_relay_done(
+        self, key: str, image: QImage | None, facts: ImageFacts | None, message: str
+    ) -> None:
         self._running.discard(key)
-        pixmap = QPixmap.fromImage(image)
-        self._pixmaps[key] = (pixmap, facts)
-        self._sizes[key] = image.sizeInBytes()
-        self._bytes += self._sizes[key]
-        while self._bytes > self._max_bytes and len(self._pixmaps) > 1:
-            old_key, _ = self._pixmaps.popitem(last=False)
-            self._bytes -= self._sizes.pop(old_key, 0)
-        self._pump()
-        self.image_ready.emit(key)
-
-    def _on_relay_failed(self, key: str, message: str) -> None:
-        self._running.discard(key)
-        self._errors[key] = message
-        while len(self._errors) > 1000:
-            self._errors.popitem(last=False)
+        if image is not None and facts is not None:
+            self._pixmaps[key] = (QPixmap.fromImage(image), facts)
+            self._sizes[key] = image.sizeInBytes()
+            self._bytes += self._sizes[key]
+            while self._bytes > self._max_bytes and len(self._pixmaps) > 1:
+                old_key, _ = self._pixmaps.popitem(last=False)
+                self._bytes -= self._sizes.pop(old_key, 0)
+        else:
+            self._errors[key] = message
+            while len(self._errors) > 1000:
+                self._errors.popitem(last=False)
         self._pump()
         self.image_ready.emit(key)
 
@@ -266,31 +301,36 @@ class ImageCache(QObject):
 # -- originals: downloaded again for the "before" pane --------------------------------------------
 
 
-class _FetchRelay(QObject):
-    """Lives on the GUI thread; the fetch thread emits through it."""
-
-    loaded = Signal(str, QImage, object)  # url, image, ImageFacts
-    failed = Signal(str, str)  # url, message
-
-
 class OriginalFetcher(QObject):
-    """Downloads original images again, one at a time, newest wish only, on a daemon thread.
+    """Downloads original images again on a daemon thread, the newest wish of each kind.
+
+    A wish is for a preview (scaled down) or for the comparison at 100 % (full size); a new
+    wish replaces the one of its kind not started yet, and a full-size wish goes first, as
+    the user is waiting for it. The last downloads are kept as bytes (on the thread), so
+    comparing an image just previewed downloads nothing.
 
     Signals:
         original_loaded(str, QPixmap, ImageFacts): the original of that URL, scaled down.
         original_failed(str, str): the URL and why it could not be shown.
+        full_size_loaded(str, QImage, ImageFacts): the original of that URL at full size.
+        full_size_failed(str, str): the URL and why it cannot be shown at full size.
     """
 
     original_loaded = Signal(str, QPixmap, object)
     original_failed = Signal(str, str)
+    full_size_loaded = Signal(str, QImage, object)
+    full_size_failed = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, cache_size: int = 8) -> None:
         """Create an idle fetcher; the thread starts with the first wish."""
         super().__init__(parent)
-        self._relay = _FetchRelay(self)
-        self._relay.loaded.connect(self._on_relay_loaded)
-        self._relay.failed.connect(self._on_relay_failed)
-        self._wishes: queue.Queue[tuple[str, Settings, int] | None] = queue.Queue()
+        self._preview_relay = _LoadRelay(self)
+        self._preview_relay.done.connect(self._on_preview_done)
+        self._full_size_relay = _LoadRelay(self)  # the comparison keeps these; not cached here
+        self._full_size_relay.done.connect(self._on_full_size_done)
+        self._wake = threading.Condition()
+        self._wishes: dict[bool, tuple[str, Settings]] = {}  # at full size -> (url, settings)
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._cache: OrderedDict[str, tuple[QPixmap, ImageFacts]] = OrderedDict()
         self._cache_size = cache_size
@@ -315,148 +355,125 @@ class OriginalFetcher(QObject):
             return None
         return message
 
-    def fetch(self, url: str, settings: Settings, max_side: int = PREVIEW_SIDE) -> None:
-        """Download ``url`` soon; a wish not started yet is replaced by this one."""
+    def fetch(self, url: str, settings: Settings) -> None:
+        """Download ``url`` soon for a preview; a preview wish not started is replaced."""
         if url == self._pending or url in self._cache:
             return
         self._pending = url
         self._errors.pop(url, None)
-        while True:  # only the newest wish matters
-            try:
-                self._wishes.get_nowait()
-            except queue.Empty:
-                break
+        self._wish(False, url, settings)
+
+    def fetch_full_size(self, url: str, settings: Settings) -> None:
+        """Download ``url`` (or reuse its bytes) and decode it at full size, off this thread.
+
+        Answers with :attr:`full_size_loaded` or :attr:`full_size_failed`.
+        """
+        self._wish(True, url, settings)
+
+    def stop(self) -> None:
+        """Let the thread end after the download it may be doing."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+
+    def _wish(self, full_size: bool, url: str, settings: Settings) -> None:
         settings = settings.replace(
             total_timeout_s=min(settings.total_timeout_s, PREVIEW_TIMEOUT_S),
             read_timeout_s=min(settings.read_timeout_s, PREVIEW_TIMEOUT_S),
             max_retries=0,
         )
-        self._wishes.put((url, settings, max_side))
+        with self._wake:
+            self._wishes[full_size] = (url, settings)  # only the newest of each kind matters
+            self._wake.notify()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="imgdesk-preview", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
-        """Let the thread end after the download it may be doing."""
-        self._wishes.put(None)
+    def _next_wish(self) -> tuple[bool, str, Settings] | None:
+        """The next wish (full size first), or None once stopped; waits for one."""
+        with self._wake:
+            while not self._wishes and not self._stopping:
+                self._wake.wait()
+            if self._stopping:
+                return None
+            full_size = True in self._wishes
+            url, settings = self._wishes.pop(full_size)
+            return full_size, url, settings
 
     def _run(self) -> None:
         session: requests.Session | None = None
-        while True:
-            wish = self._wishes.get()
-            if wish is None:
-                return
-            url, settings, max_side = wish
+        downloads: OrderedDict[str, bytes] = OrderedDict()  # touched by this thread only
+        while (wish := self._next_wish()) is not None:
+            full_size, url, settings = wish
+            image: QImage | None = None
+            facts: ImageFacts | None = None
+            message = ""
             try:
-                if session is None:
-                    session = new_session(settings)
-                fetched = download(url, settings, session)
-                buffer = QBuffer()
-                buffer.setData(QByteArray(fetched.data))
-                buffer.open(QIODevice.OpenModeFlag.ReadOnly)
-                reader = QImageReader(buffer)
-                reader.setDecideFormatFromContent(True)
-                image, facts = decode_scaled(reader, max_side, len(fetched.data))
-                buffer.close()
+                data = downloads.get(url)
+                if data is None:
+                    session = session or new_session(settings)
+                    data = downloads[url] = download(url, settings, session).data
+                    while sum(map(len, downloads.values())) > KEPT_BYTES or len(downloads) > 4:
+                        downloads.popitem(last=False)  # the oldest first
+                image, facts = _decode_bytes(data, None if full_size else PREVIEW_SIDE)
             except ImageError as error:
-                outcome: tuple[str, object] = ("failed", error.message)
+                message = error.message
             except PreviewError as error:
-                outcome = ("failed", str(error))
+                message = str(error)
             except BaseException as error:  # noqa: BLE001 - the thread must carry on
                 logger.exception("preview download of %s failed", url)
-                outcome = ("failed", f"imgdesk could not show this image: {error!r}")
-            else:
-                outcome = ("loaded", (image, facts))
+                message = f"imgdesk could not show this image: {error!r}"
+            relay = self._full_size_relay if full_size else self._preview_relay
             try:
-                if outcome[0] == "loaded":
-                    image, facts = outcome[1]  # type: ignore[misc]
-                    self._relay.loaded.emit(url, image, facts)
-                else:
-                    self._relay.failed.emit(url, str(outcome[1]))
+                relay.done.emit(url, image, facts, message)
             except RuntimeError:  # the window is gone
                 return
 
-    def _on_relay_loaded(self, url: str, image: QImage, facts: ImageFacts) -> None:
+    def _on_full_size_done(
+        self, url: str, image: QImage | None, facts: ImageFacts | None, message: str
+    ) -> None:
+        if image is not None:
+            self.full_size_loaded.emit(url, image, facts)
+        else:
+            self.full_size_failed.emit(url, message)
+
+    def _on_preview_done(
+        self, url: str, image: QImage | None, facts: ImageFacts | None, message: str
+    ) -> None:
         if self._pending == url:
             self._pending = None
+        if image is None or facts is None:
+            self._errors[url] = (message, time.monotonic())
+            self.original_failed.emit(url, message)
+            return
         pixmap = QPixmap.fromImage(image)
         self._cache[url] = (pixmap, facts)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         self.original_loaded.emit(url, pixmap, facts)
 
-    def _on_relay_failed(self, url: str, message: str) -> None:
-        if self._pending == url:
-            self._pending = None
-        self._errors[url] = (message, time.monotonic())
-        self.original_failed.emit(url, message)
+
+def _decode_bytes(data: bytes, max_side: int | None) -> tuple[QImage, ImageFacts]:
+    buffer = QBuffer()
+    buffer.setData(QByteArray(data))
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer)
+    reader.setDecideFormatFromContent(True)
+    try:
+        return decode_scaled(reader, max_side, len(data))
+    finally:
+        buffer.close()
 
 
 # -- the panel -----------------------------------------------------------------------------------
 
 
-class ImageBox(QFrame):
-    """Paints a pixmap scaled to fit, or a message when there is none."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        """Create an empty box."""
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setFrameShadow(QFrame.Shadow.Sunken)
-        self.setMinimumSize(160, 110)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self._pixmap: QPixmap | None = None
-        self._message = ""
-
-    @property
-    def message(self) -> str:
-        """The message shown instead of an image ("" when an image is shown)."""
-        return self._message
-
-    def has_image(self) -> bool:
-        """True when an image is shown."""
-        return self._pixmap is not None
-
-    def set_pixmap(self, pixmap: QPixmap) -> None:
-        """Show an image."""
-        self._pixmap = pixmap
-        self._message = ""
-        self.update()
-
-    def set_message(self, message: str) -> None:
-        """Show a message instead of an image."""
-        self._pixmap = None
-        self._message = message
-        self.update()
-
-    def sizeHint(self) -> QSize:  # noqa: N802
-        """A comfortable preview size."""
-        return QSize(320, 240)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
-        """Draw the frame, then the image fitted in it (never cropped) or the message."""
-        super().paintEvent(event)
-        painter = QPainter(self)
-        area = self.contentsRect().adjusted(6, 6, -6, -6)
-        if self._pixmap is not None and not self._pixmap.isNull():
-            size = self._pixmap.size().scaled(area.size(), Qt.AspectRatioMode.KeepAspectRatio)
-            # Small images are not blown up beyond twice their size: they would only blur.
-            if size.width() > 2 * self._pixmap.width():
-                size = self._pixmap.size() * 2
-            target = QRect(0, 0, size.width(), size.height())
-            target.moveCenter(area.center())
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-            painter.drawPixmap(target, self._pixmap)
-        elif self._message:
-            painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
-            painter.drawText(
-                area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self._message
-            )
-        painter.end()
-
-
 class PreviewPanel(QWidget):
     """Before/after view of the selected image, with dimensions, bytes saved and details.
+
+    "Compare at 100 %" (or a double-click on either picture) opens a :class:`CompareDialog`
+    with both pictures at full size: the original from the fetcher, the output decoded on a
+    thread of the panel's own.
 
     Signals:
         compare_original_changed(bool): the user switched downloading originals on or off.
@@ -480,26 +497,35 @@ class PreviewPanel(QWidget):
         self._cache.image_ready.connect(self._on_cache_image_ready)
         self._fetcher.original_loaded.connect(self._on_fetcher_original_loaded)
         self._fetcher.original_failed.connect(self._on_fetcher_original_failed)
+        self._fetcher.full_size_loaded.connect(self._on_fetcher_full_size_loaded)
+        self._fetcher.full_size_failed.connect(self._on_fetcher_full_size_failed)
+        self._comparison: tuple[CompareDialog, ImageInfo] | None = None
+        # Full-size outputs for the comparison: one at a time, off the GUI thread.
+        self._full_size_pool = QThreadPool(self)
+        self._full_size_pool.setMaxThreadCount(1)
+        self._full_size_relay = _LoadRelay(self)
+        self._full_size_relay.done.connect(self._on_full_size_output_done)
         self._fetch_timer = QTimer(self)
         self._fetch_timer.setSingleShot(True)
         self._fetch_timer.setInterval(ORIGINAL_DEBOUNCE_MS)
         self._fetch_timer.timeout.connect(self._on_fetch_timer_timeout)
 
         self._title = ElidedLabel(bold=True)  # a long product name ends in "…", not clipped
-        self._compare = QCheckBox("Compare with the original (downloads it again)")
+        # Short: with the button beside it, the panel still leaves the table its columns.
+        self._compare = QCheckBox("Show the original (downloads it again)")
         self._compare.setChecked(True)
         self._compare.toggled.connect(self._on_compare_toggled)
+        self._compare_button = QPushButton("Compare at 100 %")
+        self._compare_button.setObjectName("compare_at_100")
+        self._compare_button.setToolTip(
+            "The original and the compressed image at full size, side by side or with a "
+            "slider, to see every artefact (downloads the original again). Double-clicking "
+            "either picture does the same."
+        )
+        self._compare_button.clicked.connect(self.open_comparison)
 
-        self._original_caption = QLabel("<b>Before</b>")
-        self._original_box = ImageBox()
-        self._original_facts = _wrapping_label()
-        self._output_caption = QLabel("<b>After</b>")
-        self._output_box = ImageBox()
-        self._output_facts = _wrapping_label()
-        # Two lines each, so both pictures get the same height whatever the facts say.
-        for facts in (self._original_facts, self._output_facts):
-            facts.setMinimumHeight(2 * facts.fontMetrics().lineSpacing())
-            facts.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self._original_box, self._original_facts, before = self._picture_column("Before")
+        self._output_box, self._output_facts, after = self._picture_column("After")
 
         self._state = QLabel()
         self._url = _read_only_field()
@@ -516,21 +542,16 @@ class PreviewPanel(QWidget):
         self._buttons.addStretch(1)
 
         pictures = QHBoxLayout()
-        before = QVBoxLayout()
-        before.addWidget(self._original_caption)
-        before.addWidget(self._original_box, 1)
-        before.addWidget(self._original_facts)
-        after = QVBoxLayout()
-        after.addWidget(self._output_caption)
-        after.addWidget(self._output_box, 1)
-        after.addWidget(self._output_facts)
         pictures.addLayout(before, 1)
         pictures.addLayout(after, 1)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self._title)
         layout.addLayout(pictures, 1)
-        layout.addWidget(self._compare)
+        compare_row = QHBoxLayout()
+        compare_row.addWidget(self._compare, 1)
+        compare_row.addWidget(self._compare_button)
+        layout.addLayout(compare_row)
         layout.addLayout(details)
         layout.addLayout(self._buttons)
         self.show_image(None)
@@ -566,10 +587,34 @@ class PreviewPanel(QWidget):
         """The "after" pane (for tests and screenshots)."""
         return self._output_box
 
+    def open_comparison(self) -> CompareDialog | None:
+        """Compare the image shown at 100 % in a window of its own (if it has an output)."""
+        image = self._image
+        path = _output_of(image)
+        if image is None or path is None:
+            return None
+        if self._comparison is not None:
+            self._comparison[0].close()  # one comparison at a time
+        size = QSize(image.width, image.height) if image.width and image.height else None
+        dialog = CompareDialog(_title(image), size, self.window())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.finished.connect(lambda _result: self._on_comparison_finished(dialog))
+        self._comparison = (dialog, image)
+        loading = "Loading the compressed image\u2026"
+        dialog.set_side(Side.AFTER, None, describe_output(image), loading)
+        waiting = "Downloading the original\u2026"
+        dialog.set_side(Side.BEFORE, None, describe_known_original(image), waiting)
+        self._fetcher.fetch_full_size(image.url, self._settings_provider())
+        relay = self._full_size_relay
+        self._full_size_pool.start(_ScaledFileLoad(_full_size_key(image), path, None, relay))
+        dialog.show()
+        return dialog
+
     def show_image(self, image: ImageInfo | None) -> None:
         """Show an image (or nothing); call again with fresh data when it changed."""
         previous = self._image
         self._image = image
+        self._compare_button.setEnabled(_output_of(image) is not None)
         if image is None:
             self._title.setText("No image selected")
             self._original_box.set_message("Select an image to see it before and after.")
@@ -579,7 +624,7 @@ class PreviewPanel(QWidget):
             self._url.clear()
             self._output_path.clear()
             return
-        self._title.setText(f"{image.product_name} \u00b7 image {image.position}")
+        self._title.setText(_title(image))
         self._title.setToolTip(f"S. No. {image.serial}: {image.product_name}")
         state = image_state(image)
         label = STATE_LABELS.get(state, image.status)
@@ -600,8 +645,23 @@ class PreviewPanel(QWidget):
 
     # -- the two panes ------------------------------------------------------------------------
 
+    def _picture_column(self, caption: str) -> tuple[ImageBox, QLabel, QVBoxLayout]:
+        """A caption over a picture over its facts; double-clicking opens the comparison."""
+        box = ImageBox()
+        box.double_clicked.connect(self.open_comparison)
+        facts = _wrapping_label()
+        # Two lines, so both pictures get the same height whatever the facts say.
+        facts.setMinimumHeight(2 * facts.fontMetrics().lineSpacing())
+        facts.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        column = QVBoxLayout()
+        column.addWidget(QLabel(f"<b>{caption}</b>"))
+        column.addWidget(box, 1)
+        column.addWidget(facts)
+        return box, facts, column
+
     def _show_output(self, image: ImageInfo) -> None:
-        if image.status != "done" or not image.output_path:
+        path = _output_of(image)
+        if path is None:
             messages = {
                 "pending": "Not processed yet.",
                 "retrying": "Waiting to try again.",
@@ -613,30 +673,19 @@ class PreviewPanel(QWidget):
             self._output_box.set_message(messages.get(image_state(image), ""))
             self._output_facts.setText("")
             return
-        facts = []
-        if image.width and image.height:
-            facts.append(f"{image.width} \u00d7 {image.height} px")
-        facts.append(f"{format_bytes(image.output_bytes)} JPEG")
-        fraction = savings_fraction(image.input_bytes, image.output_bytes)
-        if fraction is not None and image.input_bytes is not None:
-            saved = image.input_bytes - (image.output_bytes or 0)
-            facts.append(f"{format_savings(fraction)} ({format_bytes(saved)} saved)")
-        self._output_facts.setText(" \u00b7 ".join(facts))
-        found = self._cache.request(image.output_path, image.output_bytes, PREVIEW_SIDE)
+        self._output_facts.setText(describe_output(image))
+        found = self._cache.request(path, image.output_bytes, PREVIEW_SIDE)
         if found is not None:
             self._output_box.set_pixmap(found[0])
         else:
-            error = self._cache.error(image.output_path, image.output_bytes, PREVIEW_SIDE)
+            error = self._cache.error(path, image.output_bytes, PREVIEW_SIDE)
             self._output_box.set_message(error or "Loading\u2026")
 
     def _show_original(self, image: ImageInfo) -> None:
-        known = []
-        if image.input_bytes:
-            known.append(f"{format_bytes(image.input_bytes)} {image.input_type or ''}".strip())
-        self._original_facts.setText(" \u00b7 ".join(known))
+        self._original_facts.setText(describe_known_original(image))
         if not self._compare.isChecked():
             self._original_box.set_message(
-                "Tick \u201cCompare with the original\u201d to download it again."
+                "Tick \u201cShow the original\u201d to download it again."
             )
             return
         found = self._fetcher.cached(image.url)
@@ -652,10 +701,7 @@ class PreviewPanel(QWidget):
 
     def _set_original(self, pixmap: QPixmap, facts: ImageFacts) -> None:
         self._original_box.set_pixmap(pixmap)
-        parts = [f"{facts.width} \u00d7 {facts.height} px"]
-        if facts.byte_count is not None:
-            parts.append(f"{format_bytes(facts.byte_count)} {facts.image_format}")
-        self._original_facts.setText(" \u00b7 ".join(parts))
+        self._original_facts.setText(_describe(facts))
 
     # -- slots --------------------------------------------------------------------------------
 
@@ -682,6 +728,48 @@ class PreviewPanel(QWidget):
     def _on_fetcher_original_failed(self, url: str, message: str) -> None:
         if self._image is not None and self._image.url == url and self._compare.isChecked():
             self._original_box.set_message(f"The original cannot be shown: {message}")
+
+    # -- the comparison's pictures, as they arrive ---------------------------------------------
+
+    def _on_fetcher_full_size_loaded(self, url: str, image: QImage, facts: ImageFacts) -> None:
+        if self._comparison is not None and self._comparison[1].url == url:
+            self._comparison[0].set_side(Side.BEFORE, image, _describe(facts))
+
+    def _on_fetcher_full_size_failed(self, url: str, message: str) -> None:
+        if self._comparison is not None and self._comparison[1].url == url:
+            dialog, shown = self._comparison
+            message = f"The original cannot be shown: {message}"
+            dialog.set_side(Side.BEFORE, None, describe_known_original(shown), message)
+
+    def _on_full_size_output_done(
+        self, key: str, image: QImage | None, _facts: ImageFacts | None, message: str
+    ) -> None:
+        if self._comparison is not None and _full_size_key(self._comparison[1]) == key:
+            dialog, shown = self._comparison
+            dialog.set_side(Side.AFTER, image, describe_output(shown), message)
+
+    def _on_comparison_finished(self, dialog: CompareDialog) -> None:
+        if self._comparison is not None and self._comparison[0] is dialog:
+            self._comparison = None
+
+
+def _output_of(image: ImageInfo | None) -> str | None:
+    """The path of an image's output, if it is done and has one."""
+    if image is None or image.status != "done" or not image.output_path:
+        return None
+    return image.output_path
+
+
+def _title(image: ImageInfo) -> str:
+    return f"{image.product_name} \u00b7 image {image.position}"
+
+
+def _full_size_key(image: ImageInfo) -> str:
+    return ImageCache.key(image.output_path or "", image.output_bytes, 0)
+
+
+def _describe(facts: ImageFacts) -> str:
+    return describe_picture(facts.width, facts.height, facts.byte_count, facts.image_format)
 
 
 def _wrapping_label() -> QLabel:

@@ -27,7 +27,9 @@ logger = logging.getLogger(__name__)
 ROW_PADDING = 12
 # The list never gets shorter than this many rows: on a 1280x720 screen it showed one.
 MIN_VISIBLE_ROWS = 4
-COLUMNS_KEY = "columns/requests"
+# Per set of columns: Qt restores a layout saved with fewer columns but leaves the new ones
+# unpainted, so a layout saved before columns were added is not restored.
+COLUMNS_KEY = f"columns/requests/{RequestsTableModel.COLUMN_COUNT}"
 EMPTY_HINT = "Drop CSV files here (or File \u2192 Open)"
 # Explicit line breaks: a word-wrapped label centred in a layout gets clipped.
 EMPTY_DETAILS = (
@@ -74,9 +76,19 @@ class RequestsPane(QTableView):
                 RequestsTableModel.COL_PROGRESS: 180,
                 RequestsTableModel.COL_COUNTS: 150,
                 RequestsTableModel.COL_SAVED: 90,
+                RequestsTableModel.COL_SAVED_SHARE: 70,
+                RequestsTableModel.COL_OUTPUT: 90,
                 RequestsTableModel.COL_DURATION: 90,
             },
         )
+        # The savings' share and the format come last in the model; they are shown after the
+        # bytes saved.
+        header = self.horizontalHeader()
+        for offset, column in enumerate(
+            (RequestsTableModel.COL_SAVED_SHARE, RequestsTableModel.COL_OUTPUT), start=1
+        ):
+            target = header.visualIndex(RequestsTableModel.COL_SAVED) + offset
+            header.moveSection(header.visualIndex(column), target)
         self.customContextMenuRequested.connect(self._on_context_menu_requested)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802

@@ -42,16 +42,6 @@ def test_a_stored_jpeg_quality_becomes_the_output_quality() -> None:
     assert "jpeg_quality" not in settings.to_dict()
 
 
-def test_the_jpeg_quality_of_the_settings_dialog_is_the_output_quality() -> None:
-    settings = Settings(output=OutputSettings(format="avif", quality=40))
-    assert settings.jpeg_quality == 40
-    changed = settings.replace(jpeg_quality=72, concurrency=3)
-    assert changed.output == OutputSettings(format="avif", quality=72)
-    assert changed.concurrency == 3
-    with pytest.raises(SettingsError, match="quality"):
-        settings.replace(jpeg_quality=0)
-
-
 def test_the_reuse_key_changes_with_every_output_setting() -> None:
     settings = Settings()
     base = OutputSettings()

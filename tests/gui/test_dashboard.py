@@ -63,9 +63,9 @@ class Data:
         )
         repo.set_request_status(self.a, "failed")
         # Fixed times, so the duration and the rate are exact.
-        RequestRow.update(created_at=100.0, started_at=1000.0, finished_at=1010.0).where(
-            RequestRow.id == self.a
-        ).execute()
+        RequestRow.update(
+            created_at=100.0, started_at=1000.0, finished_at=1010.0, active_s=10.0
+        ).where(RequestRow.id == self.a).execute()
         RequestRow.update(created_at=200.0).where(RequestRow.id == self.b).execute()
 
 
@@ -161,7 +161,9 @@ def test_per_request_figures(dialog: DashboardDialog, data: Data) -> None:
         "Duration": "10 s",  # the one duration style of the window
         "Images/s": "0.3",
         "Saved": "4.5 kB",
+        "Saved %": "\u221275%",  # 4,500 of 6,000 bytes
         "Success": "60%",
+        "Output": "JPEG q50",
     }
     b = rows[data.b]
     assert (b["Images"], b["Done"], b["Failed"]) == ("3", "1", "1")
@@ -169,7 +171,9 @@ def test_per_request_figures(dialog: DashboardDialog, data: Data) -> None:
     assert (b["Duration"], b["Images/s"], b["Saved"], b["Success"]) == ("—", "—", "400 B", "50%")
     # Newest first.
     assert keys(dialog, "requests") == [data.b, data.a]
-    assert "2 requests · 8 images: 4 done, 3 failed · 4.9 kB saved" in label(dialog, "summary")
+    assert "2 requests · 8 images: 4 done, 3 failed · 4.9 kB saved (\u221275%)" in label(
+        dialog, "summary"
+    )
 
 
 def test_errors_across_all_requests(dialog: DashboardDialog) -> None:
@@ -272,7 +276,7 @@ def test_refreshes_by_itself_only_while_visible(
 def test_the_models_pass_the_model_tester(
     dialog: DashboardDialog, qtmodeltester: ModelTester
 ) -> None:
-    for name in ("requests", "errors", "hosts"):
+    for name in ("requests", "errors", "hosts", "formats"):
         proxy = view(dialog, name).model()
         source: QAbstractItemModel = proxy.sourceModel()  # type: ignore[attr-defined]
         qtmodeltester.check(source)

@@ -999,8 +999,8 @@ def test_saved_settings_reach_the_engine_the_database_and_the_next_start(
     window.settings_changed.connect(changed.append)
     window.action(Action.SETTINGS).trigger()
     dialog = dialog_of(window, SettingsDialog)
-    quality = dialog.findChild(QSpinBox, "jpeg_quality")
-    assert quality is not None and quality.value() == engine.settings.jpeg_quality
+    quality = dialog.findChild(QSpinBox, "quality")
+    assert quality is not None and quality.value() == engine.settings.output.quality
     quality.setValue(72)
     folder = dialog.findChild(QLineEdit, "data_dir")
     assert folder is not None and folder.text() == str(data_dir)
@@ -1009,9 +1009,9 @@ def test_saved_settings_reach_the_engine_the_database_and_the_next_start(
     assert buttons is not None
     buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
-    assert engine.settings.jpeg_quality == 72
-    assert repository.load_settings().jpeg_quality == 72
-    assert [s.jpeg_quality for s in changed] == [72]  # type: ignore[attr-defined]
+    assert engine.settings.output.quality == 72
+    assert repository.load_settings().output.quality == 72
+    assert [s.output.quality for s in changed] == [72]
     assert qsettings.value("data_dir") == str(tmp_path / "elsewhere")
     note = dialog_of(window, QMessageBox)
     assert isinstance(note, QMessageBox)

@@ -22,13 +22,13 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from imgdesk.core.output import OutputSettings
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, MIB, Settings
 from imgdesk.gui.settings_dialog import NUMBERS, SettingsDialog, SettingsPage
 
 # The offscreen platform warns whenever a shown window has size constraints; Qt noise.
 OFFSCREEN_NOISE = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 
-# The quality through replace(): the default output's quality, wherever Settings keeps it.
 CUSTOM = Settings(
     concurrency=7,
     per_host_concurrency=3,
@@ -51,7 +51,8 @@ CUSTOM = Settings(
     neutralise_formulas=False,
     power_safe_writes=True,
     user_agent="custom-agent/1.0",
-).replace(jpeg_quality=65)
+    output=OutputSettings(quality=65),
+)
 
 
 def make_dialog(
@@ -97,7 +98,7 @@ def test_the_dialog_shows_the_given_values(qtbot: QtBot, tmp_path: Path) -> None
     dialog = make_dialog(qtbot, data_dir=tmp_path / "store")
     assert spin(dialog, "concurrency").value() == 7
     assert spin(dialog, "per_host_concurrency").value() == 3
-    assert spin(dialog, "jpeg_quality").value() == 65
+    assert spin(dialog, "quality").value() == 65  # on the Output page
     assert spin(dialog, "max_download_bytes").value() == 20.0  # MiB
     assert spin(dialog, "max_pixels").value() == 50.0  # megapixels
     assert spin(dialog, "max_retries").value() == 2
@@ -142,7 +143,7 @@ def test_accepting_untouched_values_changes_nothing(qtbot: QtBot, tmp_path: Path
 def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
     dialog = make_dialog(qtbot, Settings(), tmp_path / "old")
     spin(dialog, "concurrency").setValue(12)
-    spin(dialog, "jpeg_quality").setValue(80)
+    spin(dialog, "quality").setValue(80)
     spin(dialog, "max_download_bytes").setValue(2.5)
     spin(dialog, "max_pixels").setValue(12)
     spin(dialog, "total_timeout_s").setValue(45.5)
@@ -172,7 +173,8 @@ def test_edits_produce_the_right_settings(qtbot: QtBot, tmp_path: Path) -> None:
         public_base_url="https://img.example.org/shop",
         webhook_url="http://127.0.0.1:9000/hook",
         webhook_secret="s3cret ",
-    ).replace(jpeg_quality=80)
+        output=OutputSettings(quality=80),  # on the Output page
+    )
     assert dialog.result_data_dir() == tmp_path / "new"
 
 
