@@ -38,6 +38,15 @@ def _backend() -> keyring.backend.KeyringBackend:
     return backend
 
 
+def keyring_problem() -> str | None:
+    """Why no secret can be kept on this computer, in a sentence; None when one can."""
+    try:
+        _backend()
+    except SettingsError as error:
+        return str(error)
+    return None
+
+
 def save_secret(access_key_id: str, secret: str) -> None:
     """Keep ``secret`` in the keyring under ``access_key_id``.
 

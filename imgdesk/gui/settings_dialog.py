@@ -41,6 +41,7 @@ from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import ENCODERS, OutputSettings, encoder_for
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, MIB, Settings, check_http_url
 from imgdesk.gui.formatting import format_bytes
+from imgdesk.gui.storage_page import StoragePage
 from imgdesk.gui.widgets import named
 
 # (url, secret, report(text, ok)): sends a webhook test event and reports the answer.
@@ -68,6 +69,7 @@ class SettingsPage(Enum):
     NETWORK = "Network"
     OUTPUT = "Output"
     FILES = "Files"
+    STORAGE = "Storage"
     WEBHOOK = "Webhook"
 
 
@@ -118,6 +120,8 @@ MAX_TARGET_KIB = 1024 * 1024
 
 # Every input's label; an error naming a field is shown with it.
 LABELS = {
+    "storage": "Storage",
+    "retention_days": "Remove files after",
     "concurrency": "Images at a time",
     "per_host_concurrency": "Images at a time per server",
     "max_download_bytes": "Largest download",
@@ -153,6 +157,8 @@ _FIT = "scaled down to fit, keeping their proportions; smaller ones are never en
 
 # What each input does, in a shop owner's words: its tooltip (the dialog adds the default).
 HELP = {
+    "retention_days": "Remove the stored pictures of requests that finished more than this many "
+    "days ago, each time processing starts (the requests stay listed). 0 keeps them forever.",
     "concurrency": "How many images are fetched and compressed at once.",
     "per_host_concurrency": "How many of those may come from the same server, so one shop's "
     "server is not flooded.",
@@ -399,12 +405,14 @@ class SettingsDialog(QDialog):
 
         self._tabs = QTabWidget()
         self._output = _OutputPage()
+        self._storage = self._pages["storage"] = StoragePage(data_dir)
         self._pages.update(dict.fromkeys(OUTPUT_FIELDS, self._output))
         self._page_widgets = {
             SettingsPage.PROCESSING: self._processing_page(),
             SettingsPage.NETWORK: self._network_page(),
             SettingsPage.OUTPUT: self._output,
             SettingsPage.FILES: self._files_page(),
+            SettingsPage.STORAGE: self._storage,
             SettingsPage.WEBHOOK: self._webhook_page(),
         }
         for page, widget in self._page_widgets.items():
@@ -491,6 +499,7 @@ class SettingsDialog(QDialog):
         """Close only when every value is valid; otherwise say what is wrong and stay open."""
         try:
             self._result = (self._collect(), self._collect_data_dir())
+            self._storage.keep_secret()  # only once everything else is valid
         except SettingsError as error:
             self._show_error(str(error))
             return
@@ -549,6 +558,7 @@ class SettingsDialog(QDialog):
         )
         self._add_check(form, page, "neutralise_formulas", NEUTRALISE_TEXT)
         self._add_check(form, page, "power_safe_writes", POWER_SAFE_TEXT)
+        self._add_number(form, page, _Number("retention_days", 0, 36500, "days"))
         return page
 
     def _webhook_page(self) -> QWidget:
@@ -644,6 +654,7 @@ class SettingsDialog(QDialog):
             line.setText(getattr(settings, field))
         self._secret.setText(settings.webhook_secret)
         self._output.show_output(settings.output)
+        self._storage.show_settings(settings)
 
     def _collect(self) -> Settings:
         """The settings as typed; raises :class:`SettingsError` naming a bad field."""
@@ -651,7 +662,7 @@ class SettingsDialog(QDialog):
             field: box.stored() if isinstance(box, _UnitSpinBox) else box.value()
             for field, box in self._numbers.items()
         }
-        return self._original.replace(
+        chosen = self._original.replace(
             **numbers,
             **{field: check.isChecked() for field, check in self._checks.items()},
             **{field: line.text().strip() for field, line in self._lines.items()},
@@ -659,6 +670,7 @@ class SettingsDialog(QDialog):
             webhook_secret=self._secret.text(),  # spaces may be part of a secret
             output=self._output.collect(),
         )
+        return self._storage.collect(chosen)
 
     def _collect_data_dir(self) -> Path:
         text = self._data_dir.text().strip()

@@ -15,18 +15,20 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from imgdesk.core.errors import ImageError, SettingsError
-from imgdesk.core.secrets import load_secret, save_secret
+from imgdesk.core.secrets import keyring_problem, load_secret, save_secret
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage_choice import (
     DEFAULT_CACHE_CONTROL,
@@ -52,11 +54,19 @@ EXPLANATION = (
 )
 
 
-class StoragePage(QWidget):
-    """The Storage tab of the settings dialog; every input's object name is its field."""
+class StoragePage(QScrollArea):
+    """The Storage tab of the settings dialog; every input's object name is its field.
+
+    It scrolls: with a bucket's fields and a long test result it is the tallest page, and
+    the dialog must still fit a small screen.
+    """
 
     def __init__(self, data_dir: Path) -> None:
         super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        content = QWidget()
+        self.setWidget(content)
         self._data_dir = data_dir
         self._pool = QThreadPool(self)
         self._relay = TaskRelay(self)
@@ -64,16 +74,12 @@ class StoragePage(QWidget):
         self._relay.failed.connect(self._on_test_failed)
         self._test_id = 0
         self._stored_secret_for = ""  # the access key whose secret the keyring holds
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(content)
         intro = QLabel(EXPLANATION)
         intro.setWordWrap(True)
         layout.addWidget(intro)
         self._kinds = QButtonGroup(self)
         texts = ("The data folder's images", "Another folder", "An S3-compatible bucket")
-        for index, (kind, text) in enumerate(zip(KINDS, texts, strict=True)):
-            button = named(QRadioButton(text), f"storage_{kind}")
-            self._kinds.addButton(button, index)
-            layout.addWidget(button)
         folder_row = QHBoxLayout()
         self._folder = named(QLineEdit(), "storage_folder")
         self._folder.setPlaceholderText("A folder for the pictures")
@@ -81,7 +87,12 @@ class StoragePage(QWidget):
         browse.clicked.connect(self._on_browse_clicked)
         folder_row.addWidget(self._folder, 1)
         folder_row.addWidget(browse)
-        layout.addLayout(folder_row)
+        for index, (kind, text) in enumerate(zip(KINDS, texts, strict=True)):
+            button = named(QRadioButton(text), f"storage_{kind}")
+            self._kinds.addButton(button, index)
+            layout.addWidget(button)
+            if kind == "folder":  # its folder right under it
+                layout.addLayout(folder_row)
         self._bucket_form = QWidget()
         layout.addWidget(self._bucket_form)
         self._build_bucket_form(QFormLayout(self._bucket_form))
@@ -144,6 +155,9 @@ class StoragePage(QWidget):
         self._expiry.setValue(max(1, choice.presign_expiry_s // DAY_S))
         self._cache_control.setText(choice.cache_control)
         self._result.clear()
+        problem = keyring_problem() if choice.kind == "s3" else None
+        if problem:
+            self._show_result(problem, ok=False)
         self._update_enabled()
 
     def collect(self, settings: Settings) -> Settings:
@@ -154,7 +168,7 @@ class StoragePage(QWidget):
             and access_key
             and not (self._secret_typed() or self._kept_for(access_key))
         ):
-            raise SettingsError("storage: type the secret key of that access key ID.")
+            raise SettingsError("storage needs the secret key of that access key ID.")
         return settings.replace(storage=self._choice(), s3_access_key_id=access_key)
 
     def keep_secret(self) -> None:
@@ -175,7 +189,7 @@ class StoragePage(QWidget):
             return StorageChoice()
         if kind == "folder":
             if not self._folder.text().strip():
-                raise SettingsError("storage: choose a folder for the pictures.")
+                raise SettingsError("storage needs a folder for the pictures.")
             return parse_destination(self._folder.text())
         try:
             choice = parse_destination(
@@ -185,7 +199,7 @@ class StoragePage(QWidget):
                 self._expiry.value() * DAY_S,
             )
         except SettingsError as error:
-            raise SettingsError(f"storage: {error}") from None
+            raise SettingsError(f"storage cannot be used: {error}") from None
         cache_control = self._cache_control.text().strip() or DEFAULT_CACHE_CONTROL
         return choice.replace(cache_control=cache_control)
 

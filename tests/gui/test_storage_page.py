@@ -9,7 +9,7 @@ from pathlib import Path
 import keyring
 import pytest
 from keyrings.alt.file import PlaintextKeyring
-from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QRadioButton
+from PySide6.QtWidgets import QLabel, QLineEdit, QPushButton, QRadioButton, QTabWidget
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.errors import SettingsError
@@ -79,17 +79,17 @@ def test_a_folder_or_a_bad_bucket(qtbot: QtBot, tmp_path: Path) -> None:
     qtbot.addWidget(page)
     page.show_settings(Settings())
     child(page, QRadioButton, "storage_folder").setChecked(True)
-    with pytest.raises(SettingsError, match="choose a folder"):
+    with pytest.raises(SettingsError, match="needs a folder"):
         page.collect(Settings())
     child(page, QLineEdit, "storage_folder").setText(str(tmp_path / "out"))
     assert page.collect(Settings()).storage == StorageChoice(folder=str(tmp_path / "out"))
     child(page, QRadioButton, "storage_s3").setChecked(True)
     child(page, QLineEdit, "storage_address").setText("s3://Not_A_Bucket")
-    with pytest.raises(SettingsError, match="storage: .*lowercase"):
+    with pytest.raises(SettingsError, match="storage cannot be used: .*lowercase"):
         page.collect(Settings())
     child(page, QLineEdit, "storage_address").setText("s3://shop-images")
     child(page, QLineEdit, "storage_access_key").setText("AKIAEXAMPLE")
-    with pytest.raises(SettingsError, match="type the secret key"):
+    with pytest.raises(SettingsError, match="needs the secret key"):
         page.collect(Settings())
 
 
@@ -110,3 +110,31 @@ def test_test_connection_proves_the_bucket_or_names_what_is_wrong(
     qtbot.waitUntil(lambda: "no-such-bucket-here" in result.text(), timeout=20_000)
     assert not result.text().startswith("It works")
     assert s3_bucket.writer.secret_key not in result.text()
+
+
+def test_the_settings_dialog_saves_the_storage_and_brings_a_bad_one_forward(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from imgdesk.gui.settings_dialog import SettingsDialog, SettingsPage
+
+    dialog = SettingsDialog(Settings(retention_days=30), tmp_path)
+    qtbot.addWidget(dialog)
+    dialog.show_page(SettingsPage.STORAGE)
+    page = dialog.findChild(StoragePage)
+    assert page is not None
+    child(page, QRadioButton, "storage_s3").setChecked(True)
+    child(page, QLineEdit, "storage_address").setText("s3://x")
+    dialog.show_page(SettingsPage.PROCESSING)
+    dialog.accept()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    error = dialog.findChild(QLabel, "error")
+    assert error is not None and error.text().startswith("Storage cannot be used")
+    tabs = dialog.findChild(QTabWidget)
+    assert tabs is not None and tabs.currentWidget() is page
+
+    child(page, QRadioButton, "storage_folder").setChecked(True)
+    child(page, QLineEdit, "storage_folder").setText(str(tmp_path / "published"))
+    dialog.accept()
+    chosen = dialog.result_settings()
+    assert chosen.storage == StorageChoice(folder=str(tmp_path / "published"))
+    assert chosen.retention_days == 30
