@@ -28,11 +28,14 @@ from PySide6.QtCore import (
 
 from imgdesk.core import states
 from imgdesk.core.errors import DatabaseBusyError
+from imgdesk.core.pace import Pace, pace, time_left_text
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
+from imgdesk.core.states import RequestStatus
 from imgdesk.gui.formatting import (
     format_bytes,
     format_duration,
     format_name,
+    format_rate,
     format_savings,
     format_timestamp,
     savings_fraction,
@@ -48,7 +51,6 @@ PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 4  # 0.0-1.0 for a progress bar, or N
 
 REFRESH_INTERVAL_MS = 200
 BUSY_RETRY_MS = 1000
-CLOCK_INTERVAL_MS = 1000
 
 # Every state either model shows, with the word a shop owner reads.
 STATE_LABELS = {
@@ -246,7 +248,9 @@ class RequestsTableModel(RowsTableModel):
     # Added later, so the columns keep their numbers (the window shows them after COL_SAVED).
     COL_SAVED_SHARE = 7
     COL_OUTPUT = 8
-    COLUMN_COUNT = 9
+    COL_SPEED = 9
+    COL_TIME_LEFT = 10
+    COLUMN_COUNT = 11
 
     HEADERS = {
         COL_NAME: "Request",
@@ -258,10 +262,14 @@ class RequestsTableModel(RowsTableModel):
         COL_CREATED: "Added",
         COL_SAVED_SHARE: "Saved %",
         COL_OUTPUT: "Output",
+        COL_SPEED: "Speed",
+        COL_TIME_LEFT: "Time left",
     }
     HEADER_TIPS = {
         COL_SAVED_SHARE: "The share of the downloaded bytes saved, over the images done",
         COL_OUTPUT: "The format and quality the request's images are written in",
+        COL_SPEED: "Images finished per second of work (pauses and waits left out)",
+        COL_TIME_LEFT: "How long the rest should take at that speed",
     }
 
     requests_refreshed = Signal(list)
@@ -280,10 +288,6 @@ class RequestsTableModel(RowsTableModel):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(REFRESH_INTERVAL_MS)
         self._refresh_timer.timeout.connect(self.flush)
-        self._clock_timer = QTimer(self)
-        self._clock_timer.setInterval(CLOCK_INTERVAL_MS)
-        self._clock_timer.timeout.connect(self._on_clock_timeout)
-        self._clock_timer.start()
 
     # -- public API -------------------------------------------------------------------------
 
@@ -399,6 +403,12 @@ class RequestsTableModel(RowsTableModel):
         """The words of a request's state, with how many failed where that matters."""
         return request_state_label(request, self.cancelled_of(request.id), self.state_of(request))
 
+    def pace_of(self, request: RequestInfo) -> Pace:
+        """The request's speed over its active time and the time it still needs."""
+        finished = request.done + request.failed
+        paused = self.state_of(request) == "paused"
+        return pace(finished, request.total, request.active_s, request.input_bytes, paused=paused)
+
     def progress_of(self, request: RequestInfo) -> float:
         """The share of a request's images processed; of a cancelled one, the share done."""
         if not request.total:
@@ -422,6 +432,7 @@ class RequestsTableModel(RowsTableModel):
             self.COL_SAVED,
             self.COL_SAVED_SHARE,
             self.COL_DURATION,
+            self.COL_SPEED,
         ):
             return RIGHT_ALIGNED
         return None
@@ -449,6 +460,12 @@ class RequestsTableModel(RowsTableModel):
             return format_timestamp(request.created_at)
         if column == self.COL_DURATION:
             return format_duration(request.duration_s)
+        if column == self.COL_SPEED:
+            speed = self.pace_of(request).images_per_s
+            return "" if speed is None else f"{format_rate(speed)} images/s"
+        if column == self.COL_TIME_LEFT:
+            running = request.status == RequestStatus.PROCESSING
+            return time_left_text(self.pace_of(request).eta_s) if running else ""
         return None
 
     def _sort_value(self, request: RequestInfo, column: int) -> Any:
@@ -471,6 +488,11 @@ class RequestsTableModel(RowsTableModel):
             return request.created_at
         if column == self.COL_DURATION:
             return request.duration_s or 0.0
+        if column == self.COL_SPEED:
+            return self.pace_of(request).images_per_s or 0.0
+        if column == self.COL_TIME_LEFT:
+            eta = self.pace_of(request).eta_s
+            return float("inf") if eta is None else eta
         return None
 
     def _tooltip(self, request: RequestInfo, column: int) -> str | None:
@@ -539,13 +561,6 @@ class RequestsTableModel(RowsTableModel):
 
     def _reindex(self) -> None:
         self._row_of = {request.id: row for row, request in enumerate(self._rows)}
-
-    def _on_clock_timeout(self) -> None:
-        """Running requests' durations move on even when no image finished."""
-        for row, request in enumerate(self._rows):
-            if request.status == "processing":
-                index = self.index(row, self.COL_DURATION)
-                self.dataChanged.emit(index, index, [Qt.ItemDataRole.DisplayRole])
 
 
 def _saved_share(request: RequestInfo) -> float | None:

@@ -79,6 +79,8 @@ class RequestsPane(QTableView):
                 RequestsTableModel.COL_SAVED_SHARE: 70,
                 RequestsTableModel.COL_OUTPUT: 90,
                 RequestsTableModel.COL_DURATION: 90,
+                RequestsTableModel.COL_SPEED: 100,
+                RequestsTableModel.COL_TIME_LEFT: 110,
             },
         )
         # The savings' share and the format come last in the model; they are shown after the

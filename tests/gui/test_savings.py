@@ -229,3 +229,26 @@ def test_an_output_is_described_with_its_format_and_what_to_know() -> None:
     assert "100 kB JPEG" in kept and "the original kept, its metadata removed" in kept
     assert "over the target size" in describe_output(image(note="over_target"))
     assert format_name("avif") == "AVIF" and format_name(None) == ""
+
+
+def test_a_running_request_row_shows_its_speed_over_active_time_and_the_time_left(
+    requests: Requests,
+) -> None:
+    # The JPEG request: 2 of its 3 images done in 4 s of active time, still running.
+    db.execute_sql(
+        "UPDATE request SET status = 'processing', started_at = 1, active_s = 4.0 WHERE id = ?",
+        [requests.jpeg],
+    )
+    # The WebP one finished in 0.2 s (all from a cache, say): no speed worth showing.
+    db.execute_sql(
+        "UPDATE request SET status = 'completed', started_at = 1, active_s = 0.2 WHERE id = ?",
+        [requests.webp],
+    )
+    model = RequestsTableModel(requests.repo)
+    model.reload()
+    assert shown(model, requests.jpeg, model.COL_SPEED) == "0.5 images/s"
+    assert shown(model, requests.jpeg, model.COL_TIME_LEFT) == "a few seconds left"
+    assert shown(model, requests.webp, model.COL_SPEED) == ""
+    assert shown(model, requests.webp, model.COL_TIME_LEFT) == ""
+    model.set_paused(True)
+    assert shown(model, requests.jpeg, model.COL_SPEED) == ""  # paused: no figure
