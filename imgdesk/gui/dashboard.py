@@ -206,8 +206,8 @@ REQUEST_COLUMNS = (
     Column("Done", _count, numeric=True),
     Column("Failed", _count, numeric=True, tooltip="Failed for good; cancelled ones not counted"),
     Column("Cancelled", _count, numeric=True, tooltip="Stopped by you, not failed"),
-    Column("Duration", _seconds, numeric=True, tooltip="From the first start to the finish"),
-    Column("Images/s", _rate, numeric=True, tooltip="Images done per second of the duration"),
+    Column("Duration", _seconds, numeric=True, tooltip="Time its images were in flight"),
+    Column("Images/s", _rate, numeric=True, tooltip="Images done per second of that time"),
     SAVED,
     SAVED_SHARE,
     Column(
