@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QWheelEvent
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QToolButton
@@ -36,11 +36,18 @@ WIDTH, HEIGHT = 1800, 1300  # larger than the views, so 100 % fills them
 
 def pattern(width: int, height: int, salt: int = 0) -> QImage:
     """A picture whose every pixel says where it is (no two neighbours alike)."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    pixels = np.stack(
-        [(xs + salt) % 251, (ys + salt) % 241, (xs * 7 + ys * 3 + salt) % 256], axis=-1
-    ).astype(np.uint8)
-    image = QImage(pixels.tobytes(), width, height, 3 * width, QImage.Format.Format_RGB888)
+    # Red (x + salt) % 251, green (y + salt) % 241, blue (7x + 3y + salt) % 256, built a
+    # channel at a time with bytes operations (no per-pixel Python loop).
+    red = bytes((x + salt) % 251 for x in range(width)) * height
+    green = b"".join(bytes([(y + salt) % 241]) * width for y in range(height))
+    blue_row = bytes((7 * x) % 256 for x in range(width))
+    blue = b"".join(
+        blue_row.translate(bytes((i + 3 * y + salt) % 256 for i in range(256)))
+        for y in range(height)
+    )
+    channels = [Image.frombytes("L", (width, height), data) for data in (red, green, blue)]
+    pixels = Image.merge("RGB", channels).tobytes()
+    image = QImage(pixels, width, height, 3 * width, QImage.Format.Format_RGB888)
     return image.copy()
 
 
