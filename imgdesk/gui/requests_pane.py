@@ -71,15 +71,17 @@ class RequestsPane(QTableView):
         resize_columns(
             self,
             {
-                RequestsTableModel.COL_NAME: 260,
-                RequestsTableModel.COL_STATE: 190,  # "Finished — 1,234 failed"
-                RequestsTableModel.COL_PROGRESS: 180,
-                RequestsTableModel.COL_COUNTS: 150,
-                RequestsTableModel.COL_SAVED: 90,
-                RequestsTableModel.COL_SAVED_SHARE: 70,
-                RequestsTableModel.COL_OUTPUT: 90,
-                RequestsTableModel.COL_DURATION: 90,
-                RequestsTableModel.COL_SPEED: 100,
+                # Every column fits a 1280-pixel-wide window (the name takes what is left).
+                RequestsTableModel.COL_NAME: 220,
+                RequestsTableModel.COL_STATE: 175,  # "Finished — 1,234 failed"
+                RequestsTableModel.COL_PROGRESS: 120,
+                RequestsTableModel.COL_COUNTS: 120,
+                RequestsTableModel.COL_SAVED: 80,
+                RequestsTableModel.COL_SAVED_SHARE: 65,
+                RequestsTableModel.COL_OUTPUT: 80,
+                RequestsTableModel.COL_DURATION: 70,
+                RequestsTableModel.COL_CREATED: 70,
+                RequestsTableModel.COL_SPEED: 95,
                 RequestsTableModel.COL_TIME_LEFT: 110,
             },
         )

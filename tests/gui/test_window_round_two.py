@@ -432,6 +432,7 @@ def test_at_1280x720_settings_shows_four_requests_fit_and_the_columns_need_no_sc
     requests = window.requests_pane
     row_height = requests.verticalHeader().defaultSectionSize()
     assert requests.viewport().height() >= 4 * row_height
+    assert requests.horizontalScrollBar().maximum() == 0  # speed and time left included
 
     images = window.images_pane.view
     assert images.horizontalScrollBar().maximum() == 0  # every default column fits
