@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgdesk.core.errors import DatabaseError
+from imgdesk.core.errors import DatabaseError, ErrorCode
 from imgdesk.core.output import ENCODERS
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.gui.formatting import (
@@ -59,20 +59,20 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 
 # What each error code means, in the words of SPEC 2.
-ERROR_MEANINGS = {
-    "invalid_url": "Not an absolute http or https URL (or a redirect to one)",
-    "timeout": "A connect, read or total download deadline passed",
-    "connection": "Refused, reset, unknown host, or the body was cut short",
-    "too_many_redirects": "More redirects than the limit",
-    "too_large": "Bigger than the download size limit",
-    "empty": "The server sent nothing",
-    "not_an_image": "Not a picture (a web page, text, …)",
-    "unsupported_type": "A picture type that is not accepted",
-    "decompression_bomb": "More pixels than the pixel limit",
-    "bad_image": "A damaged or truncated picture",
-    "storage": "The output file could not be written",
-    "cancelled": "Cancelled by the user",
-    "internal": "An imgdesk bug; see the log",
+ERROR_MEANINGS: dict[str, str] = {
+    ErrorCode.INVALID_URL: "Not an absolute http or https URL (or a redirect to one)",
+    ErrorCode.TIMEOUT: "A connect, read or total download deadline passed",
+    ErrorCode.CONNECTION: "Refused, reset, unknown host, or the body was cut short",
+    ErrorCode.TOO_MANY_REDIRECTS: "More redirects than the limit",
+    ErrorCode.TOO_LARGE: "Bigger than the download size limit",
+    ErrorCode.EMPTY: "The server sent nothing",
+    ErrorCode.NOT_AN_IMAGE: "Not a picture (a web page, text, …)",
+    ErrorCode.UNSUPPORTED_TYPE: "A picture type that is not accepted",
+    ErrorCode.DECOMPRESSION_BOMB: "More pixels than the pixel limit",
+    ErrorCode.BAD_IMAGE: "A damaged or truncated picture",
+    ErrorCode.STORAGE: "The output file could not be written",
+    ErrorCode.CANCELLED: "Cancelled by the user",
+    ErrorCode.INTERNAL: "An imgdesk bug; see the log",
 }
 
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.repository import ImageInfo
+from imgdesk.core.states import ImageStatus, ShownState
 from imgdesk.gui.models import IN_FLIGHT_STATES, OBJECT_ROLE, PROGRESS_ROLE, STATE_ROLE
 from imgdesk.gui.preview import ImageCache
 
@@ -43,23 +44,31 @@ BUSY_BLOCK = 0.3  # and is this share of the bar wide
 BAR_MARGIN = 3  # between a cell's edges and its bar
 TEXT_MARGIN = 4  # between a bar's ends and its text
 
-_GOOD = frozenset({"done", "completed"})
-_BAD = frozenset({"failed"})
-_WORKING = frozenset({"downloading", "compressing", "processing"})
-_WARN = frozenset({"held", "finished_with_failures"})
-_QUIET = frozenset({"pending", "queued", "paused", "retrying", "cancelled"})
+_GOOD = frozenset({ShownState.DONE, ShownState.COMPLETED})
+_BAD = frozenset({ShownState.FAILED})
+_WORKING = frozenset({ShownState.DOWNLOADING, ShownState.COMPRESSING, ShownState.PROCESSING})
+_WARN = frozenset({ShownState.HELD, ShownState.FINISHED_WITH_FAILURES})
+_QUIET = frozenset(
+    {
+        ShownState.PENDING,
+        ShownState.QUEUED,
+        ShownState.PAUSED,
+        ShownState.RETRYING,
+        ShownState.CANCELLED,
+    }
+)
 _HUES = {"good": 120, "bad": 0, "warn": 30, "working": 210}
 
-_STATE_ICONS = {
-    "done": QStyle.StandardPixmap.SP_DialogApplyButton,
-    "completed": QStyle.StandardPixmap.SP_DialogApplyButton,
-    "failed": QStyle.StandardPixmap.SP_MessageBoxCritical,
-    "cancelled": QStyle.StandardPixmap.SP_DialogCancelButton,
-    "retrying": QStyle.StandardPixmap.SP_BrowserReload,
-    "paused": QStyle.StandardPixmap.SP_MediaPause,
-    "held": QStyle.StandardPixmap.SP_MessageBoxWarning,
-    "finished_with_failures": QStyle.StandardPixmap.SP_MessageBoxWarning,
-    "processing": QStyle.StandardPixmap.SP_MediaPlay,
+_STATE_ICONS: dict[str, QStyle.StandardPixmap] = {
+    ShownState.DONE: QStyle.StandardPixmap.SP_DialogApplyButton,
+    ShownState.COMPLETED: QStyle.StandardPixmap.SP_DialogApplyButton,
+    ShownState.FAILED: QStyle.StandardPixmap.SP_MessageBoxCritical,
+    ShownState.CANCELLED: QStyle.StandardPixmap.SP_DialogCancelButton,
+    ShownState.RETRYING: QStyle.StandardPixmap.SP_BrowserReload,
+    ShownState.PAUSED: QStyle.StandardPixmap.SP_MediaPause,
+    ShownState.HELD: QStyle.StandardPixmap.SP_MessageBoxWarning,
+    ShownState.FINISHED_WITH_FAILURES: QStyle.StandardPixmap.SP_MessageBoxWarning,
+    ShownState.PROCESSING: QStyle.StandardPixmap.SP_MediaPlay,
 }
 
 
@@ -300,7 +309,11 @@ class ThumbnailDelegate(QStyledItemDelegate):
         cell.text = ""
         style.drawControl(QStyle.ControlElement.CE_ItemViewItem, cell, painter, widget)
         image = index.data(OBJECT_ROLE)
-        if not isinstance(image, ImageInfo) or image.status != "done" or not image.output_path:
+        if (
+            not isinstance(image, ImageInfo)
+            or image.status != ImageStatus.DONE
+            or not image.output_path
+        ):
             return
         side = self.thumbnail_side(option)
         found = self._cache.request(image.output_path, image.output_bytes, 2 * side)

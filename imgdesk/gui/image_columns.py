@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from imgdesk.core.repository import ImageInfo
+from imgdesk.core.states import ImageStatus, ShownState
 from imgdesk.gui.delegates import BUSY_PROGRESS
 from imgdesk.gui.formatting import format_bytes, format_savings, savings_fraction
 from imgdesk.gui.models import IN_FLIGHT_STATES, STATE_LABELS, image_state
@@ -56,9 +57,19 @@ COMPRESSING_PROGRESS = 2 / 3
 STATE_ORDER = {
     state: rank
     for rank, state in enumerate(
-        ("pending", "retrying", "downloading", "compressing", "done", "failed", "cancelled")
+        (
+            ShownState.PENDING,
+            ShownState.RETRYING,
+            ShownState.DOWNLOADING,
+            ShownState.COMPRESSING,
+            ShownState.DONE,
+            ShownState.FAILED,
+            ShownState.CANCELLED,
+        )
     )
 }
+# Read once (an enum member costs a look-up each time): a sort by size asks every image.
+_DONE = ImageStatus.DONE
 
 
 def natural_key(text: str) -> str:
@@ -69,10 +80,10 @@ def natural_key(text: str) -> str:
     return f"1{stripped.casefold()}"
 
 
-def stage_text(state: str, received: Received | None) -> str:
+def stage_text(state: ShownState, received: Received | None) -> str:
     """The words of a state; on a stage bar "Downloading 340 kB of 1.2 MB" or "Compressing…"."""
     label = STATE_LABELS.get(state, state)
-    if state == "downloading" and received is not None:
+    if state == ShownState.DOWNLOADING and received is not None:
         count, announced = received
         of = f" of {format_bytes(announced)}" if announced else ""
         return f"{label} {format_bytes(count)}{of}"
@@ -83,11 +94,11 @@ def stage_text(state: str, received: Received | None) -> str:
 
 def stage_progress(state: str, received: Received | None) -> float | None:
     """How full a stage bar is: a download by its bytes, :data:`BUSY_PROGRESS` while unknown."""
-    if state == "downloading":
+    if state == ShownState.DOWNLOADING:
         count, announced = received if received is not None else (0, None)
         # Before the first bytes, or without a Content-Length, the end is unknown.
         return min(1.0, count / announced) if announced else BUSY_PROGRESS
-    return COMPRESSING_PROGRESS if state == "compressing" else None
+    return COMPRESSING_PROGRESS if state == ShownState.COMPRESSING else None
 
 
 def cell_texts(image: ImageInfo, received: Received | None = None) -> tuple[str, ...]:
@@ -99,7 +110,7 @@ def cell_texts(image: ImageInfo, received: Received | None = None) -> tuple[str,
     """
     state = image_state(image)
     size = savings = ""
-    if image.status == "done":
+    if image.status == _DONE:
         savings = format_savings(savings_fraction(image.input_bytes, image.output_bytes))
         if image.input_bytes is not None:
             before, after = format_bytes(image.input_bytes), format_bytes(image.output_bytes)
@@ -131,10 +142,10 @@ def sort_key(row: tuple[Any, ...], column: int) -> Any:
     if column in (COL_STATE, COL_THUMBNAIL):
         return STATE_ORDER.get(image_state(image), 99)
     if column == COL_SIZE:
-        return image.input_bytes if image.status == "done" and image.input_bytes else -1
+        return image.input_bytes if image.status == _DONE and image.input_bytes else -1
     if column == COL_SAVINGS:
         fraction = savings_fraction(image.input_bytes, image.output_bytes)
-        return fraction if image.status == "done" and fraction is not None else -1e9
+        return fraction if image.status == _DONE and fraction is not None else -1e9
     if column == COL_MESSAGE:
         return (image.error or image.error_code or "").casefold()
     if column == COL_OUTPUT:
@@ -157,10 +168,10 @@ def tooltip(image: ImageInfo, column: int) -> str | None:
         label = STATE_LABELS.get(image_state(image), image.status)
         if image.attempts > 1:
             label = f"{label} after {image.attempts} attempts"
-        if image.status == "failed":
+        if image.status == ImageStatus.FAILED:
             label += " \u2014 double-click to retry"
         return label
-    if column == COL_SIZE and image.status == "done":
+    if column == COL_SIZE and image.status == _DONE:
         size = f"{image.width} \u00d7 {image.height} px, " if image.width else ""
         timing = ""
         if image.download_ms is not None and image.compress_ms is not None:

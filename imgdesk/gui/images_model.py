@@ -38,6 +38,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 
 from imgdesk.core.errors import DatabaseBusyError
 from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.core.states import ImageStatus, ShownState
 from imgdesk.gui import image_columns as columns
 from imgdesk.gui.delegates import state_color, state_icon
 from imgdesk.gui.models import (
@@ -51,6 +52,7 @@ from imgdesk.gui.models import (
     STATE_ROLE,
     RowsTableModel,
     contiguous_runs,
+    shown_image_state,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,14 +86,9 @@ def _search_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _state_of(row: tuple[Any, ...]) -> str:
+def _state_of(row: tuple[Any, ...]) -> ShownState:
     """:func:`~imgdesk.gui.models.image_state` of a row tuple, without building an ImageInfo."""
-    status, code = row[_STATUS], row[_ERROR_CODE]
-    if status == "pending" and code:
-        return "retrying"
-    if status == "failed" and code == "cancelled":
-        return "cancelled"
-    return str(status)
+    return shown_image_state(row[_STATUS], row[_ERROR_CODE])
 
 
 class ImagesTableModel(RowsTableModel):
@@ -148,12 +145,15 @@ class ImagesTableModel(RowsTableModel):
         PROGRESS_ROLE,
     ]
     # The state filters: key -> (label, states shown; None for all).
-    FILTERS: dict[str, tuple[str, frozenset[str] | None]] = {
+    FILTERS: dict[str, tuple[str, frozenset[ShownState] | None]] = {
         "all": ("All images", None),
-        "failed": ("Failed only", frozenset({"failed", "cancelled"})),
-        "active": ("In progress", frozenset({"downloading", "compressing", "retrying"})),
-        "waiting": ("Waiting", frozenset({"pending", "retrying"})),
-        "done": ("Done", frozenset({"done"})),
+        "failed": ("Failed only", frozenset({ShownState.FAILED, ShownState.CANCELLED})),
+        "active": (
+            "In progress",
+            frozenset({ShownState.DOWNLOADING, ShownState.COMPRESSING, ShownState.RETRYING}),
+        ),
+        "waiting": ("Waiting", frozenset({ShownState.PENDING, ShownState.RETRYING})),
+        "done": ("Done", frozenset({ShownState.DONE})),
     }
     # Per column, in column order: the position centred, sizes and savings to the right.
     _ALIGNMENTS = (None, None, CENTERED, None, None, RIGHT_ALIGNED, RIGHT_ALIGNED, None, None, None)
@@ -324,7 +324,7 @@ class ImagesTableModel(RowsTableModel):
                 self._received[image_id] = received
             place = self._index_of[image_id]
             # An image the table does not show as downloading yet keeps its text until it does.
-            if _state_of(self._images[place]) == "downloading":
+            if _state_of(self._images[place]) == ShownState.DOWNLOADING:
                 self._cells[place] = None
                 changed.append(place)
         for first, last in contiguous_runs(self._rows_of(changed)):
@@ -359,7 +359,7 @@ class ImagesTableModel(RowsTableModel):
                 moved.append(place)
             self._images[place] = new
             self._cells[place] = None
-            if image.status != "downloading":
+            if image.status != ImageStatus.DOWNLOADING:
                 self._received.pop(image.id, None)
             changed.append(place)
         if moved:

@@ -27,10 +27,10 @@ from PySide6.QtCore import (
 )
 
 from imgdesk.core import states
-from imgdesk.core.errors import DatabaseBusyError
+from imgdesk.core.errors import DatabaseBusyError, ErrorCode
 from imgdesk.core.pace import Pace, pace, time_left_text
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
-from imgdesk.core.states import RequestStatus
+from imgdesk.core.states import ImageStatus, RequestStatus, ShownState, shown_state
 from imgdesk.gui.formatting import (
     format_bytes,
     format_duration,
@@ -46,64 +46,82 @@ logger = logging.getLogger(__name__)
 # Roles shared by every model; they survive QSortFilterProxyModel untouched.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # a value that sorts the column correctly
 OBJECT_ROLE = Qt.ItemDataRole.UserRole + 2  # the RequestInfo / ImageInfo of the row
-STATE_ROLE = Qt.ItemDataRole.UserRole + 3  # a state key for delegates (see STATE_LABELS)
+STATE_ROLE = Qt.ItemDataRole.UserRole + 3  # a ShownState for delegates (see STATE_LABELS)
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 4  # 0.0-1.0 for a progress bar, or None
 
 REFRESH_INTERVAL_MS = 200
 BUSY_RETRY_MS = 1000
 
 # Every state either model shows, with the word a shop owner reads.
-STATE_LABELS = {
-    "pending": "Waiting",
-    "retrying": "Retrying soon",
-    "downloading": "Downloading",
-    "compressing": "Compressing",
-    "done": "Done",
-    "failed": "Failed",
-    "cancelled": "Cancelled",
-    "queued": "Queued",
-    "processing": "Processing",
-    "paused": "Paused",
-    "held": "Waiting for disk space",
-    "completed": "Completed",
-    "finished_with_failures": "Finished with failures",
-    "importing": "Reading file",
+STATE_LABELS: dict[ShownState, str] = {
+    ShownState.PENDING: "Waiting",
+    ShownState.RETRYING: "Retrying soon",
+    ShownState.DOWNLOADING: "Downloading",
+    ShownState.COMPRESSING: "Compressing",
+    ShownState.DONE: "Done",
+    ShownState.FAILED: "Failed",
+    ShownState.CANCELLED: "Cancelled",
+    ShownState.QUEUED: "Queued",
+    ShownState.PROCESSING: "Processing",
+    ShownState.PAUSED: "Paused",
+    ShownState.HELD: "Waiting for disk space",
+    ShownState.COMPLETED: "Completed",
+    ShownState.FINISHED_WITH_FAILURES: "Finished with failures",
+    ShownState.IMPORTING: "Reading file",
 }
-IN_FLIGHT_STATES = frozenset(str(state) for state in states.IN_FLIGHT)
+IN_FLIGHT_STATES = frozenset(shown_state(state) for state in states.IN_FLIGHT)
 RIGHT_ALIGNED = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 CENTERED = int(Qt.AlignmentFlag.AlignCenter)
 
 
-def image_state(image: ImageInfo) -> str:
-    """The state key shown for an image (pending with an error is a retry waiting to start)."""
-    if image.status == "pending" and image.error_code:
-        return "retrying"
-    if image.status == "failed" and image.error_code == "cancelled":
-        return "cancelled"
-    return image.status
+# Enum members read once: reading ``ImageStatus.PENDING`` costs as much as four string
+# comparisons, and filtering or sorting a 300,000-image table asks each image's state.
+_PENDING, _FAILED = ImageStatus.PENDING, ImageStatus.FAILED
+_RETRYING, _CANCELLED = ShownState.RETRYING, ShownState.CANCELLED
+_CANCELLED_CODE = ErrorCode.CANCELLED
 
 
-def request_state(request: RequestInfo, cancelled: int) -> str:
-    """The state key of a request, in the user's terms (SPEC 7), given its cancelled images.
+def shown_image_state(status: str, error_code: str | None) -> ShownState:
+    """The state shown for an image's stored status and error code.
+
+    A pending image with an error is a retry waiting to start; a failed one whose error is
+    ``cancelled`` was cancelled by the user.
+    """
+    if status == _PENDING and error_code:
+        return _RETRYING
+    if status == _FAILED and error_code == _CANCELLED_CODE:
+        return _CANCELLED
+    return shown_state(status)
+
+
+def image_state(image: ImageInfo) -> ShownState:
+    """The state shown for an image (see :func:`shown_image_state`)."""
+    return shown_image_state(image.status, image.error_code)
+
+
+def request_state(request: RequestInfo, cancelled: int) -> ShownState:
+    """The state of a request, in the user's terms (SPEC 7), given its cancelled images.
 
     A failed request with cancelled images is one the user cancelled; one with done images
     finished with some failures; only one with no image done failed.
     """
-    if request.status == "failed":
+    if request.status == RequestStatus.FAILED:
         if cancelled:
-            return "cancelled"
+            return ShownState.CANCELLED
         if request.done:
-            return "finished_with_failures"
-    return request.status
+            return ShownState.FINISHED_WITH_FAILURES
+    return shown_state(request.status)
 
 
-def request_state_label(request: RequestInfo, cancelled: int, state: str | None = None) -> str:
+def request_state_label(
+    request: RequestInfo, cancelled: int, state: ShownState | None = None
+) -> str:
     """The words of a request's state, with how many failed where that matters."""
     state = state or request_state(request, cancelled)
     failed = request.failed - cancelled
-    if state == "finished_with_failures":
+    if state == ShownState.FINISHED_WITH_FAILURES:
         return f"Finished \u2014 {failed:,} failed"
-    if state == "cancelled" and failed:
+    if state == ShownState.CANCELLED and failed:
         return f"Cancelled \u2014 {failed:,} failed"
     return STATE_LABELS.get(state, request.status)
 
@@ -389,14 +407,14 @@ class RequestsTableModel(RowsTableModel):
         """How many images of a request failed, not counting those the user cancelled."""
         return request.failed - self.cancelled_of(request.id)
 
-    def state_of(self, request: RequestInfo) -> str:
+    def state_of(self, request: RequestInfo) -> ShownState:
         """The state key shown for a request."""
         if request.id in self._held and not request.finished:
-            return "held"
-        if request.status == "pending":
-            return "paused" if self._paused else "queued"
-        if request.status == "processing" and self._paused:
-            return "paused"
+            return ShownState.HELD
+        if request.status == RequestStatus.PENDING:
+            return ShownState.PAUSED if self._paused else ShownState.QUEUED
+        if request.status == RequestStatus.PROCESSING and self._paused:
+            return ShownState.PAUSED
         return request_state(request, self.cancelled_of(request.id))
 
     def state_label(self, request: RequestInfo) -> str:
@@ -406,14 +424,14 @@ class RequestsTableModel(RowsTableModel):
     def pace_of(self, request: RequestInfo) -> Pace:
         """The request's speed over its active time and the time it still needs."""
         finished = request.done + request.failed
-        paused = self.state_of(request) == "paused"
+        paused = self.state_of(request) == ShownState.PAUSED
         return pace(finished, request.total, request.active_s, request.input_bytes, paused=paused)
 
     def progress_of(self, request: RequestInfo) -> float:
         """The share of a request's images processed; of a cancelled one, the share done."""
         if not request.total:
             return 1.0 if request.finished else 0.0
-        if self.state_of(request) == "cancelled":
+        if self.state_of(request) == ShownState.CANCELLED:
             return request.done / request.total
         return (request.done + request.failed) / request.total
 
@@ -503,8 +521,8 @@ class RequestsTableModel(RowsTableModel):
             lines.append(f"Request {request.id}")
             return "\n".join(lines)
         if column == self.COL_STATE:
-            if self.state_of(request) == "failed":
-                return request.error or STATE_LABELS["failed"]
+            if self.state_of(request) == ShownState.FAILED:
+                return request.error or STATE_LABELS[ShownState.FAILED]
             return self._state_tip(request)
         if column in (self.COL_COUNTS, self.COL_PROGRESS):
             cancelled = self.cancelled_of(request.id)
@@ -529,12 +547,12 @@ class RequestsTableModel(RowsTableModel):
 
     def _state_tip(self, request: RequestInfo) -> str:
         state = self.state_of(request)
-        if state == "cancelled":
+        if state == ShownState.CANCELLED:
             return (
                 f"You cancelled it: {self.cancelled_of(request.id):,} images were not "
                 f"processed, {request.done:,} are done. Retry All Failures carries on."
             )
-        if state == "finished_with_failures":
+        if state == ShownState.FINISHED_WITH_FAILURES:
             return (
                 f"{request.done:,} of {request.total:,} images are done; "
                 f"{self.failed_of(request):,} failed (see their messages). "

@@ -61,6 +61,7 @@ from imgdesk.core.errors import ImageError
 from imgdesk.core.fetch import download, new_session
 from imgdesk.core.repository import ImageInfo
 from imgdesk.core.settings import Settings
+from imgdesk.core.states import ImageStatus, ShownState
 from imgdesk.gui.compare import CompareDialog, ImageBox, Side
 from imgdesk.gui.formatting import describe_known_original, describe_output, describe_picture
 from imgdesk.gui.models import STATE_LABELS, image_state
@@ -663,12 +664,12 @@ class PreviewPanel(QWidget):
         path = _output_of(image)
         if path is None:
             messages = {
-                "pending": "Not processed yet.",
-                "retrying": "Waiting to try again.",
-                "downloading": "Downloading\u2026",
-                "compressing": "Compressing\u2026",
-                "failed": "No compressed image: this image failed.",
-                "cancelled": "No compressed image: cancelled.",
+                ShownState.PENDING: "Not processed yet.",
+                ShownState.RETRYING: "Waiting to try again.",
+                ShownState.DOWNLOADING: "Downloading\u2026",
+                ShownState.COMPRESSING: "Compressing\u2026",
+                ShownState.FAILED: "No compressed image: this image failed.",
+                ShownState.CANCELLED: "No compressed image: cancelled.",
             }
             self._output_box.set_message(messages.get(image_state(image), ""))
             self._output_facts.setText("")
@@ -755,7 +756,7 @@ class PreviewPanel(QWidget):
 
 def _output_of(image: ImageInfo | None) -> str | None:
     """The path of an image's output, if it is done and has one."""
-    if image is None or image.status != "done" or not image.output_path:
+    if image is None or image.status != ImageStatus.DONE or not image.output_path:
         return None
     return image.output_path
 

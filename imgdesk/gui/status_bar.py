@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from imgdesk.core.pace import Pace, pace, time_left_text
 from imgdesk.core.records import RequestInfo
+from imgdesk.core.states import RequestStatus
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.formatting import format_bytes, format_rate
 from imgdesk.gui.models import RequestsTableModel
@@ -101,7 +102,7 @@ def running_pace(
         paused: whether the engine is paused.
         bytes_in_flight: bytes received so far by the downloads still running.
     """
-    running = [request for request in requests if request.status == "processing"]
+    running = [request for request in requests if request.status == RequestStatus.PROCESSING]
     return pace(
         sum(request.done + request.failed for request in running),
         sum(request.total for request in running),

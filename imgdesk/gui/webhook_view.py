@@ -45,10 +45,11 @@ from PySide6.QtWidgets import (
 )
 
 from imgdesk.core.errors import DatabaseBusyError
-from imgdesk.core.outbox import FAILED, PENDING, AttemptInfo, DeliveryInfo, Outbox
+from imgdesk.core.outbox import AttemptInfo, DeliveryInfo, Outbox
 from imgdesk.core.repository import RequestInfo
 from imgdesk.core.settings import Settings
-from imgdesk.core.webhook import DELIVERED, url_origin
+from imgdesk.core.states import DeliveryStatus, ShownState
+from imgdesk.core.webhook import url_origin
 from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.delegates import ElidingDelegate, StateDelegate
 from imgdesk.gui.formatting import format_timestamp_exact, format_timestamp_seconds
@@ -70,10 +71,10 @@ ROW_PADDING = 10  # a little tighter than the window's tables: the dock is short
 SINGLE = QAbstractItemView.SelectionMode.SingleSelection
 
 # Delivery status -> (the word shown, the state key the StateDelegate colours and decorates).
-DELIVERY_STATES = {
-    DELIVERED: ("Delivered", "done"),
-    PENDING: ("Pending", "retrying"),
-    FAILED: ("Failed", "failed"),
+DELIVERY_STATES: dict[str, tuple[str, ShownState]] = {
+    DeliveryStatus.DELIVERED: ("Delivered", ShownState.DONE),
+    DeliveryStatus.PENDING: ("Pending", ShownState.RETRYING),
+    DeliveryStatus.FAILED: ("Failed", ShownState.FAILED),
 }
 SETTINGS_HINT = (
     "<b>No webhook is set up.</b> imgdesk can tell another system (a shop, an ERP, a script) "
@@ -199,17 +200,17 @@ class DeliveriesTableModel(RowsTableModel):
 
     def _tooltip(self, delivery: DeliveryInfo, column: int) -> str | None:
         if column == self.COL_STATUS:
-            if delivery.status == DELIVERED and delivery.finished_at is not None:
+            if delivery.status == DeliveryStatus.DELIVERED and delivery.finished_at is not None:
                 return f"Delivered at {format_timestamp_seconds(delivery.finished_at)}"
-            if delivery.status == FAILED:
+            if delivery.status == DeliveryStatus.FAILED:
                 reason = f": {delivery.last_error}" if delivery.last_error else ""
                 return f"Given up{reason}. Redeliver to send it again."
-            if delivery.status == PENDING and delivery.attempts:
+            if delivery.status == DeliveryStatus.PENDING and delivery.attempts:
                 return (
                     f"Attempt {delivery.attempts} failed; the next one is due at "
                     f"{format_timestamp_seconds(delivery.next_attempt_at)}"
                 )
-            if delivery.status == PENDING:
+            if delivery.status == DeliveryStatus.PENDING:
                 return "Waiting to be sent"
         if column == self.COL_ATTEMPTS and delivery.attempts != len(delivery.history):
             return (
@@ -283,7 +284,7 @@ class AttemptsTableModel(RowsTableModel):
     def _role_data(self, attempt: AttemptInfo, column: int, role: int) -> Any:
         """Other roles for the view and the state delegate."""
         if role == STATE_ROLE and column == self.COL_RESULT:
-            return "done" if attempt_succeeded(attempt) else "failed"
+            return ShownState.DONE if attempt_succeeded(attempt) else ShownState.FAILED
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(attempt, column)
         if role == Qt.ItemDataRole.TextAlignmentRole and column == self.COL_DURATION:
@@ -538,7 +539,7 @@ class WebhookPanel(QWidget):
     def redeliver_selected(self) -> DeliveryInfo | None:
         """Send the selected delivery again (same webhook-id); its attempts show as they come."""
         delivery = self.current_delivery()
-        if delivery is None or self._sender is None or delivery.status == PENDING:
+        if delivery is None or self._sender is None or delivery.status == DeliveryStatus.PENDING:
             return None
         queued = self._sender.redeliver(delivery.id)
         if queued is not None:
@@ -596,7 +597,11 @@ class WebhookPanel(QWidget):
 
     def _update_actions(self) -> None:
         delivery = self.current_delivery()
-        can = self._sender is not None and delivery is not None and delivery.status != PENDING
+        can = (
+            self._sender is not None
+            and delivery is not None
+            and delivery.status != DeliveryStatus.PENDING
+        )
         self.action_redeliver.setEnabled(can)
         self.redeliver_button.setEnabled(can)
         self.action_copy_id.setEnabled(delivery is not None)
