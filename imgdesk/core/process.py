@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from PIL import Image
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
@@ -26,6 +27,22 @@ from imgdesk.core.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Pillow blocks (16 MiB each) one image in flight may use: a 4000 x 3000 photo takes 3 for
+# its pixels and as many again for a converted or flattened copy.
+BLOCKS_PER_IMAGE = 6
+
+
+def reuse_pixel_memory(images_at_once: int) -> None:
+    """Let Pillow keep the blocks of freed images for the next ones (its block allocator).
+
+    The engine serves big allocations from fresh pages (``engine._limit_heap_growth``), so
+    without this cache every decode faults its pixel memory in again, page by page: measured
+    5 ms of CPU per 1.3 MB photo, an eighth of its whole cost. At most as many blocks are
+    kept as ``images_at_once`` images use together, so peak memory stays what it was.
+    """
+    # The environment variable PILLOW_BLOCKS_MAX sets the same, but only before PIL's import.
+    Image.core.set_blocks_max(BLOCKS_PER_IMAGE * images_at_once)  # type: ignore[attr-defined]
 
 
 def process_image(
@@ -62,7 +79,7 @@ def process_image(
             return _reuse(task, storage, cached, fetched, download_ms, 200)
         if on_stage is not None:
             on_stage("compressing")
-        # Decode + encode only as many images at once as there are cores (cpu_slot); the
+        # Decode + encode only as many images at once as the executor allows (cpu_slot); the
         # fsync when the stored file is closed waits on the disk, outside the slot.
         output_file = storage.open_output(task.output_key)
         with output_file as output, cpu_slot or contextlib.nullcontext():

@@ -1,0 +1,76 @@
+"""A worker's session keeps its connection and its environment across images.
+
+A second run asks for every image conditionally; each "304 Not Modified" must leave the
+connection open for the next image, or every unchanged image pays a new TCP connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from imgdesk.core.fetch import Validators, download, new_session
+from imgdesk.core.settings import Settings
+from tests.httpservers import Exchange, HttpTestServer, RouteHandler, respond, running_server
+
+pytestmark = pytest.mark.timeout(30)
+
+SETTINGS = Settings(connect_timeout_s=5.0, read_timeout_s=5.0, total_timeout_s=10.0)
+BODY = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 64
+ETAG = '"v1"'
+PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+
+
+@pytest.fixture
+def server() -> Iterator[HttpTestServer]:
+    with running_server() as running:
+        yield running
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with new_session(SETTINGS) as created:
+        yield created
+
+
+def _with_etag(body: bytes) -> RouteHandler:
+    """200 with an ETag, or 304 when the client already has that version."""
+
+    def handler(exchange: Exchange) -> None:
+        if exchange.headers.get("If-None-Match") == ETAG:
+            exchange.reply(304, b"", {"ETag": ETAG})
+        else:
+            exchange.reply(200, body, {"ETag": ETAG, "Content-Type": "image/jpeg"})
+
+    return handler
+
+
+def test_unchanged_images_keep_one_connection(
+    server: HttpTestServer, session: requests.Session
+) -> None:
+    urls = [server.route(f"/{index}.jpg", _with_etag(BODY)) for index in range(10)]
+    for url in urls:
+        assert download(url, SETTINGS, session).data == BODY
+    for url in urls:
+        assert download(url, SETTINGS, session, Validators(ETAG, None)).not_modified
+    assert server.connections == 1
+
+
+def test_images_go_through_the_proxy_the_environment_named_at_the_first_request(
+    server: HttpTestServer, session: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is read once per origin, not on every image (it cost 0.1 ms each)."""
+    with running_server() as proxy:
+        for name in PROXY_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        url = server.route("/a.jpg", respond(b"direct"))
+        proxy.route("/a.jpg", respond(BODY))
+        assert download(url, SETTINGS, session).data == BODY
+        monkeypatch.delenv("HTTP_PROXY")
+        assert download(url, SETTINGS, session).data == BODY  # still the same session's proxy
+        assert proxy.hits("/a.jpg") == 2 and server.hits("/a.jpg") == 0
+        with new_session(SETTINGS) as fresh:  # a new session reads the environment again
+            assert download(url, SETTINGS, fresh).data == b"direct"
