@@ -51,25 +51,22 @@ LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounde
 _CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with
 
 
+# What a done image holds about its output; a twin (the same URL earlier in the request)
+# copies these from the image that was processed.
+OUTCOME_COLUMNS = (
+    "http_status",
+    "input_bytes",
+    "output_bytes",
+    "width",
+    "height",
+    "input_type",
+    "output_path",
+    "output_url",
+    "output_format",
+    "note",
+)
 IMAGE_UPDATE_FIELDS = frozenset(
-    {
-        "status",
-        "attempts",
-        "error_code",
-        "error",
-        "http_status",
-        "input_bytes",
-        "output_bytes",
-        "width",
-        "height",
-        "input_type",
-        "download_ms",
-        "compress_ms",
-        "output_path",
-        "output_url",
-        "output_format",
-        "note",
-    }
+    {"status", "attempts", "error_code", "error", "download_ms", "compress_ms", *OUTCOME_COLUMNS}
 )
 
 

@@ -14,26 +14,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imgdesk.core.errors import DatabaseBusyError
-from imgdesk.core.repository import ImageInfo, Repository, cache_columns, result_columns
+from imgdesk.core.repository import (
+    OUTCOME_COLUMNS,
+    ImageInfo,
+    Repository,
+    cache_columns,
+    result_columns,
+)
 from imgdesk.core.states import ImageStatus
 from imgdesk.core.storage import Storage
 from imgdesk.core.types import ImageResult
 
 logger = logging.getLogger(__name__)
-
-# What an image copies from a done twin (the same URL earlier in the request).
-TWIN_COLUMNS = (
-    "http_status",
-    "input_bytes",
-    "output_bytes",
-    "width",
-    "height",
-    "input_type",
-    "output_path",
-    "output_url",
-    "output_format",
-    "note",
-)
 
 
 @dataclass(frozen=True)
@@ -177,7 +169,7 @@ class WriteBuffer:
         """Buffer ``image`` as done with the output of ``twin``, a done image of its URL."""
         columns: dict[str, Any] = {"status": ImageStatus.DONE, "attempts": 0, "error_code": None}
         columns["error"] = None
-        columns.update((name, twin[name]) for name in TWIN_COLUMNS)
+        columns.update((name, twin[name]) for name in OUTCOME_COLUMNS)
         self.record_final(image.request_id, image.url, [image], columns)
 
     def forget_request(self, request_id: str) -> None:
