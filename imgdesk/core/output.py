@@ -347,6 +347,8 @@ def _check_whole_number(
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _JPEG_SOS, _JPEG_EOI, _JPEG_COM = 0xDA, 0xD9, 0xFE
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0-7 have no length
+# Start-of-frame markers (SOF0-15 without DHT, JPG and DAC): the frame's size and components.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 def jpeg_scan_bytes(data: bytes) -> int:
@@ -374,8 +376,9 @@ def strip_jpeg_metadata(data: bytes) -> bytes | None:
 
     Walks the segments: APP1 (EXIF, XMP), APP13 (IPTC, Photoshop), COM, the other APPn and
     anything after the end marker (e.g. the extra images of an MPO) are dropped; APP2 ICC
-    profile chunks, APP14 "Adobe" (it says how to convert the colours) and JFIF APP0 (with
-    its thumbnail removed) are kept, and so is every table, frame and scan, byte for byte.
+    profile chunks, APP14 "Adobe" where it changes how the colours convert (see
+    :func:`_adobe_is_redundant`) and JFIF APP0 (with its thumbnail removed) are kept, and so
+    is every table, frame and scan, byte for byte.
 
     Returns:
         The stripped file, or None if ``data`` is not a JPEG this walker understands.
@@ -383,6 +386,8 @@ def strip_jpeg_metadata(data: bytes) -> bytes | None:
     if not data.startswith(b"\xff\xd8"):
         return None
     parts = [b"\xff\xd8"]
+    adobe: tuple[int, int] | None = None  # (index in parts, transform) of an APP14 "Adobe"
+    components = b""  # the frame's component ids
     pos = 2
     while pos < len(data):
         if data[pos] != 0xFF:
@@ -395,6 +400,8 @@ def strip_jpeg_metadata(data: bytes) -> bytes | None:
         pos += 1
         if marker == _JPEG_EOI:
             parts.append(b"\xff\xd9")
+            if adobe is not None and _adobe_is_redundant(adobe[1], components):
+                del parts[adobe[0]]
             return b"".join(parts)
         if marker in _JPEG_STANDALONE:
             parts.append(bytes((0xFF, marker)))
@@ -406,6 +413,11 @@ def strip_jpeg_metadata(data: bytes) -> bytes | None:
         if length < 2 or end > len(data):
             return None
         payload = _kept_jpeg_payload(marker, data[pos + 2 : end])
+        if marker == 0xEE and payload is not None and len(payload) >= 12:
+            adobe = (len(parts), payload[11])
+        if marker in _JPEG_FRAMES and end - pos >= 8:
+            count = data[pos + 7]
+            components = data[pos + 8 : end : 3][:count]
         if payload is not None:
             parts.append(bytes((0xFF, marker)) + (len(payload) + 2).to_bytes(2, "big") + payload)
         pos = end
@@ -416,6 +428,18 @@ def strip_jpeg_metadata(data: bytes) -> bytes | None:
             parts.append(data[pos : found.start()])  # the entropy-coded scan, as it is
             pos = found.start()
     return None
+
+
+def _adobe_is_redundant(transform: int, components: bytes) -> bool:
+    """Whether decoders read the frame the same without its APP14 "Adobe" segment.
+
+    Without it a one-component frame is grey and a three-component one YCbCr, unless its
+    component ids spell "RGB" (libjpeg's rule); so the segment says nothing new for grey, nor
+    for YCbCr (transform 1) with ordinary ids. RGB (transform 0) and CMYK frames keep it.
+    """
+    if len(components) == 1:
+        return True
+    return len(components) == 3 and transform == 1 and components != b"RGB"
 
 
 def _kept_jpeg_payload(marker: int, payload: bytes) -> bytes | None:

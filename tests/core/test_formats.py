@@ -724,3 +724,32 @@ def test_the_scan_size_is_a_floor_of_the_stripped_original(progressive: bool) ->
     floor = output_module.jpeg_scan_bytes(data)
     assert 0 < floor <= len(stripped)
     assert floor > len(stripped) - 2000  # and close to it: the headers are all that is left
+
+
+def _adobe(transform: int) -> bytes:
+    """An APP14 "Adobe" payload (version 100, no flags) with this colour transform."""
+    return b"Adobe\x00\x64\x00\x00\x00\x00" + bytes((transform,))
+
+
+def test_a_redundant_adobe_segment_goes_and_the_pixels_stay() -> None:
+    """Transform 1 on a three-component frame is YCbCr, what decoders assume anyway."""
+    data = images.jpeg_with_segments(images.make_jpeg(64, 48, "photo", 92), [(0xEE, _adobe(1))])
+    stripped = strip_jpeg_metadata(data)
+    assert stripped is not None
+    assert 0xEE not in images.jpeg_markers(stripped)
+    assert decoded(stripped).tobytes() == decoded(data).tobytes()
+
+
+def test_an_adobe_segment_that_changes_the_colours_is_kept() -> None:
+    """Transform 0 says the three components are RGB, not YCbCr: dropping it would tint them."""
+    data = images.jpeg_with_segments(images.make_jpeg(64, 48, "photo", 92), [(0xEE, _adobe(0))])
+    stripped = strip_jpeg_metadata(data)
+    assert stripped is not None
+    assert 0xEE in images.jpeg_markers(stripped)
+    assert decoded(stripped).tobytes() == decoded(data).tobytes()
+
+
+def test_a_cmyk_jpeg_keeps_its_adobe_segment() -> None:
+    stripped = strip_jpeg_metadata(images.make_cmyk_jpeg())
+    assert stripped is not None
+    assert 0xEE in images.jpeg_markers(stripped)
