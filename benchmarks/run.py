@@ -59,6 +59,7 @@ class Mode:
     rows: int
     window_seconds: float
     second_runs: int  # repetitions of the second-run workload (the target is their median)
+    window_runs: int  # repetitions of the window heartbeat (the target is their median)
 
 
 FULL = Mode(
@@ -68,6 +69,7 @@ FULL = Mode(
     rows=100_000,
     window_seconds=20,
     second_runs=5,
+    window_runs=5,
 )
 QUICK = Mode(
     repetitions=3,
@@ -76,6 +78,7 @@ QUICK = Mode(
     rows=100_000,
     window_seconds=8,
     second_runs=5,
+    window_runs=3,
 )
 
 
@@ -157,12 +160,21 @@ def measure(mode: Mode, args: argparse.Namespace) -> dict[str, Any]:
             )
             _progress(f"{mode.rss_images:,}-image run measured")
         if "window" not in args.skip:
-            results["window"] = _run_window(
-                "window_heartbeat",
-                dict(common, count=WINDOW_IMAGES, seconds=mode.window_seconds),
-                wait,
-            )
-            _progress("window heartbeat measured")
+            window_runs = []
+            for index in range(mode.window_runs):
+                window_runs.append(
+                    _run_window(
+                        "window_heartbeat",
+                        dict(common, count=WINDOW_IMAGES, seconds=mode.window_seconds),
+                        wait,
+                    )
+                )
+                _progress(f"window heartbeat {index + 1}/{mode.window_runs} measured")
+            results["window_runs"] = window_runs
+            measured = [run for run in window_runs if "error" not in run]
+            # The run with the median worst lateness stands for them in the details.
+            by_worst = sorted(measured, key=lambda run: float(run["late_max_ms"]))
+            results["window"] = by_worst[len(by_worst) // 2] if by_worst else window_runs[0]
         results["server_stats"] = server.stats()
     if "scale" not in args.skip:
         results["scale"] = run_workload("scale", dict(common, rows=mode.rows), wait)
@@ -326,13 +338,17 @@ def report(results: dict[str, Any]) -> str:
         reason = "skipped" if window is None else f"not measured: {window['error'][:60]}"
         verdicts.append(("GUI heartbeat at full speed", reason, goal, "PENDING"))
     else:
-        worst, p99 = window["late_max_ms"], window["late_p99_ms"]
+        runs = [run for run in results.get("window_runs", [window]) if "error" not in run]
+        worsts = [float(run["late_max_ms"]) for run in runs]
+        p99s = [float(run["late_p99_ms"]) for run in runs]
+        worst, p99 = statistics.median(worsts), statistics.median(p99s)
         met = worst <= TARGET_LATE_MAX_MS and p99 <= TARGET_LATE_P99_MS
         off = max(worst / TARGET_LATE_MAX_MS, p99 / TARGET_LATE_P99_MS)
         verdicts.append(
             (
                 "GUI heartbeat at full speed",
-                f"worst {worst:.0f} ms, p99 {p99:.0f} ms",
+                f"worst {worst:.0f} ms, p99 {p99:.0f} ms (median of {len(runs)}; worst "
+                f"{min(worsts):.0f}-{max(worsts):.0f}, p99 {min(p99s):.0f}-{max(p99s):.0f})",
                 goal,
                 "PASS" if met else f"MISS ({off:.1f}x over)",
             )
