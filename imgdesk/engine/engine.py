@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,13 @@ class Engine(QObject):
     def paused(self) -> bool:
         """True while no new image starts."""
         return self._paused
+
+    def held_requests(self) -> Mapping[str, str]:
+        """The requests waiting for disk space, each with the message that says why (read-only).
+
+        ``request_held`` tells when this changes; the window reads it here, keeping no copy.
+        """
+        return self._held.messages()
 
     @property
     def active_count(self) -> int:

@@ -8,7 +8,8 @@ are handed back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from PySide6.QtCore import QObject, QTimer
@@ -45,6 +46,10 @@ class HeldRequests(QObject, Generic[J]):
 
     def __contains__(self, request_id: object) -> bool:
         return request_id in self._messages
+
+    def messages(self) -> Mapping[str, str]:
+        """Each held request's message, read-only: the window reads it rather than keep a copy."""
+        return MappingProxyType(self._messages)
 
     def hold(self, request_id: str, message: str, jobs: list[J]) -> bool:
         """Hold a request with its queued jobs; False if it was held already."""

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         self._drops = FileDropFilter(self, self.load_files, self._on_drop_hint)
         self._dialogs = DialogTracker(on_closed=self._update_actions)
 
-        self.requests_model = RequestsTableModel(repository, self)
+        self.requests_model = RequestsTableModel(repository, engine, self)
         self.images_model = ImagesTableModel(
             repository, self, download_progress=engine.download_progress
         )
@@ -592,10 +592,11 @@ class MainWindow(QMainWindow):
         self.notifier.notify_if_away("imgdesk finished a request", text)
 
     def _on_engine_request_held(self, request_id: str, message: str) -> None:
-        """The disk is full (message) or has room again (""): say so where it is seen."""
-        self.requests_model.set_held(request_id, bool(message))
-        self.requests_model.refresh_request(request_id)
-        self.status_bar.set_request_held(request_id, message)
+        """The disk is full (message) or has room again (""): say so where it is seen.
+
+        The request's row and the status bar read the engine for whether it is held.
+        """
+        self.requests_model.repaint_states()
         request = self.requests_model.get(request_id)
         name = request.csv_name if request is not None else "A request"
         if message:
@@ -606,8 +607,7 @@ class MainWindow(QMainWindow):
 
     def _on_engine_paused_changed(self, paused: bool) -> None:
         self._actions.show_paused(paused)
-        self.requests_model.set_paused(paused)
-        self.status_bar.set_paused(paused)
+        self.requests_model.repaint_states()  # it reads the engine's answer; so does the bar
         self._update_progress()
         self.statusBar().showMessage(
             "Paused: running images finish, no new ones start." if paused else "Resumed.", 5000

@@ -11,8 +11,8 @@ own module, :mod:`imgdesk.gui.images_model`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, cast
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -241,12 +241,31 @@ class RowsTableModel(QAbstractTableModel):
         return None
 
 
+class WorkState(Protocol):
+    """What the engine says of the work going on; the :class:`Engine` is one.
+
+    The requests model reads it whenever it paints a state, so "paused" and "held" live in
+    the engine alone; the engine's ``paused_changed`` and ``request_held`` only ask for a
+    repaint (:meth:`RequestsTableModel.repaint_states`).
+    """
+
+    @property
+    def paused(self) -> bool:
+        """True while no new image starts."""
+
+    def held_requests(self) -> Mapping[str, str]:
+        """The requests waiting for disk space, each with the message that says why."""
+
+
 class RequestsTableModel(RowsTableModel):
     """Every processing request, newest first, refreshed from the repository on demand.
 
     Call :meth:`refresh_request` whenever the engine says a request changed; changes are
     coalesced and re-read every ``REFRESH_INTERVAL_MS``. Rows of running requests tick their
     duration once a second.
+
+    Whether work is paused and which requests wait for disk space are read from ``work``
+    (the engine) when painted: call :meth:`repaint_states` when it says they changed.
 
     A request the user cancelled shows as cancelled, one that finished with some failures
     as "Finished — N failed" (SPEC 7): only a request of which no image could be done
@@ -292,14 +311,15 @@ class RequestsTableModel(RowsTableModel):
 
     requests_refreshed = Signal(list)
 
-    def __init__(self, repository: Repository, parent: QObject | None = None) -> None:
+    def __init__(
+        self, repository: Repository, work: WorkState, parent: QObject | None = None
+    ) -> None:
         """Create an empty model; call :meth:`reload` to fill it."""
         super().__init__(parent)
         self._repo = repository
+        self._work = work
         self._rows: list[RequestInfo] = []
         self._row_of: dict[str, int] = {}
-        self._paused = False
-        self._held: set[str] = set()  # requests waiting for disk space
         self._cancelled: dict[str, int] = {}  # request id -> images the user cancelled
         self._stale: set[str] = set()
         self._refresh_timer = QTimer(self)
@@ -361,26 +381,14 @@ class RequestsTableModel(RowsTableModel):
         if stale:
             self.requests_refreshed.emit(sorted(stale))
 
-    def set_paused(self, paused: bool) -> None:
-        """Show unfinished requests as paused (or not)."""
-        if paused == self._paused:
-            return
-        self._paused = paused
-        if self._rows:
-            top = self.index(0, self.COL_STATE)
-            bottom = self.index(len(self._rows) - 1, self.COL_STATE)
-            self.dataChanged.emit(top, bottom, [])
+    def repaint_states(self) -> None:
+        """Paint every row again: the engine paused, resumed, held or released a request.
 
-    def set_held(self, request_id: str, held: bool) -> None:
-        """Show a request as waiting for disk space (or not)."""
-        if held:
-            self._held.add(request_id)
-        else:
-            self._held.discard(request_id)
-        row = self._row_of.get(request_id)
-        if row is not None:
-            index = self.index(row, self.COL_STATE)
-            self.dataChanged.emit(index, index, [])
+        The state, progress, speed and time left all follow from it, so whole rows change.
+        """
+        if self._rows:
+            bottom = self.index(len(self._rows) - 1, self.COLUMN_COUNT - 1)
+            self.dataChanged.emit(self.index(0, 0), bottom, [])
 
     def request_at(self, row: int) -> RequestInfo:
         """The request shown in ``row``."""
@@ -409,11 +417,12 @@ class RequestsTableModel(RowsTableModel):
 
     def state_of(self, request: RequestInfo) -> ShownState:
         """The state key shown for a request."""
-        if request.id in self._held and not request.finished:
+        if not request.finished and request.id in self._work.held_requests():
             return ShownState.HELD
+        paused = self._work.paused
         if request.status == RequestStatus.PENDING:
-            return ShownState.PAUSED if self._paused else ShownState.QUEUED
-        if request.status == RequestStatus.PROCESSING and self._paused:
+            return ShownState.PAUSED if paused else ShownState.QUEUED
+        if request.status == RequestStatus.PROCESSING and paused:
             return ShownState.PAUSED
         return request_state(request, self.cancelled_of(request.id))
 

@@ -3,8 +3,9 @@
 SPEC 7 asks for throughput, success and failure counts and memory at a glance, and the
 speed and time left. The bar reads them itself once a second, and soon after the engine says
 a request changed (the engine's workers, the requests' stored counters and active time, the
-memory the process uses), so the window only tells it what it cannot see: whether work is
-paused and which requests wait for disk space.
+memory the process uses). Whether work is paused and which requests wait for disk space it
+reads from the engine too, at once when the engine says they changed: the window tells it
+nothing.
 
 The speed and time left are :func:`imgdesk.core.pace.pace` of the requests processing, over
 their active time. While paused it shows neither: they would read as work going on.
@@ -116,7 +117,8 @@ class StatusBar(QStatusBar):
     """Messages, and permanent labels for alerts, pause, speed, time left, workers, counts, memory.
 
     Args:
-        engine: whether work goes on, the busy workers and the concurrency setting.
+        engine: whether work goes on or waits for disk space, the busy workers and the
+            concurrency setting.
         requests: the listed requests, whose counters are summed.
         parent: the window.
     """
@@ -128,7 +130,6 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self._engine = engine
         self._requests = requests
-        self._held: dict[str, str] = {}  # request id -> why it waits for disk space
         # The downloads running, each by the first of its images (twins share a download).
         self._downloads: set[int] = set()
         self.alert_label = QLabel()
@@ -162,6 +163,8 @@ class StatusBar(QStatusBar):
             self.addPermanentWidget(label)
         engine.request_changed.connect(self._on_engine_request_changed)
         engine.images_progressed.connect(self._on_engine_images_progressed)
+        engine.paused_changed.connect(self._on_engine_paused_changed)
+        engine.request_held.connect(self._on_engine_request_held)
         self._timer = QTimer(self)
         self._timer.setInterval(STATUS_INTERVAL_MS)
         self._timer.timeout.connect(self.refresh)
@@ -173,6 +176,7 @@ class StatusBar(QStatusBar):
 
     def refresh(self) -> None:
         """Read every figure again now (the timer does it once a second)."""
+        self._show_alerts()
         active = self._engine.active_count
         self._show_pace(self._engine.is_busy() or active > 0)
         concurrency = self._engine.settings.concurrency
@@ -224,23 +228,16 @@ class StatusBar(QStatusBar):
         failed = sum(self._requests.failed_of(request) for request in requests)
         self.counts_label.setText(f"{done:,} done \u00b7 {failed:,} failed")
 
-    def set_paused(self, paused: bool) -> None:
-        """Say "Paused" while the engine starts no new image (and no rate meanwhile)."""
-        self.paused_label.setText("<b>Paused</b>" if paused else "")
-        self.refresh()
+    def _show_alerts(self) -> None:
+        """Say "Paused" while the engine starts no new image, and which requests wait for room.
 
-    def set_request_held(self, request_id: str, message: str) -> None:
-        """A request waits for disk space (``message`` says why) or, with "", no longer."""
-        if message:
-            self._held[request_id] = message
-        else:
-            self._held.pop(request_id, None)
-        if self._held:
-            self.alert_label.setText("<b>Waiting for disk space</b>")
-            self.alert_label.setToolTip("\n".join(self._held.values()))
-        else:
-            self.alert_label.setText("")
-            self.alert_label.setToolTip("")
+        Read from the engine each time, so a held request cancelled or deleted (which the
+        engine forgets without a word) leaves the bar at the next refresh.
+        """
+        self.paused_label.setText("<b>Paused</b>" if self._engine.paused else "")
+        held = self._engine.held_requests()
+        self.alert_label.setText("<b>Waiting for disk space</b>" if held else "")
+        self.alert_label.setToolTip("\n".join(held.values()))
 
     def stop(self) -> None:
         """Stop refreshing (the window is closing)."""
@@ -250,6 +247,12 @@ class StatusBar(QStatusBar):
     def _on_engine_images_progressed(self, _request_id: str, image_ids: list[int]) -> None:
         if image_ids:
             self._downloads.add(image_ids[0])
+
+    def _on_engine_paused_changed(self, _paused: bool) -> None:
+        self.refresh()  # the rate and time left go, or come back, with the label
+
+    def _on_engine_request_held(self, _request_id: str, _message: str) -> None:
+        self._show_alerts()
 
     def _on_engine_request_changed(self, _request_id: str) -> None:
         if not self._soon.isActive():

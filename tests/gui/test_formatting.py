@@ -10,6 +10,7 @@ from pytestqt.qtbot import QtBot
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
+from imgdesk.engine.engine import Engine
 from imgdesk.gui.dashboard import DashboardDialog
 from imgdesk.gui.formatting import (
     format_bytes,
@@ -53,7 +54,7 @@ def test_savings_durations_and_rates_read_like_a_person_writes_them() -> None:
 
 
 def test_one_request_shows_the_same_sizes_in_the_tables_the_preview_and_the_dashboard(
-    qtbot: QtBot, repository: Repository
+    qtbot: QtBot, repository: Repository, engine: Engine
 ) -> None:
     # Once the tables counted 1024 bytes to the kB and the dashboard 1000: "71 MB" there,
     # "74.0 MB" here, for the same request.
@@ -71,7 +72,7 @@ def test_one_request_shows_the_same_sizes_in_the_tables_the_preview_and_the_dash
         }
     )
 
-    requests = RequestsTableModel(repository)
+    requests = RequestsTableModel(repository, engine)
     requests.reload()
     saved = requests.index(0, RequestsTableModel.COL_SAVED).data()
     images = ImagesTableModel(repository)

@@ -47,6 +47,7 @@ from imgdesk.gui.loading import RowProblemsDialog
 from imgdesk.gui.main_window import MainWindow
 from imgdesk.gui.models import RequestsTableModel
 from tests.gui.conftest import serve_jpeg, serve_png, speed_shown, write_csv
+from tests.gui.test_held_state import block_output
 from tests.httpservers import Gate, HttpTestServer, delayed, gated, respond, sequence
 from tests.images import make_jpeg
 
@@ -1157,6 +1158,7 @@ def test_a_full_disk_is_shown_until_there_is_room_again(
     qtbot: QtBot,
     window: MainWindow,
     engine: Engine,
+    repository: Repository,
     server: HttpTestServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -1167,24 +1169,34 @@ def test_a_full_disk_is_shown_until_there_is_room_again(
     monkeypatch.setattr(
         QApplication, "alert", staticmethod(lambda widget, _ms=0: alerts.append(widget))
     )
-    window.action(Action.PAUSE).trigger()  # keep the request unfinished while the disk "fills"
-    csv_path = write_csv(tmp_path / "full.csv", [("1", "A", [serve_jpeg(server, "a.jpg")])])
-    drop_files(window, [csv_path])
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    window.action(Action.PAUSE).trigger()  # nothing starts before the disk is "full"
+    rows = [(str(n), f"P{n}", [serve_jpeg(server, f"p{n}.jpg")]) for n in (1, 2)]
+    drop_files(window, [write_csv(tmp_path / "full.csv", rows)])
     qtbot.waitUntil(lambda: window.current_request() is not None, timeout=WAIT_MS)
     request_id = window.current_request().id  # type: ignore[union-attr]
+    blocker = block_output(repository, engine, request_id)
     state = window.requests_model.index(0, RequestsTableModel.COL_STATE)
 
-    message = "Paused: The disk is full. imgdesk carries on by itself once there is room again."
-    engine.request_held.emit(request_id, message)
+    # The engine holds the request by itself; the window keeps no copy of it.
+    with qtbot.waitSignal(
+        engine.request_held, timeout=WAIT_MS, check_params_cb=lambda _id, message: bool(message)
+    ) as held:
+        window.action(Action.PAUSE).trigger()  # resume
+    message = str(held.args[1])
     assert state.data() == "Waiting for disk space"
     assert "disk space" in window.status_bar.alert_label.text()
+    assert window.status_bar.alert_label.toolTip() == message
     assert message in window.statusBar().currentMessage()
     assert alerts == [window]
 
-    engine.request_held.emit(request_id, "")
+    blocker.rmdir()  # room again: the engine's probe notices by itself
+    qtbot.waitUntil(lambda: not engine.held_requests(), timeout=WAIT_MS)
     assert state.data() != "Waiting for disk space"
     assert window.status_bar.alert_label.text() == ""
-    assert "room again" in window.statusBar().currentMessage()
+    assert any("room again" in text for text in messages)
+    qtbot.waitUntil(lambda: state.data() == "Completed", timeout=WAIT_MS)
 
 
 def test_run_window_refuses_a_data_folder_another_run_is_processing(

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
+from imgdesk.engine.engine import Engine
 from imgdesk.gui import images_model
 from imgdesk.gui.formatting import format_bytes
 from imgdesk.gui.images_model import ImagesTableModel
@@ -95,10 +96,10 @@ def test_contiguous_runs() -> None:
 
 
 def test_requests_model_passes_the_model_tester(
-    qtmodeltester: Any, repository: Repository, mixed_request: str
+    qtmodeltester: Any, repository: Repository, engine: Engine, mixed_request: str
 ) -> None:
     make_request(repository, 2, name="second.csv")
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     model.reload()
     assert model.rowCount() == 2
     qtmodeltester.check(model, force_py=True)
@@ -122,9 +123,9 @@ def test_images_model_passes_the_model_tester_sorted_and_filtered_too(
 
 
 def test_requests_are_newest_first_and_show_progress(
-    qtbot: QtBot, repository: Repository, mixed_request: str
+    qtbot: QtBot, repository: Repository, engine: Engine, mixed_request: str
 ) -> None:
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     model.reload()
     newer = make_request(repository, 1, name="newer.csv")
     with qtbot.waitSignal(model.rowsInserted, timeout=2000):
@@ -137,7 +138,9 @@ def test_requests_are_newest_first_and_show_progress(
     assert model.index(row, model.COL_PROGRESS).data() == "50%"
     assert model.index(row, model.COL_SAVED).data() == format_bytes(310_000)
     assert model.index(row, model.COL_STATE).data() == "Queued"
-    model.set_paused(True)
+    engine.paused_changed.connect(model.repaint_states)  # as the window does
+    with qtbot.waitSignal(model.dataChanged, timeout=2000):
+        engine.pause()
     assert model.index(row, model.COL_STATE).data(STATE_ROLE) == "paused"
 
     repository.delete_request(newer)
@@ -147,9 +150,13 @@ def test_requests_are_newest_first_and_show_progress(
 
 
 def test_a_changed_request_is_reread_once_however_often_it_is_announced(
-    qtbot: QtBot, repository: Repository, mixed_request: str, monkeypatch: pytest.MonkeyPatch
+    qtbot: QtBot,
+    repository: Repository,
+    engine: Engine,
+    mixed_request: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     model.reload()
     reads: list[str] = []
     original = repository.get_request

@@ -13,6 +13,7 @@ from pytestqt.qtbot import QtBot
 from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.repository import Repository
 from imgdesk.core.settings import Settings
+from imgdesk.engine.engine import Engine
 from imgdesk.gui.actions import (
     ACTION_SPECS,
     IMAGE_MENU,
@@ -81,9 +82,9 @@ def test_the_pause_action_says_resume_while_paused(qtbot: QtBot) -> None:
 
 
 def test_the_requests_pane_keeps_its_columns(
-    qtbot: QtBot, repository: Repository, ini: QSettings
+    qtbot: QtBot, repository: Repository, engine: Engine, ini: QSettings
 ) -> None:
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     first = RequestsPane(model, ini, ())
     qtbot.addWidget(first)
     first.horizontalHeader().resizeSection(RequestsTableModel.COL_NAME, 123)

@@ -191,7 +191,7 @@ def test_a_busy_bar_sweeps_to_and_fro() -> None:
 
 
 def requests_model(repository: Repository, engine: Engine) -> RequestsTableModel:
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     model.reload()
     engine.request_changed.connect(model.refresh_request)
     return model
@@ -255,14 +255,13 @@ def test_the_status_bar_shows_speed_and_time_left_while_running_and_nothing_whil
     assert re.fullmatch(r"\d+(\.\d)? (B|kB|MB)/s", status.bytes_label.text())
     assert re.fullmatch(r"(about .+|a few seconds) left", status.time_left_label.text())
 
-    engine.pause()
-    status.set_paused(True)
+    engine.pause()  # the bar hears it and reads the engine: nobody tells it
     assert "Paused" in status.paused_label.text()
     assert status.rate_label.text() == ""
     assert status.bytes_label.text() == ""
     assert status.time_left_label.text() == ""
     engine.resume()
-    status.set_paused(False)
+    assert status.paused_label.text() == ""
     assert status.rate_label.text().endswith(" images/s")
     gate.open()
     qtbot.waitUntil(lambda: not engine.is_busy(), timeout=WAIT_MS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,10 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from imgdesk.core.csvio import parse_catalogue
-from imgdesk.core.db import db, open_database
+from imgdesk.core.db import db
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.repository import ImageInfo, Repository
+from imgdesk.engine.engine import Engine
 from imgdesk.gui.dashboard import KEY_ROLE, DashboardDialog
 from imgdesk.gui.formatting import describe_output, format_name
 from imgdesk.gui.models import SORT_ROLE, RequestsTableModel
@@ -51,10 +51,8 @@ class Requests:
 
 
 @pytest.fixture
-def requests(tmp_path: Path, qapp: object) -> Iterator[Requests]:
-    open_database(tmp_path / "db.sqlite3")
-    yield Requests(Repository())
-    db.close()
+def requests(repository: Repository, qapp: object) -> Requests:
+    return Requests(repository)
 
 
 def shown(model: RequestsTableModel, request_id: str, column: int, role: int = 0) -> object:
@@ -66,8 +64,8 @@ def shown(model: RequestsTableModel, request_id: str, column: int, role: int = 0
 # -- the request row ----------------------------------------------------------------------------
 
 
-def test_the_request_row_shows_its_format_and_savings(requests: Requests) -> None:
-    model = RequestsTableModel(requests.repo)
+def test_the_request_row_shows_its_format_and_savings(requests: Requests, engine: Engine) -> None:
+    model = RequestsTableModel(requests.repo, engine)
     model.reload()
     assert shown(model, requests.webp, model.COL_OUTPUT) == "WebP q60"
     assert shown(model, requests.jpeg, model.COL_OUTPUT) == "JPEG q50"
@@ -84,8 +82,10 @@ def test_the_request_row_shows_its_format_and_savings(requests: Requests) -> Non
     assert saved_tip == "10 kB downloaded, 2.0 kB stored as WebP: \u221280%"
 
 
-def test_requests_sort_by_their_share_saved(requests: Requests, qtmodeltester: ModelTester) -> None:
-    model = RequestsTableModel(requests.repo)
+def test_requests_sort_by_their_share_saved(
+    requests: Requests, engine: Engine, qtmodeltester: ModelTester
+) -> None:
+    model = RequestsTableModel(requests.repo, engine)
     model.reload()
     qtmodeltester.check(model)
     proxy = QSortFilterProxyModel()
@@ -97,9 +97,9 @@ def test_requests_sort_by_their_share_saved(requests: Requests, qtmodeltester: M
 
 
 def test_a_new_layout_shows_the_share_and_the_format_after_the_bytes_saved(
-    qtbot: QtBot, requests: Requests, tmp_path: Path
+    qtbot: QtBot, requests: Requests, engine: Engine, tmp_path: Path
 ) -> None:
-    model = RequestsTableModel(requests.repo)
+    model = RequestsTableModel(requests.repo, engine)
     model.reload()
     qsettings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
     pane = RequestsPane(model, qsettings, [])
@@ -114,7 +114,7 @@ def test_a_new_layout_shows_the_share_and_the_format_after_the_bytes_saved(
 
 
 def test_a_layout_saved_before_these_columns_existed_leaves_none_unpainted(
-    qtbot: QtBot, requests: Requests, tmp_path: Path
+    qtbot: QtBot, requests: Requests, engine: Engine, tmp_path: Path
 ) -> None:
     # The requests table of imgdesk 0.1 had seven columns; its saved layout is still there.
     qsettings = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
@@ -125,7 +125,7 @@ def test_a_layout_saved_before_these_columns_existed_leaves_none_unpainted(
     old.horizontalHeader().resizeSection(0, 300)
     qsettings.setValue("columns/requests", old.horizontalHeader().saveState())
 
-    model = RequestsTableModel(requests.repo)
+    model = RequestsTableModel(requests.repo, engine)
     model.reload()
     pane = RequestsPane(model, qsettings, [])
     qtbot.addWidget(pane)
@@ -232,7 +232,7 @@ def test_an_output_is_described_with_its_format_and_what_to_know() -> None:
 
 
 def test_a_running_request_row_shows_its_speed_over_active_time_and_the_time_left(
-    requests: Requests,
+    requests: Requests, engine: Engine
 ) -> None:
     # The JPEG request: 2 of its 3 images done in 4 s of active time, still running.
     db.execute_sql(
@@ -244,11 +244,11 @@ def test_a_running_request_row_shows_its_speed_over_active_time_and_the_time_lef
         "UPDATE request SET status = 'completed', started_at = 1, active_s = 0.2 WHERE id = ?",
         [requests.webp],
     )
-    model = RequestsTableModel(requests.repo)
+    model = RequestsTableModel(requests.repo, engine)
     model.reload()
     assert shown(model, requests.jpeg, model.COL_SPEED) == "0.5 images/s"
     assert shown(model, requests.jpeg, model.COL_TIME_LEFT) == "a few seconds left"
     assert shown(model, requests.webp, model.COL_SPEED) == ""
     assert shown(model, requests.webp, model.COL_TIME_LEFT) == ""
-    model.set_paused(True)
+    engine.pause()  # the model reads it from the engine
     assert shown(model, requests.jpeg, model.COL_SPEED) == ""  # paused: no figure

@@ -10,6 +10,7 @@ from imgdesk.core.csvio import parse_catalogue
 from imgdesk.core.errors import ErrorCode
 from imgdesk.core.repository import Repository
 from imgdesk.core.states import ImageStatus, RequestStatus, ShownState, shown_state
+from imgdesk.engine.engine import Engine
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.models import STATE_LABELS, STATE_ROLE, RequestsTableModel, image_state
 
@@ -71,9 +72,11 @@ def test_the_images_model_keys_each_image_by_its_shown_state(repository: Reposit
     assert shown == expected
 
 
-def test_the_requests_model_keys_each_request_by_its_shown_state(repository: Repository) -> None:
+def test_the_requests_model_keys_each_request_by_its_shown_state(
+    repository: Repository, engine: Engine
+) -> None:
+    # A request held for disk space needs a real full disk: see test_held_state.py.
     queued = make_request(repository, 1, "queued.csv")
-    held = make_request(repository, 1, "held.csv")
     completed = make_request(repository, 1, "completed.csv")
     repository.set_request_status(completed, RequestStatus.COMPLETED)
     with_failures = make_request(repository, 2, "with_failures.csv")
@@ -89,24 +92,22 @@ def test_the_requests_model_keys_each_request_by_its_shown_state(repository: Rep
     repository.fail_unfinished(cancelled, ErrorCode.CANCELLED, "Cancelled.")
     repository.set_request_status(cancelled, RequestStatus.FAILED)
 
-    model = RequestsTableModel(repository)
+    model = RequestsTableModel(repository, engine)
     model.reload()
-    model.set_held(held, True)
 
     def states() -> dict[str, ShownState]:
         return {request.id: model.state_of(request) for request in model.requests()}
 
     assert states() == {
         queued: ShownState.QUEUED,
-        held: ShownState.HELD,
         completed: ShownState.COMPLETED,
         with_failures: ShownState.FINISHED_WITH_FAILURES,
         cancelled: ShownState.CANCELLED,
     }
     assert all(type(state) is ShownState for state in states().values())
-    model.set_paused(True)
+    engine.pause()  # the model reads it from the engine
     assert states()[queued] is ShownState.PAUSED
-    assert states()[held] is ShownState.HELD
+    assert states()[completed] is ShownState.COMPLETED
     row = model.row_of(queued)
     assert row is not None
     assert model.index(row, model.COL_STATE).data(STATE_ROLE) == ShownState.PAUSED
