@@ -29,12 +29,18 @@ from urllib.parse import quote
 
 import obstore
 from obstore.exceptions import BaseError as ObstoreError
-from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+from obstore.exceptions import NotFoundError, PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
 from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
 from imgdesk.core.redact import redact_text
-from imgdesk.core.storage import PART_SUFFIX, split_key, storage_key
+from imgdesk.core.storage import (
+    MAX_READ_BYTES,
+    PART_SUFFIX,
+    output_too_large,
+    split_key,
+    storage_key,
+)
 from imgdesk.core.storage_choice import (
     DEFAULT_CACHE_CONTROL,
     MAX_PRESIGN_EXPIRY_S,
@@ -469,6 +475,32 @@ class S3Storage:
         except ObstoreError as exc:
             raise self._storage_error(exc, "read", f"look for {object_key}", "") from exc
         return True
+
+    def read(self, key: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        """The object's bytes (one GET), refused above ``max_bytes`` before the body is read.
+
+        Raises:
+            ImageError: ``storage``, when the object is missing or too large, or the server
+                cannot be reached (transient) or refuses.
+        """
+        object_key = self.object_key(key)
+        file_name = split_key(key)[1]
+        with self._failures("read", f"read {file_name}"):
+            try:
+                result = obstore.get(self._store, object_key)
+            except (FileNotFoundError, NotFoundError) as exc:
+                raise ImageError(
+                    ErrorCode.STORAGE,
+                    f"{object_key} is not in the bucket {self._bucket} (deleted or moved "
+                    "since it was stored).",
+                ) from exc
+            size = result.meta["size"]
+            if size > max_bytes:
+                raise output_too_large(file_name, size, max_bytes)
+            data = bytes(result.bytes())
+        if len(data) > max_bytes:  # a server that announced less than it sent
+            raise output_too_large(file_name, len(data), max_bytes)
+        return data
 
     def names(self, request_id: str) -> set[str]:
         """The request's file names (probes and other hidden names left out)."""

@@ -26,6 +26,8 @@ from imgdesk.core.errors import ErrorCode, ImageError
 logger = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
+# An output read back (the window's preview) is held in memory whole: never more than this.
+MAX_READ_BYTES = 128 * 1024 * 1024
 _SLUG_MAX = 60
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")
@@ -262,6 +264,15 @@ def _blocking_file(folder: Path) -> Path:
     return folder
 
 
+def output_too_large(file_name: str, size: int, max_bytes: int) -> ImageError:
+    """The refusal to read back an output larger than ``max_bytes`` (it would be held whole)."""
+    return ImageError(
+        ErrorCode.STORAGE,
+        f"{file_name} is {size:,} bytes, more than the {max_bytes:,} bytes imgdesk reads "
+        "back into memory.",
+    )
+
+
 def storage_key(request_id: str, file_name: str) -> str:
     """The key of a stored output: ``<request_id>/<file name>``, the same in every storage."""
     return f"{_checked_name(request_id, 'request id')}/{_checked_name(file_name, 'file name')}"
@@ -294,6 +305,9 @@ class Storage(Protocol):
 
     def exists(self, key: str) -> bool:
         """True when an output is stored under ``key``."""
+
+    def read(self, key: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        """The bytes stored under ``key`` (the window's preview); refused above ``max_bytes``."""
 
     def names(self, request_id: str) -> set[str]:
         """The file names stored for a request (temp files excluded)."""
@@ -352,6 +366,32 @@ class LocalStorage:
     def exists(self, key: str) -> bool:
         """True when the file is there."""
         return self.path(key).is_file()
+
+    def read(self, key: str, max_bytes: int = MAX_READ_BYTES) -> bytes:
+        """The file's bytes, refused above ``max_bytes`` before any is read.
+
+        Raises:
+            ImageError: ``storage``, when the file is missing, unreadable or too large.
+        """
+        path = self.path(key)
+        try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max_bytes:
+                    raise output_too_large(path.name, size, max_bytes)
+                data = handle.read(max_bytes + 1)  # bounded even if the file grows meanwhile
+        except FileNotFoundError as exc:
+            raise ImageError(
+                ErrorCode.STORAGE,
+                f"{path.name} is not in {path.parent} (deleted or moved since it was stored).",
+            ) from exc
+        except OSError as exc:
+            raise ImageError(
+                ErrorCode.STORAGE, f"Could not read {path}: {exc.strerror or exc}."
+            ) from exc
+        if len(data) > max_bytes:
+            raise output_too_large(path.name, len(data), max_bytes)
+        return data
 
     def names(self, request_id: str) -> set[str]:
         """One directory listing; hidden (temp) files left out."""

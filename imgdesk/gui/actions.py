@@ -138,7 +138,7 @@ ACTION_SPECS: dict[Action, ActionSpec] = {
     Action.OPEN_IMAGE: ActionSpec(
         "Open &Image",
         icon=_SP.SP_FileIcon,
-        tip="Open the compressed image in your image viewer",
+        tip="Open the compressed image in your image viewer (a bucket's in the browser)",
     ),
     Action.DASHBOARD: ActionSpec(
         "&Dashboard\u2026",

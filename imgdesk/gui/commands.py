@@ -11,16 +11,18 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
+from imgdesk.core.errors import ImdeskError
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.states import ImageStatus, RequestStatus
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.dialogs import DeleteRequestDialog, PathDialog, open_with_desktop
 from imgdesk.gui.loading import CsvImporter
 from imgdesk.gui.models import RequestsTableModel
+from imgdesk.gui.output_reader import object_url
 from imgdesk.gui.widgets import DialogTracker
 
 logger = logging.getLogger(__name__)
@@ -175,16 +177,32 @@ class RequestCommands(QObject):
             QGuiApplication.clipboard().setText("\n".join(urls))
 
     def open_image(self, image: ImageInfo | None) -> None:
-        """Open a compressed image in the user's image viewer."""
-        if image is not None and image.output_path and Path(image.output_path).is_file():
+        """Open a compressed image in the user's image viewer (or browser, for a bucket's)."""
+        if image is None or self._open_object(image):
+            return
+        if image.output_path and Path(image.output_path).is_file():
             self._open_or_show(Path(image.output_path), "image viewer")
 
     def activate_image(self, image: ImageInfo) -> None:
         """A double-click: retry a failed image, open a done one."""
         if image.status == ImageStatus.FAILED:
             self.retry([image])
-        elif image.output_path:
+        elif not self._open_object(image) and image.output_path:
             self._open_or_show(Path(image.output_path), "image viewer")
+
+    def _open_object(self, image: ImageInfo) -> bool:
+        """Open an output stored in a bucket in the browser; False when it is a file."""
+        try:
+            url = object_url(self._engine.storage_of, image, self._engine.settings.public_base_url)
+        except ImdeskError as error:
+            self.message.emit(str(error), 10000)
+            return True
+        if url is None:
+            return False
+        if not QDesktopServices.openUrl(QUrl(url)):
+            QGuiApplication.clipboard().setText(url)
+            self.message.emit("No browser opened the image; its address is copied.", 10000)
+        return True
 
     def open_folder(self, request: RequestInfo | None) -> None:
         """Show a request's compressed images in the file manager."""

@@ -163,7 +163,7 @@ class MainWindow(QMainWindow):
         self.images_model = ImagesTableModel(
             repository, self, download_progress=engine.download_progress
         )
-        self.image_cache = ImageCache(parent=self)
+        self.image_cache = ImageCache(storage_of=engine.storage_of, parent=self)
         self.fetcher = OriginalFetcher(self)
         self._io_pool = QThreadPool(self)
         self._io_pool.setMaxThreadCount(2)

@@ -3,7 +3,8 @@
 * :class:`ImageCache` decodes stored (compressed) images scaled down in a small
   ``QThreadPool`` and keeps the last ones in an LRU cache bounded in bytes. Requests are
   served most recent first and the backlog is bounded, so scrolling quickly through 10,000
-  rows only decodes what is (or was just) on screen.
+  rows only decodes what is (or was just) on screen. An output stored in a bucket is read
+  on the same threads through its request's storage (:mod:`imgdesk.gui.output_reader`).
 * :class:`OriginalFetcher` downloads the *original* again for the "before" pane and for the
   comparison at 100 %, with the core's own :func:`~imgdesk.core.fetch.download` (same limits
   and checks as the engine), on one daemon thread; only the latest wish of each kind is
@@ -21,6 +22,7 @@ decoded by Pillow, on the same worker threads.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
@@ -57,14 +59,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from imgdesk.core.errors import ImageError
+from imgdesk.core.errors import ImageError, ImdeskError
 from imgdesk.core.fetch import download, new_session
 from imgdesk.core.repository import ImageInfo
 from imgdesk.core.settings import Settings
+from imgdesk.core.sniff import detect_type
 from imgdesk.core.states import ImageStatus, ShownState
 from imgdesk.gui.compare import CompareDialog, ImageBox, Side
 from imgdesk.gui.formatting import describe_known_original, describe_output, describe_picture
 from imgdesk.gui.models import STATE_LABELS, image_state
+from imgdesk.gui.output_reader import (
+    UNREACHABLE_MEMORY_S,
+    OutputReader,
+    StorageOf,
+    bucket_failure,
+)
 from imgdesk.gui.widgets import ElidedLabel
 
 logger = logging.getLogger(__name__)
@@ -142,21 +151,34 @@ def decode_file(path: str, max_side: int | None) -> tuple[QImage, ImageFacts]:
     return _decode_avif(path, max_side)
 
 
-def _decode_avif(path: str, max_side: int | None) -> tuple[QImage, ImageFacts]:
-    """An AVIF imgdesk wrote, decoded by Pillow (Qt has no AVIF decoder)."""
+def decode_output_bytes(data: bytes, max_side: int | None) -> tuple[QImage, ImageFacts]:
+    """Decode an output read from a bucket, as :func:`decode_file` decodes a file.
+
+    Raises:
+        PreviewError: not an image imgdesk can show, or not decodable.
+    """
+    if detect_type(data) == "image/avif":
+        return _decode_avif(data, max_side)
+    return _decode_bytes(data, max_side)
+
+
+def _decode_avif(source: str | bytes, max_side: int | None) -> tuple[QImage, ImageFacts]:
+    """An AVIF imgdesk wrote (a file, or bytes read back), decoded by Pillow (Qt has none)."""
+    opened = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
-        with Image.open(path, formats=["AVIF"]) as picture:  # no other format is tried
+        with Image.open(opened, formats=["AVIF"]) as picture:  # no other format is tried
             picture.load()
             full_size = picture.size
             if max_side is not None:
                 picture.thumbnail((max_side, max_side))
             rgba = picture.convert("RGBA")
     except (OSError, ValueError) as error:  # also: not an AVIF, or no such file
-        logger.info("stored image %s cannot be shown: %s", path, error)
+        logger.info("stored image %s cannot be shown: %s", opened, error)
         raise PreviewError("The stored image is missing or unreadable.") from error
     pixels = rgba.tobytes()
     image = QImage(pixels, rgba.width, rgba.height, 4 * rgba.width, QImage.Format.Format_RGBA8888)
-    facts = ImageFacts(full_size[0], full_size[1], os.path.getsize(path), "AVIF")
+    byte_count = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+    facts = ImageFacts(full_size[0], full_size[1], byte_count, "AVIF")
     return _for_painting(image), facts  # a converted copy owns its pixels; ``pixels`` may go
 
 
@@ -178,36 +200,65 @@ class _LoadRelay(QObject):
     done = Signal(str, object, object, str)
 
 
-class _ScaledFileLoad(QRunnable):
-    """Decodes one stored file, scaled down (or not); nothing escapes ``run()``."""
+class _OutputRelay(QObject):
+    """Like :class:`_LoadRelay`, for stored outputs; also says whether a failure may pass."""
 
-    def __init__(self, key: str, path: str, max_side: int | None, relay: _LoadRelay) -> None:
+    # key, QImage or None, ImageFacts or None, the message, True when worth trying again later
+    done = Signal(str, object, object, str, bool)
+
+
+class _ScaledFileLoad(QRunnable):
+    """Decodes one stored output, scaled down (or not); nothing escapes ``run()``.
+
+    The output is the file ``path``, or, with ``read``, the bytes it returns (an object in a
+    bucket, read on this worker thread).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        path: str,
+        max_side: int | None,
+        relay: _OutputRelay,
+        read: Callable[[], bytes] | None = None,
+    ) -> None:
         super().__init__()
         self._key = key
         self._path = path
         self._max_side = max_side
         self._relay = relay
+        self._read = read
 
     def run(self) -> None:
         image: QImage | None = None
         facts: ImageFacts | None = None
+        message = ""
+        passing = False
         try:
-            image, facts = decode_file(self._path, self._max_side)
-            message = ""
+            if self._read is None:
+                image, facts = decode_file(self._path, self._max_side)
+            else:
+                image, facts = decode_output_bytes(self._read(), self._max_side)
+        except ImageError as error:  # the bucket did not give the bytes
+            message, passing = bucket_failure(error), error.transient
         except PreviewError as error:
             message = str(error)
         except BaseException as error:  # noqa: BLE001 - a worker must always report back
             logger.exception("thumbnail of %s failed", self._path)
             message = f"imgdesk could not show this image: {error!r}"
         with contextlib.suppress(RuntimeError):  # RuntimeError: the window is gone
-            self._relay.done.emit(self._key, image, facts, message)
+            self._relay.done.emit(self._key, image, facts, message, passing)
 
 
 class ImageCache(QObject):
     """Decodes stored images scaled down in a thread pool and keeps the latest (LRU by bytes).
 
+    An image is named by its ``output_path``: a file, or the key of an object in a bucket,
+    read through ``storage_of`` (``Engine.storage_of``) on the same threads. A bucket that
+    could not be reached is asked again after a while; other failures are remembered.
+
     Signals:
-        image_ready(str): the image of this key is now in the cache (or failed for good).
+        image_ready(str): the image of this key is now in the cache (or failed).
     """
 
     image_ready = Signal(str)
@@ -218,6 +269,8 @@ class ImageCache(QObject):
         max_backlog: int = 200,
         threads: int = 2,
         parent: QObject | None = None,
+        *,
+        storage_of: StorageOf | None = None,
     ) -> None:
         """Create an empty cache decoding on ``threads`` threads."""
         super().__init__(parent)
@@ -226,13 +279,17 @@ class ImageCache(QObject):
         self._threads = threads
         self._max_bytes = max_bytes
         self._max_backlog = max_backlog
-        self._relay = _LoadRelay(self)
-        self._relay.done.connect(self._on_relay_done)
+        self.outputs = OutputReader(storage_of)
+        self._relay = _OutputRelay(self)
+        # Queued even when emitted on the GUI thread (a storage that cannot be opened), so a
+        # failure never re-enters the caller of request() (a delegate painting).
+        self._relay.done.connect(self._on_relay_done, Qt.ConnectionType.QueuedConnection)
         self._pixmaps: OrderedDict[str, tuple[QPixmap, ImageFacts]] = OrderedDict()
         self._sizes: dict[str, int] = {}
         self._bytes = 0
-        self._errors: OrderedDict[str, str] = OrderedDict()
-        self._backlog: OrderedDict[str, tuple[str, int]] = OrderedDict()  # newest last
+        # key -> (message, when to try again; None: never)
+        self._errors: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
+        self._backlog: OrderedDict[str, tuple[str, object, int]] = OrderedDict()  # newest last
         self._running: set[str] = set()
 
     @staticmethod
@@ -249,19 +306,29 @@ class ImageCache(QObject):
         return found
 
     def error(self, path: str, stamp: object, max_side: int) -> str | None:
-        """Why the image could not be loaded, if it failed."""
-        return self._errors.get(self.key(path, stamp, max_side))
+        """Why the image could not be loaded, if it failed (and is not worth trying again)."""
+        key = self.key(path, stamp, max_side)
+        found = self._errors.get(key)
+        if found is None:
+            return None
+        message, retry_at = found
+        if retry_at is not None and time.monotonic() >= retry_at:
+            del self._errors[key]  # the bucket may answer now: the next request() tries
+            return None
+        return message
 
     def request(self, path: str, stamp: object, max_side: int) -> tuple[QPixmap, ImageFacts] | None:
         """The cached image, or None while it is (now) being loaded in the background."""
         found = self.get(path, stamp, max_side)
         if found is not None:
             return found
+        if self.error(path, stamp, max_side) is not None:
+            return None
         key = self.key(path, stamp, max_side)
-        if key in self._errors or key in self._running:
+        if key in self._running:
             return None
         # Most recent wish last; the oldest wishes fall off when the backlog is full.
-        self._backlog[key] = (path, max_side)
+        self._backlog[key] = (path, stamp, max_side)
         self._backlog.move_to_end(key)
         while len(self._backlog) > self._max_backlog:
             self._backlog.popitem(last=False)
@@ -269,19 +336,54 @@ class ImageCache(QObject):
         return None
 
     def shutdown(self) -> None:
-        """Drop the backlog and wait briefly for running decodes (local files: fast)."""
+        """Drop the backlog and wait briefly for running decodes (local files: fast).
+
+        Reads from a bucket are not waited for: their daemon threads end on their own.
+        """
         self._backlog.clear()
+        self.outputs.stop()
         self._pool.clear()
         self._pool.waitForDone(2000)
 
+    def start_load(
+        self,
+        key: str,
+        path: str,
+        stamp: object,
+        max_side: int | None,
+        relay: _OutputRelay,
+        pool: QThreadPool,
+    ) -> None:
+        """Decode an output off the GUI thread, reporting to ``relay`` under ``key``.
+
+        A file is decoded on ``pool``; an object in a bucket is read and decoded on the
+        output reader's threads. A storage that cannot be opened is reported at once
+        (``relay``'s receivers are queued, so never from inside this call).
+        """
+        try:
+            read = self.outputs.reader_of(path, stamp)
+        except ImdeskError as error:
+            relay.done.emit(key, None, None, bucket_failure(error), True)
+            return
+        job = _ScaledFileLoad(key, path, max_side, relay, read)
+        if read is None:
+            pool.start(job)
+        else:
+            self.outputs.submit(job.run)
+
     def _pump(self) -> None:
         while self._backlog and len(self._running) < self._threads:
-            key, (path, max_side) = self._backlog.popitem(last=True)
+            key, (path, stamp, max_side) = self._backlog.popitem(last=True)
             self._running.add(key)
-            self._pool.start(_ScaledFileLoad(key, path, max_side, self._relay))
+            self.start_load(key, path, stamp, max_side, self._relay, self._pool)
 
     def _on_relay_done(
-        self, key: str, image: QImage | None, facts: ImageFacts | None, message: str
+        self,
+        key: str,
+        image: QImage | None,
+        facts: ImageFacts | None,
+        message: str,
+        passing: bool,
     ) -> None:
         self._running.discard(key)
         if image is not None and facts is not None:
@@ -292,7 +394,8 @@ class ImageCache(QObject):
                 old_key, _ = self._pixmaps.popitem(last=False)
                 self._bytes -= self._sizes.pop(old_key, 0)
         else:
-            self._errors[key] = message
+            retry_at = time.monotonic() + UNREACHABLE_MEMORY_S if passing else None
+            self._errors[key] = (message, retry_at)
             while len(self._errors) > 1000:
                 self._errors.popitem(last=False)
         self._pump()
@@ -504,8 +607,10 @@ class PreviewPanel(QWidget):
         # Full-size outputs for the comparison: one at a time, off the GUI thread.
         self._full_size_pool = QThreadPool(self)
         self._full_size_pool.setMaxThreadCount(1)
-        self._full_size_relay = _LoadRelay(self)
-        self._full_size_relay.done.connect(self._on_full_size_output_done)
+        self._full_size_relay = _OutputRelay(self)
+        self._full_size_relay.done.connect(
+            self._on_full_size_output_done, Qt.ConnectionType.QueuedConnection
+        )
         self._fetch_timer = QTimer(self)
         self._fetch_timer.setSingleShot(True)
         self._fetch_timer.setInterval(ORIGINAL_DEBOUNCE_MS)
@@ -606,8 +711,14 @@ class PreviewPanel(QWidget):
         waiting = "Downloading the original\u2026"
         dialog.set_side(Side.BEFORE, None, describe_known_original(image), waiting)
         self._fetcher.fetch_full_size(image.url, self._settings_provider())
-        relay = self._full_size_relay
-        self._full_size_pool.start(_ScaledFileLoad(_full_size_key(image), path, None, relay))
+        self._cache.start_load(
+            _full_size_key(image),
+            path,
+            image.output_bytes,
+            None,
+            self._full_size_relay,
+            self._full_size_pool,
+        )
         dialog.show()
         return dialog
 
@@ -743,7 +854,12 @@ class PreviewPanel(QWidget):
             dialog.set_side(Side.BEFORE, None, describe_known_original(shown), message)
 
     def _on_full_size_output_done(
-        self, key: str, image: QImage | None, _facts: ImageFacts | None, message: str
+        self,
+        key: str,
+        image: QImage | None,
+        _facts: ImageFacts | None,
+        message: str,
+        _passing: bool,
     ) -> None:
         if self._comparison is not None and _full_size_key(self._comparison[1]) == key:
             dialog, shown = self._comparison
@@ -755,7 +871,7 @@ class PreviewPanel(QWidget):
 
 
 def _output_of(image: ImageInfo | None) -> str | None:
-    """The path of an image's output, if it is done and has one."""
+    """An image's output (a file, or a key in its bucket), if it is done and has one."""
     if image is None or image.status != ImageStatus.DONE or not image.output_path:
         return None
     return image.output_path
