@@ -216,19 +216,7 @@ def download(
         conditional = validators.headers() if validators else {}
         with _send(session, current, settings, deadline, conditional) as response:
             if response.status_code == 304 and validators is not None and conditional:
-                # A 304 has no body (http.client reads none): hand the connection back for
-                # the next image instead of closing it (measured: a new TCP connection for
-                # each unchanged image of a second run).
-                response.raw.drain_conn()
-                return Download(
-                    data=b"",
-                    http_status=304,
-                    final_url=current,
-                    content_type=None,
-                    etag=response.headers.get("ETag") or validators.etag,
-                    last_modified=response.headers.get("Last-Modified") or validators.last_modified,
-                    elapsed_ms=int((time.monotonic() - started) * 1000),
-                )
+                return _not_modified(response, current, validators, started)
             if response.status_code not in _REDIRECT_STATUSES:
                 guard = _LowSpeedGuard(
                     settings.low_speed_bytes_per_s, settings.low_speed_window_s, time.monotonic()
@@ -267,6 +255,25 @@ def download(
             )
         seen.add(urldefrag(target).url)
         current = target
+
+
+def _not_modified(
+    response: requests.Response, url: str, validators: Validators, started: float
+) -> Download:
+    """The answer to a conditional request the server says is unchanged (304)."""
+    # A 304 has no body (http.client reads none): hand the connection back for the next
+    # image instead of closing it (measured: a new TCP connection for each unchanged image
+    # of a second run).
+    response.raw.drain_conn()
+    return Download(
+        data=b"",
+        http_status=304,
+        final_url=url,
+        content_type=None,
+        etag=response.headers.get("ETag") or validators.etag,
+        last_modified=response.headers.get("Last-Modified") or validators.last_modified,
+        elapsed_ms=int((time.monotonic() - started) * 1000),
+    )
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

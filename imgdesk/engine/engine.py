@@ -274,7 +274,7 @@ class Engine(QObject):
         # Pages and done rows are read from the database: store what is buffered first, so
         # an image that just finished is neither read as pending nor its file as an orphan.
         self.flush()
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return 0
         self._choices[request_id] = request.storage
         try:
@@ -382,7 +382,7 @@ class Engine(QObject):
         ``storage`` the request stores into that place from now on, and its done images
         whose outputs are not there are redone.
         """
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return 0
         if storage is not None and not self.is_busy(request_id):
             self._repo.set_request_storage(request_id, storage)
@@ -397,7 +397,7 @@ class Engine(QObject):
             if wanted is None or image_id in wanted
         ]
         self.flush()  # the done rows are compared with the folder: store them first
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return 0
         count = self._repo.reset_failed(request_id, failed)
         vanished = self._check_output_files(request_id)
@@ -414,11 +414,11 @@ class Engine(QObject):
 
     def cancel(self, request_id: str) -> None:
         """Fail the request's unfinished images with ``cancelled``; running ones are ignored."""
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         unfinished = self._repo.image_ids(request_id, UNFINISHED)
         self._drop_jobs(request_id)
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         cancelled = self._repo.fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
         self._writer.announce(request_id, unfinished)
@@ -427,10 +427,10 @@ class Engine(QObject):
 
     def delete(self, request_id: str, remove_files: bool = False) -> None:
         """Forget a request; ``remove_files`` also deletes its outputs, in the background."""
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         self._drop_jobs(request_id)
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         storage = self.storage_of(request_id) if remove_files else None  # while it is known
         self._repo.delete_request(request_id)
@@ -450,7 +450,7 @@ class Engine(QObject):
         Raises:
             DatabaseBusyError: another program holds the database; the caller may try again.
         """
-        if self._lost is not None or self._repo.get_request(request_id) is None:
+        if self._writer.lost is not None or self._repo.get_request(request_id) is None:
             return
         self._repo.set_output_csv(request_id, location)
         self.request_changed.emit(request_id)
@@ -488,7 +488,7 @@ class Engine(QObject):
             token.cancel()  # what still runs or waits to retry is stale
         self.flush()
         self._writer.stop()
-        if self._lost is None:
+        if self._writer.lost is None:
             # Whatever did not report back goes back to pending for the next start.
             self._repo.recover_interrupted()
 
@@ -506,7 +506,7 @@ class Engine(QObject):
         A few pages at most per call, so reading ahead never holds the GUI thread for long.
         """
         for _page in range(FEED_PAGES_PER_PUMP):
-            if self._paused or self._lost is not None:
+            if self._paused or self._writer.lost is not None:
                 return
             self._start_queued_jobs()
             queued = len(self._queues)
@@ -536,7 +536,7 @@ class Engine(QObject):
         self._writer.image_started(job.request_id)
         downloading = ImageStatus.DOWNLOADING
         for image_id in job.image_ids:
-            self._write(job.request_id, image_id, status=downloading, attempts=job.attempt)
+            self._writer.write(job.request_id, image_id, status=downloading, attempts=job.attempt)
         self._executor.submit(key, job.task(), self._settings, job.token)
 
     @Slot(int, str)
@@ -544,7 +544,7 @@ class Engine(QObject):
         job = self._in_flight.get(key)
         if job is not None and not job.token.cancelled:
             for other_id in job.image_ids:
-                self._write(job.request_id, other_id, status=stage)
+                self._writer.write(job.request_id, other_id, status=stage)
 
     @Slot(int, int, object)
     def _on_worker_progress(self, key: int, received: int, announced: int | None) -> None:
@@ -565,7 +565,7 @@ class Engine(QObject):
         self._progress.forget(job.image_ids)
         self._writer.image_ended(job.request_id)
         self._queues.finished(job)
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return  # nowhere to store it
         if job.token.cancelled:
             self._pump()  # cancelled or deleted meanwhile: the slot is free, the result is not ours
@@ -592,7 +592,7 @@ class Engine(QObject):
             "http_status": result.http_status,
         }
         for image_id in job.image_ids:
-            self._write(job.request_id, image_id, **pending)
+            self._writer.write(job.request_id, image_id, **pending)
         job.attempt += 1
 
         def requeue() -> None:
@@ -603,7 +603,7 @@ class Engine(QObject):
         QTimer.singleShot(round(delay * 1000), self, requeue)
 
     def _record_final(self, job: _Job, result: ImageResult) -> None:
-        if self._lost is None:
+        if self._writer.lost is None:
             self._buffer.record_result(
                 job.request_id,
                 job.images,
@@ -655,7 +655,7 @@ class Engine(QObject):
             return
         logger.warning("request %s held: %s", request_id, reason)
         self.flush()  # listeners then see the failed image with the message
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         self._repo.set_request_error(request_id, message)
         self.request_changed.emit(request_id)
@@ -676,12 +676,12 @@ class Engine(QObject):
         self._pump()
 
     def _finish_request(self, request_id: str, error: str | None = None) -> None:
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         self._outstanding.pop(request_id, None)
         self._processing.discard(request_id)
         self.flush()
-        if self._lost is not None:
+        if self._writer.lost is not None:
             return
         try:
             if self._buffer.has_unstored:
@@ -702,14 +702,6 @@ class Engine(QObject):
         self.request_finished.emit(request_id, status)
 
     # -- the single writer (engine/writer.py) ---------------------------------------------
-
-    @property
-    def _lost(self) -> str | None:
-        """Why the database can no longer be used; None while it can."""
-        return self._writer.lost
-
-    def _write(self, request_id: str, image_id: int, **fields: Any) -> None:
-        self._writer.write(request_id, image_id, **fields)
 
     def flush(self) -> None:
         """Store buffered changes now, then tell listeners what changed."""

@@ -11,7 +11,7 @@ The geometry is the output's (its pixel size is the one recorded for the image).
 of another size (the output was scaled down) is drawn over the same area, so both sides
 still show the same part of the product.
 
-This module only shows pictures; :mod:`imgdesk.gui.preview` downloads and decodes them off
+This module only shows pictures; :mod:`imgdesk.gui.image_loading` downloads and decodes them off
 the GUI thread and hands them over (:meth:`ImageBox.set_pixmap`, :meth:`CompareDialog.set_side`).
 """
 

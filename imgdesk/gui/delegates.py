@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from imgdesk.core.repository import ImageInfo
 from imgdesk.core.states import ImageStatus, ShownState
+from imgdesk.gui.image_loading import ImageCache
 from imgdesk.gui.models import IN_FLIGHT_STATES, OBJECT_ROLE, PROGRESS_ROLE, STATE_ROLE
-from imgdesk.gui.preview import ImageCache
 
 # What Qt hands a delegate: a plain index, or a persistent one.
 AnyIndex = QModelIndex | QPersistentModelIndex

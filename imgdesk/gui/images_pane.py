@@ -28,9 +28,10 @@ from PySide6.QtWidgets import (
 from imgdesk.core.repository import ImageInfo, RequestInfo
 from imgdesk.core.settings import Settings
 from imgdesk.gui.delegates import ElidingDelegate, StageBarDelegate, ThumbnailDelegate
+from imgdesk.gui.image_loading import ImageCache, OriginalFetcher
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.models import OBJECT_ROLE
-from imgdesk.gui.preview import ImageCache, OriginalFetcher, PreviewPanel
+from imgdesk.gui.preview import PreviewPanel
 from imgdesk.gui.widgets import (
     ElidedLabel,
     popup_menu,

@@ -74,13 +74,13 @@ from imgdesk.gui.dialogs import (
 )
 from imgdesk.gui.exports import RequestExports
 from imgdesk.gui.help import guide_dialog, shortcuts_dialog
+from imgdesk.gui.image_loading import ImageCache, OriginalFetcher
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
 from imgdesk.gui.loading import CsvImporter
 from imgdesk.gui.log_view import LogDock, LogView, TailLogHandler
 from imgdesk.gui.models import RequestsTableModel
 from imgdesk.gui.notifier import Notifier
-from imgdesk.gui.preview import ImageCache, OriginalFetcher
 from imgdesk.gui.progress import LauncherProgress, overall_progress, progress_title
 from imgdesk.gui.requests_pane import EmptyState, RequestsPane
 from imgdesk.gui.settings_dialog import SettingsDialog, SettingsPage, WebhookTester

@@ -21,7 +21,7 @@ from pytestqt.qtbot import QtBot
 
 from imgdesk.core.output import OutputSettings
 from imgdesk.engine.engine import Engine
-from imgdesk.gui import preview as preview_module
+from imgdesk.gui import image_loading
 from imgdesk.gui.compare import CompareDialog, CompareMode, Side, ZoomView
 from imgdesk.gui.main_window import MainWindow
 from tests.gui.conftest import write_csv
@@ -326,7 +326,7 @@ def decoding_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[threading
         return run
 
     for name in ("decode_file", "_decode_bytes"):
-        monkeypatch.setattr(preview_module, name, watched(getattr(preview_module, name)))
+        monkeypatch.setattr(image_loading, name, watched(getattr(image_loading, name)))
     yield threads
 
 

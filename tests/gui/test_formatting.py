@@ -19,9 +19,10 @@ from imgdesk.gui.formatting import (
     format_savings,
     savings_fraction,
 )
+from imgdesk.gui.image_loading import ImageCache, OriginalFetcher
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.models import RequestsTableModel
-from imgdesk.gui.preview import ImageCache, OriginalFetcher, PreviewPanel
+from imgdesk.gui.preview import PreviewPanel
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
 

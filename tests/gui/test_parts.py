@@ -24,10 +24,10 @@ from imgdesk.gui.actions import (
     Action,
     WindowActions,
 )
+from imgdesk.gui.image_loading import ImageCache, OriginalFetcher
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
 from imgdesk.gui.models import RequestsTableModel
-from imgdesk.gui.preview import ImageCache, OriginalFetcher
 from imgdesk.gui.requests_pane import RequestsPane
 
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")

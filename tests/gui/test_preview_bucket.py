@@ -21,10 +21,10 @@ from imgdesk.core.settings import Settings
 from imgdesk.core.storage_choice import StorageChoice, StorageShelf
 from imgdesk.engine.engine import Engine
 from imgdesk.gui.compare import CompareDialog, Side
+from imgdesk.gui.image_loading import ImageCache, OriginalFetcher
 from imgdesk.gui.images_model import ImagesTableModel
 from imgdesk.gui.images_pane import ImagesPane
 from imgdesk.gui.output_reader import object_url
-from imgdesk.gui.preview import ImageCache, OriginalFetcher
 from tests.gui.conftest import _delete_on_this_thread, serve_jpeg
 from tests.httpservers import HttpTestServer
 from tests.s3server import S3Bucket, S3Proxy, free_port
