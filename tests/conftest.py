@@ -5,4 +5,4 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # The real HTTP server fixture (`http_server`) for every test.
-pytest_plugins = ["tests.httpservers", "tests.s3server"]
+pytest_plugins = ["tests.httpservers", "tests.s3server", "tests.services_pg"]

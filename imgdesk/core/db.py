@@ -1,4 +1,9 @@
-"""The SQLite schema (peewee). Only :mod:`imgdesk.core.repository` queries these tables."""
+"""The schema (peewee), in a SQLite file or a PostgreSQL database.
+
+Only :mod:`imgdesk.core.repository` queries these tables. The embedded SQLite file is the
+default; ``postgresql://`` URLs (a cluster's shared state) go through
+:mod:`imgdesk.core.db_postgres`.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,27 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from peewee import (
     SQL,
     AutoField,
     BooleanField,
     CharField,
+    Database,
+    DatabaseProxy,
     FloatField,
     ForeignKeyField,
     IntegerField,
     Model,
+    PostgresqlDatabase,
     SqliteDatabase,
     TextField,
 )
 from peewee import DatabaseError as PeeweeDatabaseError
+from peewee import InterfaceError as PeeweeInterfaceError
 
+from imgdesk.core import db_postgres
 from imgdesk.core.errors import DatabaseBusyError, DatabaseError, DataFolderError, SettingsError
 from imgdesk.core.instance import unusable_data_folder
 from imgdesk.core.settings import Settings
@@ -37,12 +47,17 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
 
-# Bound to a file by open_database(); one database per process, like Vorta's store.
-db = SqliteDatabase(None)
+# The models' database: the SQLite file (open_database) or a PostgreSQL database
+# (open_database_url). One database per process, like Vorta's store. Typed as the Database
+# it stands for, so its callers are checked as before.
+_proxy = DatabaseProxy()
+db = cast(Database, _proxy)
+# The embedded database, bound to a file by open_database().
+_sqlite = SqliteDatabase(None)
 
 
 class BaseModel(Model):
-    """Every table lives in the one database ``db``."""
+    """Every table lives in the one open database ``db``."""
 
     class Meta:
         database = db
@@ -250,7 +265,7 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
     except OSError as error:
         raise unusable_data_folder(path.parent, error) from None
-    db.init(
+    _sqlite.init(
         str(path),
         pragmas={
             "journal_mode": "wal",
@@ -264,6 +279,7 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
         },
         check_same_thread=False,
     )
+    _proxy.initialize(_sqlite)
     try:
         db.connect(reuse_if_open=True)
         _migrate()
@@ -279,7 +295,79 @@ def open_database(path: Path, synchronous: str = "normal") -> SqliteDatabase:
     _opened = (path, file.st_dev, file.st_ino)
     _checkpointer = _Checkpointer(path)
     _checkpointer.start()
-    return db
+    return _sqlite
+
+
+def open_database_url(url: str) -> Database:
+    """Open a ``postgresql://user:password@host:port/name`` database, or else a SQLite file.
+
+    A fresh PostgreSQL database gets the current schema directly; only SQLite files have
+    older schemas to upgrade. Anything else is the file's path, as :func:`open_database`
+    takes it, bare or as ``sqlite:///path`` (``sqlite:////tmp/x.db`` is ``/tmp/x.db``).
+
+    Raises:
+        DatabaseError: the PostgreSQL server cannot be reached, refuses the login, or the
+            database holds a newer imgdesk's schema (one sentence, no password).
+        DataFolderError: as :func:`open_database`, for a file.
+        DatabaseBusyError: as :func:`open_database`, for a file.
+    """
+    if not db_postgres.is_postgres_url(url):
+        return open_database(Path(url.removeprefix("sqlite:///")))
+    close_database()
+    postgres = db_postgres.connect(url)
+    _proxy.initialize(postgres)
+    try:
+        _create_postgres_schema(url)
+    except PeeweeDatabaseError as error:
+        close_database()
+        raise database_error(error) from None
+    except DatabaseError:
+        close_database()
+        raise
+    logger.info("using the PostgreSQL database %s", db_postgres.where(url))
+    return postgres
+
+
+def is_postgres() -> bool:
+    """True when the open database is PostgreSQL (the repository's queries differ)."""
+    return isinstance(_proxy.obj, PostgresqlDatabase)
+
+
+def set_synchronous(mode: str) -> None:
+    """SQLite's ``synchronous`` pragma (``normal`` or ``full``); PostgreSQL sets its own."""
+    if not is_postgres():
+        _sqlite.pragma("synchronous", mode)
+
+
+def _create_postgres_schema(url: str) -> None:
+    """Tables, indexes, the counting trigger and the schema version, once for everyone.
+
+    Several workers may start on a fresh database at once: an advisory lock makes one of
+    them create the schema while the others wait, then find it.
+    """
+    with db.atomic():
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            "SELECT pg_advisory_xact_lock(%s)", (db_postgres.SCHEMA_LOCK_KEY,)
+        )
+        db.create_tables(TABLES, safe=True)
+        row = KeyValue.get_or_none(KeyValue.key == "schema_version")
+        version = int(row.value) if row else SCHEMA_VERSION
+        if version != SCHEMA_VERSION:
+            raise DatabaseError(
+                f"The PostgreSQL database {db_postgres.where(url)} holds imgdesk schema "
+                f"{version}; this imgdesk knows {SCHEMA_VERSION}. Use the same imgdesk "
+                "version on every machine, or another database."
+            )
+        for statement in (
+            db_postgres.PRODUCT_INDEX,
+            db_postgres.IMAGE_COUNTS_FUNCTION,
+            db_postgres.DROP_IMAGE_COUNTS_TRIGGER,
+            db_postgres.IMAGE_COUNTS_TRIGGER,
+        ):
+            db.execute_sql(statement)  # type: ignore[no-untyped-call]
+        if row is None:
+            KeyValue.create(key="schema_version", value=str(SCHEMA_VERSION))
+            logger.info("database schema at version %s", SCHEMA_VERSION)
 
 
 def check_database_file() -> None:
@@ -376,7 +464,7 @@ def close_database() -> None:
     if _checkpointer is not None:
         _checkpointer.stop()
         _checkpointer = None
-    if not db.is_closed():
+    if _proxy.obj is not None and not db.is_closed():
         db.close()
 
 
@@ -561,12 +649,28 @@ def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         except PeeweeDatabaseError as error:
             raise database_error(error) from error
+        except PeeweeInterfaceError as error:
+            # psycopg2's "connection already closed": the server went away. From SQLite it
+            # is a bug (a closed database used), and stays one.
+            if db_postgres.is_driver_error(error):
+                raise database_error(error) from error
+            raise
 
     return translated
 
 
-def database_error(error: PeeweeDatabaseError) -> DatabaseBusyError | DatabaseError:
+def database_error(error: Exception) -> DatabaseBusyError | DatabaseError:
     """Imgdesk's error for a peewee one (see :func:`translate_errors`)."""
+    if db_postgres.is_driver_error(error):
+        pgcode = getattr(getattr(error, "orig", None), "pgcode", None)
+        if pgcode in db_postgres.BUSY_CODES:
+            return DatabaseBusyError(db_postgres.first_line(error))
+        if pgcode is None or pgcode.startswith("08"):  # no answer from the server
+            return DatabaseError(
+                f"The PostgreSQL server did not answer ({db_postgres.first_line(error)}). "
+                "Check that it runs and can be reached, then try again."
+            )
+        return DatabaseError(db_postgres.first_line(error))
     original = error.args[0] if error.args else error
     code = getattr(original, "sqlite_errorcode", None)
     words = str(original).lower()

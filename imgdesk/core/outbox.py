@@ -13,8 +13,6 @@ import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from peewee import SQL
-
 from imgdesk.core.db import WebhookAttempt, WebhookDelivery, db, translate_errors
 from imgdesk.core.states import DeliveryStatus
 from imgdesk.core.webhook import DELIVERED, AttemptOutcome
@@ -83,6 +81,12 @@ class Outbox:
         message id in a receiver's logs rather than as a request id.
         """
         delivery_id = f"msg_{uuid.uuid4().hex}"
+        # Each event of a request later than the one before, even within one clock tick, so
+        # the newest is the one with the latest created_at on SQLite and PostgreSQL alike.
+        latest = self.latest_for_request(request_id)
+        created_at = now
+        if latest is not None and latest.created_at >= now:
+            created_at = latest.created_at + 1e-6
         WebhookDelivery.create(
             id=delivery_id,
             request_id=request_id,
@@ -93,7 +97,7 @@ class Outbox:
             status=PENDING,
             attempts=0,
             next_attempt_at=now,
-            created_at=now,
+            created_at=created_at,
         )
         logger.info("webhook %s queued: %s for request %s", delivery_id, event, request_id)
         return delivery_id
@@ -120,8 +124,7 @@ class Outbox:
         row = (
             WebhookDelivery.select()
             .where(WebhookDelivery.request_id == request_id)
-            # rowid breaks ties between events queued within one clock tick
-            .order_by(WebhookDelivery.created_at.desc(), SQL("rowid").desc())
+            .order_by(WebhookDelivery.created_at.desc())
             .first()
         )
         return None if row is None else _delivery_info(row)

@@ -1,7 +1,9 @@
 """Every query imgdesk makes. Callers get frozen dataclasses, never live peewee rows.
 
 Only one object per process writes through this module (the engine, or the CLI command
-that drives it); readers such as ``imgdesk status`` may run beside it thanks to WAL.
+that drives it); readers such as ``imgdesk status`` may run beside it thanks to WAL. On
+PostgreSQL (a cluster) several processes write at once: the few queries that differ there
+say so, and take their locks in one order.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from peewee import fn
+from peewee import Case, fn
 
 from imgdesk.core import states
 from imgdesk.core.csvio import Catalogue, CatalogueRow
@@ -25,7 +27,18 @@ from imgdesk.core.db import (
     RequestRow,
     check_database_file,
     db,
+    is_postgres,
+    set_synchronous,
     translate_errors,
+)
+from imgdesk.core.dialect import (
+    PostgresImport,
+    execute,
+    in_values,
+    json_rows,
+    lock_requests,
+    store_cache_postgres,
+    update_images_postgres,
 )
 from imgdesk.core.errors import ErrorCode
 from imgdesk.core.output import OutputSettings
@@ -85,13 +98,17 @@ class Repository:
 
     def save_settings(self, settings: Settings) -> None:
         """Store the settings for the next run of the window or the command line."""
-        KeyValue.insert(
-            key="settings", value=json.dumps(settings.to_dict())
-        ).on_conflict_replace().execute()
+        value = json.dumps(settings.to_dict())
+        KeyValue.insert(key="settings", value=value).on_conflict(
+            conflict_target=[KeyValue.key], update={KeyValue.value: value}
+        ).execute()
 
     def set_power_safe(self, enabled: bool) -> None:
-        """``synchronous=FULL`` when enabled, else ``NORMAL`` (see the README's guarantees)."""
-        db.pragma("synchronous", "full" if enabled else "normal")
+        """``synchronous=FULL`` when enabled, else ``NORMAL`` (see the README's guarantees).
+
+        SQLite only: a PostgreSQL server's durability is its own configuration.
+        """
+        set_synchronous("full" if enabled else "normal")
 
     # -- creating ---------------------------------------------------------------------------
 
@@ -136,7 +153,8 @@ class Repository:
             stored = self.load_settings()
             output = output or stored.output
             storage = storage or stored.storage
-        return RequestImport(head, csv_path, webhook_url, webhook_secret, output, storage)
+        recording = PostgresImport if is_postgres() else RequestImport
+        return recording(head, csv_path, webhook_url, webhook_secret, output, storage)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -212,7 +230,7 @@ class Repository:
         if error_code is not None:
             where += " AND error_code = ?"
             params.append(error_code)
-        rows = _json_rows(f"SELECT id FROM image WHERE {where}", ["id"], params)
+        rows = json_rows(f"SELECT id FROM image WHERE {where}", ["id"], params)
         return sorted(row[0] for row in rows)
 
     def list_images_page(
@@ -230,7 +248,8 @@ class Repository:
         if statuses is None:
             # "+" keeps SQLite off the (request, status) index, which would sort the whole
             # request for every page: the id range is already in order.
-            where, params = "+i.request_id = ? AND i.id > ?", [request_id, after_id]
+            plus = "" if is_postgres() else "+"
+            where, params = f"{plus}i.request_id = ? AND i.id > ?", [request_id, after_id]
         else:
             wanted = list(statuses)
             where = f"i.request_id = ? AND i.status IN ({', '.join('?' * len(wanted))})"
@@ -242,16 +261,16 @@ class Repository:
 
     def get_images(self, image_ids: Iterable[int]) -> list[ImageInfo]:
         """Some images by id, in input order."""
-        found = _image_infos(
-            "i.id IN (SELECT value FROM json_each(?))", [json.dumps(list(image_ids))]
-        )
+        condition, ids = in_values("i.id", image_ids, "bigint")
+        found = _image_infos(condition, [ids])
         found.sort(key=lambda image: (image.row_index, image.position))
         return found
 
     def unfinished_request_ids(self) -> list[str]:
         """Requests that still have images waiting, oldest first."""
+        # created_at is selected too: PostgreSQL sorts DISTINCT rows only on what they hold.
         query = (
-            RequestRow.select(RequestRow.id)
+            RequestRow.select(RequestRow.id, RequestRow.created_at)
             .join(ImageRow, on=(ImageRow.request == RequestRow.id))
             .where(ImageRow.status.in_(UNFINISHED) & (RequestRow.status != IMPORTING))
             .distinct()
@@ -265,7 +284,7 @@ class Repository:
         """Apply field changes to many images in one transaction (the engine's batched write).
 
         One UPDATE per set of changed fields, its rows passed as one JSON array: one SQLite
-        step instead of one per image (see _json_rows for why that matters).
+        step instead of one per image (see json_rows for why that matters).
         """
         now = time.time()
         groups: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
@@ -275,6 +294,9 @@ class Repository:
             if unknown:
                 raise ValueError(f"not image fields: {sorted(unknown)}")
             groups.setdefault(names, []).append((image_id, *(fields[n] for n in names)))
+        if is_postgres():
+            update_images_postgres(groups, now)
+            return
         with db.atomic():
             for names, rows in groups.items():
                 columns = ImageRow._meta.fields
@@ -297,6 +319,7 @@ class Repository:
     ) -> None:
         """The engine's batched write: requests (states, active seconds), images, cache."""
         with db.atomic():
+            lock_requests([*(active_time or {}), *request_statuses], image_updates.keys())
             for request_id, seconds in (active_time or {}).items():
                 RequestRow.update(active_s=RequestRow.active_s + seconds).where(
                     RequestRow.id == request_id
@@ -304,7 +327,11 @@ class Repository:
             for request_id, status in request_statuses.items():
                 self.set_request_status(request_id, status)
             self.update_images(image_updates)
-            if cache_updates:
+            # The last result of a URL wins, as INSERT OR REPLACE would do row after row.
+            cache_updates = list({(c["url"], c["settings_key"]): c for c in cache_updates}.values())
+            if cache_updates and is_postgres():
+                store_cache_postgres(cache_updates)
+            elif cache_updates:
                 names = sorted(cache_updates[0])
                 columns = OutputCache._meta.fields
                 values = ", ".join(f"json_extract(value, '$[{k}]')" for k in range(len(names)))
@@ -337,19 +364,19 @@ class Repository:
             "input_type",
             "note",
         ]
-        rows = _json_rows(
-            f"SELECT {', '.join(names)} FROM output_cache "
-            "WHERE settings_key = ? AND url IN (SELECT value FROM json_each(?))",
+        condition, listed = in_values("url", set(urls), "text")
+        rows = json_rows(
+            f"SELECT {', '.join(names)} FROM output_cache WHERE settings_key = ? AND {condition}",
             names,
-            (settings_key, json.dumps(list(set(urls)))),
+            (settings_key, listed),
         )
         return {url: CachedOutput(_cache_key(stored), *rest) for url, stored, *rest in rows}
 
     def done_twins(self, request_id: str, urls: Iterable[str]) -> dict[str, ImageInfo]:
         """A finished image of the request for each of these URLs that has one."""
+        condition, listed = in_values("i.url", set(urls), "text")
         images = _image_infos(
-            "i.request_id = ? AND i.status = 'done' AND i.url IN (SELECT value FROM json_each(?))",
-            [request_id, json.dumps(list(set(urls)))],
+            f"i.request_id = ? AND i.status = 'done' AND {condition}", [request_id, listed]
         )
         return {image.url: image for image in images}
 
@@ -358,7 +385,7 @@ class Repository:
 
         Twins (the same URL twice) share one file, so a name can stand for several images.
         """
-        rows = _json_rows(
+        rows = json_rows(
             "SELECT id, output_path FROM image "
             "WHERE request_id = ? AND status = 'done' AND output_path IS NOT NULL",
             ["id", "output_path"],
@@ -375,13 +402,13 @@ class Repository:
         Their output columns are cleared, so the request's counters (kept by the trigger)
         stop counting them as done and their bytes as stored.
         """
-        ids = json.dumps(list(image_ids))
+        condition, ids = in_values("id", image_ids, "bigint")
         with db.atomic():
-            cursor = db.execute_sql(  # type: ignore[no-untyped-call]
+            lock_requests([request_id])
+            cursor = execute(
                 "UPDATE image SET status = 'pending', output_path = NULL, output_url = NULL, "
                 "output_bytes = NULL, output_format = NULL, note = NULL, updated_at = ? "
-                "WHERE request_id = ? AND status = 'done' "
-                "AND id IN (SELECT value FROM json_each(?))",
+                f"WHERE request_id = ? AND status = 'done' AND {condition}",
                 (time.time(), request_id, ids),
             )
             count = int(cursor.rowcount)
@@ -436,6 +463,10 @@ class Repository:
             images &= ImageRow.request == request_id
             requests &= RequestRow.id == request_id
         with db.atomic():
+            if request_id is not None:
+                lock_requests([request_id])
+            elif is_postgres():
+                lock_requests([row.id for row in RequestRow.select(RequestRow.id)])
             reset = ImageRow.update(status="pending").where(images).execute()
             RequestRow.update(status="pending").where(requests).execute()
         if request_id is None:
@@ -450,6 +481,7 @@ class Repository:
     def reset_failed(self, request_id: str, image_ids: Iterable[int] | None = None) -> int:
         """Put failed images (all, or the given ones) back to pending; returns how many."""
         with db.atomic():
+            lock_requests([request_id])
             query = ImageRow.update(
                 status="pending", error_code=None, error=None, http_status=None
             ).where((ImageRow.request == request_id) & (ImageRow.status == "failed"))
@@ -465,6 +497,7 @@ class Repository:
     def fail_unfinished(self, request_id: str, error_code: str, message: str) -> int:
         """Fail every unfinished image of the request (cancelled, or storage unusable)."""
         with db.atomic():
+            lock_requests([request_id])
             return int(
                 ImageRow.update(
                     status="failed", error_code=error_code, error=message, updated_at=time.time()
@@ -568,17 +601,19 @@ class Repository:
         Every host is listed, failing or not, most failures first, so a user sees which
         servers cause trouble and how much of the work they carry. Cancelled images count
         neither as failures nor as work: the user stopped them, the server did nothing wrong.
-        SQLite groups on the URL's authority (between "://" and the next "/"), so the
+        The database groups on the URL's authority (between "://" and the next "/"), so the
         counting stays in the database; Python then lowercases it and drops user info, query
         and fragment.
         """
-        rest = fn.substr(ImageRow.url, fn.instr(ImageRow.url, "://") + 3)
+        # SQLite's instr(text, part) is PostgreSQL's strpos(text, part).
+        position = fn.strpos if is_postgres() else fn.instr
+        rest = fn.substr(ImageRow.url, position(ImageRow.url, "://") + 3)
         # The appended "/" makes instr() find an end even for "https://host".
-        authority = fn.substr(rest, 1, fn.instr(rest.concat("/"), "/") - 1)
+        authority = fn.substr(rest, 1, position(rest.concat("/"), "/") - 1)
         query = (
             ImageRow.select(
                 authority.alias("authority"),
-                fn.SUM(ImageRow.status == "failed").alias("failed"),
+                fn.SUM(Case(None, [(ImageRow.status == "failed", 1)], 0)).alias("failed"),
                 fn.COUNT(ImageRow.id).alias("total"),
             )
             .where(_not_cancelled())
@@ -687,23 +722,7 @@ def _image_infos(condition: str, params: Sequence[Any]) -> list[ImageInfo]:
         f"SELECT {_IMAGE_COLUMNS} FROM image i JOIN product p ON p.id = i.product_id "
         f"WHERE {condition}"
     )
-    return [ImageInfo._make(row) for row in _json_rows(query, _IMAGE_NAMES, params)]
-
-
-def _json_rows(query: str, names: Sequence[str], params: Sequence[Any]) -> list[list[Any]]:
-    """The rows of ``query`` (its columns called ``names``) fetched as one JSON array.
-
-    sqlite3 gives up the GIL for every step, i.e. every row. On the GUI thread, with
-    workers busy, each step then waits up to a switch interval for the GIL: 500 rows one by
-    one took 87 ms against a busy thread, as one JSON array in one step 6.5 ms. Row order
-    is not kept: callers sort.
-    """
-    cursor = db.execute_sql(  # type: ignore[no-untyped-call]
-        f"SELECT json_group_array(json_array({', '.join(names)})) FROM ({query})", params
-    )
-    (text,) = cursor.fetchone()
-    rows: list[list[Any]] = json.loads(text)
-    return rows
+    return [ImageInfo._make(row) for row in json_rows(query, _IMAGE_NAMES, params)]
 
 
 def _dicts(query: Any) -> Iterable[dict[str, Any]]:

@@ -1,4 +1,9 @@
-"""The database file: refused untouched when it is not ours, watched while it is open."""
+"""The database file: refused untouched when it is not ours, watched while it is open.
+
+SQLite only, by nature: these tests are about the file itself (its bytes, locks, WAL side
+files, read-only mounts, upgrades of old schemas). The last two, about what a request keeps,
+run on PostgreSQL too; tests/core/test_db_postgres.py holds PostgreSQL's own.
+"""
 
 from __future__ import annotations
 
@@ -325,9 +330,10 @@ def test_a_schema_3_request_stores_into_the_data_folder_as_it_did(tmp_path: Path
     assert request.duration_s == request.active_s == 12.5  # the time it showed before
 
 
-def test_a_request_keeps_the_storage_it_was_created_with(tmp_path: Path) -> None:
-    open_database(tmp_path / "imgdesk.sqlite3")
-    repo = Repository()
+def test_a_request_keeps_the_storage_it_was_created_with(
+    any_repository: Repository, tmp_path: Path
+) -> None:
+    repo = any_repository
     catalogue = parse_catalogue(b"S. No.,Product Name,Input Image Urls\n1,A,http://h/a.jpg\n", "a")
     bucket = StorageChoice(kind="s3", bucket="shop-images", prefix="spring", endpoint="http://s3")
     given = repo.create_request(catalogue, storage=bucket)
@@ -350,9 +356,10 @@ def test_a_schema_2_database_without_stored_settings_gets_the_defaults(tmp_path:
     assert [r.output for r in Repository().list_requests()] == [OutputSettings()]
 
 
-def test_a_request_keeps_the_output_settings_it_was_created_with(tmp_path: Path) -> None:
-    open_database(tmp_path / "imgdesk.sqlite3")
-    repo = Repository()
+def test_a_request_keeps_the_output_settings_it_was_created_with(
+    any_repository: Repository,
+) -> None:
+    repo = any_repository
     catalogue = parse_catalogue(b"S. No.,Product Name,Input Image Urls\n1,A,http://h/a.jpg\n", "a")
     webp = OutputSettings(format="webp", quality=60, max_width=1200, target_size_kb=150)
     given = repo.create_request(catalogue, output=webp)
