@@ -6,3 +6,4 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 # The real HTTP server fixture (`http_server`) for every test.
 pytest_plugins = ["tests.httpservers", "tests.s3server", "tests.services_pg"]
+pytest_plugins += ["tests.services_redis"]  # the cluster tests' private Redis

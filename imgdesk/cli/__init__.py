@@ -18,8 +18,10 @@ from imgdesk.cli.commands import cmd_export, cmd_process, cmd_retry
 from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
 from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
 from imgdesk.cli.status import cmd_status
+from imgdesk.cli.worker import cmd_worker
+from imgdesk.core.cluster_store import open_shared_database
 from imgdesk.core.db import open_database
-from imgdesk.core.errors import DatabaseBusyError, DataFolderError, SettingsError
+from imgdesk.core.errors import DatabaseBusyError, DataFolderError, ImdeskError, SettingsError
 from imgdesk.core.instance import DataDirLock
 from imgdesk.core.logs import setup_logging
 from imgdesk.core.paths import database_path, resolve_data_dir
@@ -60,6 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
     """Open the data folder and run a headless command; returns its exit code."""
     setup_logging(data_dir, verbose=options.verbose)
+    if options.command == "worker":
+        return cmd_worker(options, data_dir)
+    database_url = getattr(options, "database", None)
+    if database_url or getattr(options, "broker", None):
+        return _run_shared(options, data_dir, database_url)
     open_database(database_path(data_dir))
     repo = Repository()
     # cleanup too: nothing may be writing into the folders it empties.
@@ -83,6 +90,28 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
     }[options.command]
     try:
         return int(handler(options, repo, data_dir))
+    except SettingsError as error:
+        say(f"imgdesk: {error}")
+        return EXIT_REJECTED
+
+
+def _run_shared(options: argparse.Namespace, data_dir: Path, database_url: str | None) -> int:
+    """A command on the cluster's shared database (SPEC 11): no data folder lock needed."""
+    if not database_url or (options.command == "process" and not options.broker):
+        say(
+            "imgdesk: the cluster needs both --database URL and --broker redis://... (or "
+            "IMGDESK_DATABASE_URL and IMGDESK_BROKER_URL)."
+        )
+        return EXIT_REJECTED
+    try:
+        open_shared_database(database_url)
+    except ImdeskError as error:
+        say(f"imgdesk: {error}")
+        return EXIT_REJECTED
+    repo = Repository()
+    handler = {"process": cmd_process, "status": cmd_status, "export": cmd_export}
+    try:
+        return int(handler[options.command](options, repo, data_dir))
     except SettingsError as error:
         say(f"imgdesk: {error}")
         return EXIT_REJECTED

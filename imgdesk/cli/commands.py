@@ -11,6 +11,7 @@ from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say,
 from imgdesk.cli.parser import output_settings_from, storage_choice_from
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.running import run_to_end
+from imgdesk.cli.submitting import Submitter
 from imgdesk.core.csvio import (
     Catalogue,
     check_output_path,
@@ -53,6 +54,12 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     output = _checked_output(options.output, options.input)
     if output is None:
         return EXIT_REJECTED
+    submitter = None
+    if getattr(options, "broker", None):
+        # The broker is checked before the request is recorded: no request left unsent.
+        submitter = Submitter.connect(options.broker, repo)
+        if submitter is None:
+            return EXIT_REJECTED
     request_id = repo.create_request(
         catalogue,
         options.input.absolute(),
@@ -63,6 +70,8 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     )
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
     reporter.created(request_id, catalogue, repo)
+    if submitter is not None:
+        return submitter.run(request_id, output, settings, reporter)
     return run_to_end(repo, settings, data_dir, request_id, output, reporter)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.storage_choice import MAX_PRESIGN_EXPIRY_S, StorageChoice, parse_destination
 
-COMMANDS = ("process", "status", "export", "retry", "cancel", "cleanup", "demo")
+COMMANDS = ("process", "status", "export", "retry", "cancel", "cleanup", "worker", "demo")
 # The OutputSettings field each output flag of `process` sets.
 _OUTPUT_FLAGS = (
     ("format", "--format"),
@@ -187,6 +188,55 @@ def storage_choice_from(options: argparse.Namespace) -> StorageChoice | None:
     )
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """``--database`` and ``--broker`` (SPEC 11): a shared database and a Redis broker."""
+    group = parser.add_argument_group(
+        "cluster",
+        "Work on several machines: the request lives in a shared database and its images are "
+        "queued on a Redis broker for imgdesk worker processes (see docs/cluster.md). "
+        "Without these, nothing but this computer is used.",
+    )
+    group.add_argument(
+        "--database",
+        metavar="URL",
+        default=os.environ.get("IMGDESK_DATABASE_URL") or None,
+        help="postgresql://USER:PASSWORD@HOST/NAME, or a SQLite file shared by the processes "
+        "of one machine: sqlite:///relative.db or sqlite:////absolute/path.db "
+        "(default: $IMGDESK_DATABASE_URL)",
+    )
+    group.add_argument(
+        "--broker",
+        metavar="URL",
+        default=os.environ.get("IMGDESK_BROKER_URL") or None,
+        help="redis://HOST:PORT/DB (default: $IMGDESK_BROKER_URL)",
+    )
+
+
+def _add_worker_options(worker: argparse.ArgumentParser) -> None:
+    """The flags of ``imgdesk worker``."""
+    add_global_options(worker, on_command=True)
+    _add_cluster_options(worker)
+    worker.add_argument(
+        "--processes",
+        metavar="N",
+        help="worker processes to start (default: one per CPU core)",
+    )
+    worker.add_argument(
+        "--threads",
+        metavar="M",
+        help="images each process works on at once (default: 5)",
+    )
+    worker.add_argument(
+        "--heartbeat-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="a worker silent this long is taken for dead and its images go to the others "
+        "(default: 60; the same on every worker)",
+    )
+    _add_storage_options(worker)
+
+
 def _add_cleanup_options(cleanup: argparse.ArgumentParser) -> None:
     """The flags of ``imgdesk cleanup``."""
     add_global_options(cleanup, on_command=True)
@@ -204,12 +254,8 @@ def _add_cleanup_options(cleanup: argparse.ArgumentParser) -> None:
     cleanup.add_argument("--json", action="store_true", help="print JSON lines on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """``imgdesk COMMAND ...``: the headless commands and ``demo``."""
-    parser = argparse.ArgumentParser(prog="imgdesk")
-    add_global_options(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_process_parser(sub: Any) -> None:
+    """``imgdesk process INPUT.csv``: the whole run of one CSV, headless."""
     process = sub.add_parser("process", help="process a CSV headless and write the output CSV")
     add_global_options(process, on_command=True)
     process.add_argument("input", type=Path, metavar="INPUT.csv")
@@ -229,16 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--json", action="store_true", help="print JSON lines on stdout")
     _add_output_options(process)
     _add_storage_options(process)
+    _add_cluster_options(process)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``imgdesk COMMAND ...``: the headless commands and ``demo``."""
+    parser = argparse.ArgumentParser(prog="imgdesk")
+    add_global_options(parser)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    _add_process_parser(sub)
 
     status = sub.add_parser("status", help="list requests, or show one request's images")
     add_global_options(status, on_command=True)
     status.add_argument("request_id", nargs="?", metavar="REQUEST_ID")
     status.add_argument("--json", action="store_true")
+    _add_cluster_options(status)
 
     export = sub.add_parser("export", help="write a request's output CSV")
     add_global_options(export, on_command=True)
     export.add_argument("request_id", metavar="REQUEST_ID")
     export.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.csv")
+    _add_cluster_options(export)
 
     retry = sub.add_parser("retry", help="retry failed images, resume pending ones, run to the end")
     add_global_options(retry, on_command=True)
@@ -264,6 +322,15 @@ def build_parser() -> argparse.ArgumentParser:
         "bucket. The requests stay listed; their export then has empty output URLs.",
     )
     _add_cleanup_options(cleanup)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run cluster worker processes (needs --database and --broker)",
+        description="Run Dramatiq worker processes that take images from the broker, "
+        "process them and store the results in the shared database, until SIGTERM or "
+        "Ctrl-C. Requests that name no storage store their outputs in --storage.",
+    )
+    _add_worker_options(worker)
 
     demo = sub.add_parser("demo", help="open the window on a bundled sample catalogue")
     add_global_options(demo, on_command=True)
