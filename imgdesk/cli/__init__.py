@@ -14,8 +14,14 @@ from pathlib import Path
 
 from imgdesk.cli.cancelling import cmd_cancel
 from imgdesk.cli.cleanup import cmd_cleanup
+from imgdesk.cli.cluster_commands import (
+    cmd_cancel_shared,
+    cmd_pause,
+    cmd_resume,
+    cmd_retry_shared,
+)
 from imgdesk.cli.commands import cmd_export, cmd_process, cmd_retry
-from imgdesk.cli.console import EXIT_REJECTED, EXIT_SIGINT, say
+from imgdesk.cli.console import EXIT_FAILED, EXIT_REJECTED, EXIT_SIGINT, say
 from imgdesk.cli.parser import COMMANDS, add_global_options, build_parser, build_window_parser
 from imgdesk.cli.status import cmd_status
 from imgdesk.cli.worker import cmd_worker
@@ -67,6 +73,12 @@ def _run_command(options: argparse.Namespace, data_dir: Path) -> int:
     database_url = getattr(options, "database", None)
     if database_url or getattr(options, "broker", None):
         return _run_shared(options, data_dir, database_url)
+    if options.command in ("pause", "resume"):
+        say(
+            f"imgdesk: imgdesk {options.command} works on the cluster: give --database URL (or "
+            "IMGDESK_DATABASE_URL). The window pauses the work of this computer."
+        )
+        return EXIT_REJECTED
     open_database(database_path(data_dir))
     repo = Repository()
     # cleanup too: nothing may be writing into the folders it empties.
@@ -109,12 +121,25 @@ def _run_shared(options: argparse.Namespace, data_dir: Path, database_url: str |
         say(f"imgdesk: {error}")
         return EXIT_REJECTED
     repo = Repository()
-    handler = {"process": cmd_process, "status": cmd_status, "export": cmd_export}
+    handler = {
+        "process": cmd_process,
+        "status": cmd_status,
+        "export": cmd_export,
+        "retry": cmd_retry_shared,
+        "cancel": cmd_cancel_shared,
+        "pause": cmd_pause,
+        "resume": cmd_resume,
+    }
     try:
         return int(handler[options.command](options, repo, data_dir))
     except SettingsError as error:
         say(f"imgdesk: {error}")
         return EXIT_REJECTED
+    except (DataFolderError, DatabaseBusyError):
+        raise  # said by main() in one sentence, exit 2
+    except ImdeskError as error:  # the shared database went away meanwhile
+        say(f"imgdesk: {error}")
+        return EXIT_FAILED
 
 
 def _apply_retention(repo: Repository, data_dir: Path) -> None:

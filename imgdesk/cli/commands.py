@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say, shown_text
-from imgdesk.cli.parser import output_settings_from, storage_choice_from
+from imgdesk.cli.parser import output_settings_from, priority_from, storage_choice_from
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.running import run_to_end
 from imgdesk.cli.submitting import Submitter
+from imgdesk.core.cluster_store import NORMAL, ClusterStore
 from imgdesk.core.csvio import (
     Catalogue,
     check_output_path,
@@ -38,6 +39,7 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
     if options.concurrency is not None:
         settings = settings.replace(concurrency=options.concurrency)
     output_settings = output_settings_from(options, settings.output)
+    priority = priority_from(options)
     storage = storage_choice_from(options) or settings.storage
     # A format this Pillow cannot write: one sentence now, not one failure per image.
     encoder_for(output_settings.format)
@@ -68,6 +70,9 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
         output=output_settings,
         storage=storage,
     )
+    if priority != NORMAL:
+        # Kept with the request; only the cluster orders requests by it (SPEC 11).
+        ClusterStore().set_priority(request_id, priority)
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
     reporter.created(request_id, catalogue, repo)
     if submitter is not None:
@@ -124,7 +129,7 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
     encoder_for(request.output.format)
     storage = storage_choice_from(options)
     input_path = Path(request.csv_path) if request.csv_path else None
-    output = options.output or _retry_output(request, input_path)
+    output = options.output or retry_output(request, input_path)
     if output is not None:
         try:
             check_output_path(output, input_path)
@@ -145,7 +150,7 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
     return run_to_end(repo, repo.load_settings(), data_dir, request.id, output, reporter, begin)
 
 
-def _retry_output(request: RequestInfo, input_path: Path | None) -> Path | None:
+def retry_output(request: RequestInfo, input_path: Path | None) -> Path | None:
     """Where ``retry`` writes the output CSV without -o; None: in the storage only.
 
     Where the last output went, else next to the input; when the input is gone, only the

@@ -8,11 +8,23 @@ from pathlib import Path
 from typing import Any
 
 from imgdesk import __version__
+from imgdesk.core.cluster_store import NORMAL, PRIORITIES
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.storage_choice import MAX_PRESIGN_EXPIRY_S, StorageChoice, parse_destination
 
-COMMANDS = ("process", "status", "export", "retry", "cancel", "cleanup", "worker", "demo")
+COMMANDS = (
+    "process",
+    "status",
+    "export",
+    "retry",
+    "cancel",
+    "pause",
+    "resume",
+    "cleanup",
+    "worker",
+    "demo",
+)
 # The OutputSettings field each output flag of `process` sets.
 _OUTPUT_FLAGS = (
     ("format", "--format"),
@@ -112,6 +124,18 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
         help="put transparency onto white for WebP and AVIF too (JPEG always does; "
         "default: off, WebP and AVIF keep it)",
     )
+
+
+def priority_from(options: argparse.Namespace) -> str:
+    """The request's priority, ``--priority`` checked.
+
+    Raises:
+        SettingsError: not one of high, normal, low.
+    """
+    priority = str(options.priority).strip().lower()
+    if priority not in PRIORITIES:
+        raise SettingsError(f"--priority must be {', '.join(PRIORITIES[:-1])} or {PRIORITIES[-1]}.")
+    return priority
 
 
 def output_settings_from(options: argparse.Namespace, defaults: OutputSettings) -> OutputSettings:
@@ -273,6 +297,13 @@ def _add_process_parser(sub: Any) -> None:
         "--skip-invalid", action="store_true", help="process the valid rows, skip invalid ones"
     )
     process.add_argument("--json", action="store_true", help="print JSON lines on stdout")
+    process.add_argument(
+        "--priority",
+        metavar="LEVEL",
+        default=NORMAL,
+        help="high, normal or low: in the cluster, a higher request's images are served "
+        "first (default: normal)",
+    )
     _add_output_options(process)
     _add_storage_options(process)
     _add_cluster_options(process)
@@ -304,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("-o", "--output", type=Path, metavar="OUTPUT.csv")
     retry.add_argument("--json", action="store_true", help="print JSON lines on stdout")
     _add_storage_options(retry)
+    _add_cluster_options(retry)
 
     cancel = sub.add_parser(
         "cancel",
@@ -313,6 +345,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_global_options(cancel, on_command=True)
     cancel.add_argument("request_id", metavar="REQUEST_ID", help="the id or its first characters")
+    _add_cluster_options(cancel)
+
+    for name, what in (("pause", "start no new image"), ("resume", "go on after a pause")):
+        command = sub.add_parser(
+            name,
+            help=f"cluster only: every worker {what} (needs --database)",
+            description=f"Every worker of the cluster whose database --database names: {what}. "
+            "Images in flight finish; states are kept. The window pauses its own work.",
+        )
+        add_global_options(command, on_command=True)
+        _add_cluster_options(command)
 
     cleanup = sub.add_parser(
         "cleanup",

@@ -81,12 +81,35 @@ class Submitter:
             return None
         return cls(ClusterActors(broker), repo)
 
-    def run(self, request_id: str, output: Path, settings: Settings, reporter: Reporter) -> int:
-        """Send the images, follow the request, write the output CSV; the exit code."""
+    def send(self, image_ids: list[int], priority: str) -> bool:
+        """Send these images' messages; False, said in one sentence, when the broker fails."""
         from imgdesk.cluster.actors import send_images
 
         try:
-            return self._run(request_id, output, settings, reporter, send_images)
+            send_images(self._actors, image_ids, priority)
+        except ImdeskError as error:
+            say(f"imgdesk: {error}")
+            return False
+        return True
+
+    def run(
+        self,
+        request_id: str,
+        output: Path | None,
+        settings: Settings,
+        reporter: Reporter,
+        image_ids: list[int] | None = None,
+    ) -> int:
+        """Send the images, follow the request, write the output CSV; the exit code.
+
+        ``image_ids`` are the messages to send (by default one per unfinished URL). Without
+        ``output`` the output CSV is the copy the finishing worker stored. Images finished
+        before this run (a retry's) and webhook events from before are not reported again.
+        """
+        from imgdesk.cluster.actors import send_images
+
+        try:
+            return self._run(request_id, output, settings, reporter, image_ids, send_images)
         except ImdeskError as error:  # the database or the broker went away
             say(
                 f"imgdesk: lost the cluster ({error}); request {request_id} goes on if the "
@@ -97,19 +120,27 @@ class Submitter:
     def _run(
         self,
         request_id: str,
-        output: Path,
+        output: Path | None,
         settings: Settings,
         reporter: Reporter,
-        send_images: Callable[[ClusterActors, list[int]], None],
+        image_ids: list[int] | None,
+        send_images: Callable[[ClusterActors, list[int], str], None],
     ) -> int:
-        send_images(self._actors, self._store.images_to_send(request_id))
-        if not self._follow(request_id, reporter):
+        reported = set(self._store.finished_image_ids(request_id, 0.0))
+        earlier_delivery = self._store.latest_delivery_id(request_id)
+        if image_ids is None:
+            image_ids = self._store.images_to_send(request_id)
+        send_images(self._actors, image_ids, self._store.request_priority(request_id))
+        if not self._follow(request_id, reporter, reported):
             return self._stopped(request_id, reporter)
         request = self._repo.get_request(request_id)
         assert request is not None
-        location = self._write_output(request_id, output, settings)
+        if output is not None:
+            location = self._write_output(request_id, output, settings)
+        else:
+            location = request.output_csv or ""
         reporter.finished(request, location)
-        if not self._report_webhook(request_id, reporter):
+        if not self._report_webhook(request_id, reporter, earlier_delivery):
             return self._stopped(request_id, reporter)
         completed = request.status == RequestStatus.COMPLETED
         return EXIT_COMPLETED if completed and location else EXIT_FAILED
@@ -120,9 +151,11 @@ class Submitter:
         self._signal = signum
         self._stop.set()
 
-    def _follow(self, request_id: str, reporter: Reporter) -> bool:
-        """Report each finished image and the progress until the request ends; False: stopped."""
-        reported: set[int] = set()
+    def _follow(self, request_id: str, reporter: Reporter, reported: set[int]) -> bool:
+        """Report each finished image and the progress until the request ends; False: stopped.
+
+        ``reported``: the images not to report (finished before); the reported ones are added.
+        """
         since = 0.0
         while True:
             polled_at = time.time()
@@ -155,16 +188,20 @@ class Submitter:
         self._repo.set_output_csv(request_id, location)
         return location
 
-    def _report_webhook(self, request_id: str, reporter: Reporter) -> bool:
-        """Report the attempts of the request's webhook until it is settled; False: stopped."""
+    def _report_webhook(self, request_id: str, reporter: Reporter, earlier: str | None) -> bool:
+        """Report the attempts of the request's webhook until it is settled; False: stopped.
+
+        ``earlier``: the request's newest event before this run; still the newest, it is old
+        news (a retry that changed nothing sends no new event).
+        """
         outbox = Outbox()
         shown = 0
         deadline = time.monotonic() + WEBHOOK_WAIT_S
         while time.monotonic() < deadline:
             delivery_id = self._store.latest_delivery_id(request_id)
             delivery = None if delivery_id is None else outbox.get(delivery_id, with_history=True)
-            if delivery is None:
-                return True  # no webhook for this request
+            if delivery is None or delivery_id == earlier:
+                return True  # no webhook for this request, or none new
             for number, attempt in enumerate(delivery.history[shown:], start=shown + 1):
                 settled = number == len(delivery.history) and delivery.status != PENDING
                 reporter.webhook_attempt(

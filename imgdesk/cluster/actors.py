@@ -28,7 +28,7 @@ from dramatiq.rate_limits.backends import RedisBackend
 
 from imgdesk.cluster.broker import BrokerError
 from imgdesk.core.backoff import retry_delay
-from imgdesk.core.cluster_store import ClusterStore, ImageWork
+from imgdesk.core.cluster_store import NORMAL, PRIORITIES, ClusterStore, ImageWork
 from imgdesk.core.csvio import output_csv_name, write_output_rows
 from imgdesk.core.errors import DatabaseBusyError, ImageError
 from imgdesk.core.outbox import PENDING, Outbox
@@ -45,9 +45,20 @@ logger = logging.getLogger(__name__)
 IMAGES_QUEUE = "imgdesk-images"
 WEBHOOKS_QUEUE = "imgdesk-webhooks"
 PROCESS_IMAGE_ACTOR = "imgdesk_process_image"
+# One queue per request priority: Redis has no message priority, so a worker consumes all
+# three, and Dramatiq's actor priority (lower first) orders the messages it has fetched:
+# its threads take a high request's images before the others'.
+IMAGES_QUEUES = {
+    "high": f"{IMAGES_QUEUE}-high",
+    NORMAL: IMAGES_QUEUE,
+    "low": f"{IMAGES_QUEUE}-low",
+}
+_ACTOR_PRIORITY = {"high": 0, NORMAL: 50, "low": 100}
 DELIVER_WEBHOOK_ACTOR = "imgdesk_deliver_webhook"
 # A host at its limit: the message comes back after this long (plus jitter), unclaimed.
 HOST_BUSY_DELAY_MS = 300
+# The cluster paused: the message comes back after this long (plus jitter), unclaimed.
+PAUSED_DELAY_MS = 3000
 # A per-host slot is kept this long after the last change of that host's count: longer than
 # a download's total deadline, so a slow download never loses its slot.
 HOST_SLOT_TTL_MS = 180_000
@@ -128,20 +139,28 @@ class ClusterActors:
     """The actors, declared on one broker; ``context`` is None where messages are only sent.
 
     Attributes:
-        process: the per-image actor, its one argument an image id.
+        images: the per-image actor of each request priority, its one argument an image id.
+        process: the per-image actor of normal requests.
         deliver: the webhook actor, its one argument an outbox delivery id.
     """
 
     def __init__(self, broker: RedisBroker, context: WorkerContext | None = None) -> None:
         self._context = context
-        self.process: dramatiq.Actor[[int], None] = dramatiq.actor(
-            actor_name=PROCESS_IMAGE_ACTOR,
-            queue_name=IMAGES_QUEUE,
-            broker=broker,
-            max_retries=UNEXPECTED_RETRIES,
-            min_backoff=1000,
-            max_backoff=60_000,
-        )(self._process_image)
+        # Said once per change in this process, not once per message held back.
+        self._seen_paused = False
+        self.images: dict[str, dramatiq.Actor[[int], None]] = {
+            priority: dramatiq.actor(
+                actor_name=_image_actor_name(priority),
+                queue_name=IMAGES_QUEUES[priority],
+                priority=_ACTOR_PRIORITY[priority],
+                broker=broker,
+                max_retries=UNEXPECTED_RETRIES,
+                min_backoff=1000,
+                max_backoff=60_000,
+            )(self._process_image)
+            for priority in PRIORITIES
+        }
+        self.process = self.images[NORMAL]
         self.deliver: dramatiq.Actor[[str], None] = dramatiq.actor(
             actor_name=DELIVER_WEBHOOK_ACTOR,
             queue_name=WEBHOOKS_QUEUE,
@@ -166,10 +185,23 @@ class ClusterActors:
             logger.info("image %s is gone (its request was deleted); skipped", image_id)
             return
         if not work.finished:
+            if self._held_by_pause(context):
+                # Sent back unclaimed: no attempt counted, and no retry of Dramatiq's used.
+                delay = round(PAUSED_DELAY_MS * (1 + random.random()))
+                self.images[work.priority].send_with_options(args=(work.image_id,), delay=delay)
+                return
             self._process(context, work)
         # Also after a skip: the worker that stored the last image may have died before
         # finishing the request, and this redelivered message is what is left of it.
         self._finish_if_done(context, work.request_id)
+
+    def _held_by_pause(self, context: WorkerContext) -> bool:
+        """True while the cluster is paused (``imgdesk pause``), read per message."""
+        paused = patiently(context.store.is_paused)
+        if paused != self._seen_paused:
+            self._seen_paused = paused
+            logger.info("the cluster is %s", "paused: no new image starts" if paused else "resumed")
+        return paused
 
     def _process(self, context: WorkerContext, work: ImageWork) -> None:
         settings = context.settings()
@@ -184,7 +216,7 @@ class ClusterActors:
             if not acquired:
                 # The host serves its limit already, across all workers: come back shortly.
                 delay = round(HOST_BUSY_DELAY_MS * (1 + random.random()))
-                self.process.send_with_options(args=(work.image_id,), delay=delay)
+                self.images[work.priority].send_with_options(args=(work.image_id,), delay=delay)
                 return
             attempt = patiently(lambda: context.store.claim_image(work))
             if attempt is None:
@@ -215,7 +247,9 @@ class ClusterActors:
                 "http_status": result.http_status,
             }
             patiently(lambda: context.store.back_to_pending(work, columns))
-            self.process.send_with_options(args=(work.image_id,), delay=round(wait * 1000))
+            self.images[work.priority].send_with_options(
+                args=(work.image_id,), delay=round(wait * 1000)
+            )
             return
         key = result.output_key
         path = storage.local_path(key) if key else None
@@ -340,16 +374,24 @@ class ClusterActors:
         return len(owed)
 
 
-def send_images(actors: ClusterActors, image_ids: list[int], batch: int = 1000) -> None:
-    """One message per image id, a batch at a time.
+def _image_actor_name(priority: str) -> str:
+    """The normal actor keeps the first version's name, so its queued messages still run."""
+    return PROCESS_IMAGE_ACTOR if priority == NORMAL else f"{PROCESS_IMAGE_ACTOR}_{priority}"
+
+
+def send_images(
+    actors: ClusterActors, image_ids: list[int], priority: str = NORMAL, batch: int = 1000
+) -> None:
+    """One message per image id on the queue of ``priority``, a batch at a time.
 
     Raises:
         BrokerError: Redis stopped answering (the messages sent so far stay queued).
     """
+    actor = actors.images[priority]
     for first in range(0, len(image_ids), batch):
         try:
             for image_id in image_ids[first : first + batch]:
-                actors.process.send(image_id)
+                actor.send(image_id)
         except redis.RedisError as error:
             raise BrokerError(f"the broker stopped answering ({error})") from None
         logger.info("sent %s of %s images", min(first + batch, len(image_ids)), len(image_ids))

@@ -19,12 +19,14 @@ from peewee import fn
 from imgdesk.core import states
 from imgdesk.core.db import (
     ImageRow,
+    KeyValue,
     ProductRow,
     RequestRow,
     db,
     open_database_url,
     translate_errors,
 )
+from imgdesk.core.errors import CANCELLED_MESSAGE, ErrorCode
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.records import FINAL_REQUEST_STATES, RequestInfo
@@ -35,6 +37,11 @@ from imgdesk.core.webhook import build_payload, encode_body, same_result
 _UNFINISHED = [str(state) for state in states.UNFINISHED]
 _FINAL_IMAGE = [str(states.ImageStatus.DONE), str(states.ImageStatus.FAILED)]
 _OPEN_REQUEST = [str(states.RequestStatus.PENDING), str(states.RequestStatus.PROCESSING)]
+# The KeyValue row that pauses the whole cluster ("1"); no row, or any other value: running.
+PAUSED_KEY = "cluster_paused"
+# Request priorities (SPEC 11), highest first; a request without one (NULL) is normal.
+PRIORITIES = ("high", "normal", "low")
+NORMAL = "normal"
 
 
 def open_shared_database(url: str) -> None:
@@ -66,6 +73,7 @@ class ImageWork:
     request_status: str
     output: OutputSettings
     storage: StorageChoice
+    priority: str = NORMAL
 
     @property
     def finished(self) -> bool:
@@ -100,6 +108,7 @@ class ClusterStore:
                 RequestRow.status.alias("request_status"),
                 RequestRow.output_settings,
                 RequestRow.storage,
+                RequestRow.priority,
             )
             .join(ProductRow, on=(ProductRow.id == ImageRow.product))
             .switch(ImageRow)
@@ -122,6 +131,7 @@ class ClusterStore:
             request_status=row["request_status"],
             output=OutputSettings.from_dict(json.loads(row["output_settings"])),
             storage=StorageChoice.from_dict(json.loads(row["storage"])),
+            priority=row["priority"] or NORMAL,
         )
 
     def claim_image(self, work: ImageWork) -> int | None:
@@ -273,3 +283,64 @@ class ClusterStore:
         """True once the request is completed or failed."""
         row = RequestRow.get_or_none(RequestRow.id == request_id)
         return row is not None and row.status in FINAL_REQUEST_STATES
+
+    # -- cancel, retry, pause from any machine ----------------------------------------------
+
+    def cancel_request(self, request_id: str) -> int:
+        """Fail the request's unfinished images with ``cancelled``; returns how many.
+
+        Images in flight too: the worker's result write is conditional on an unfinished
+        state, so a download that ends after this stores nothing and the image stays cancelled.
+        """
+        return Repository().fail_unfinished(request_id, ErrorCode.CANCELLED, CANCELLED_MESSAGE)
+
+    def retry_request(self, request_id: str) -> int:
+        """Put the request's failed images back to pending (cancelled ones too); how many."""
+        return Repository().reset_failed(request_id)
+
+    def images_waiting(self, request_id: str) -> list[int]:
+        """The first pending image of each URL of the request: the messages ``retry`` sends.
+
+        Images in flight are left out: their worker's message is still unacknowledged, and
+        the broker hands it to another worker if that one died.
+        """
+        query = (
+            ImageRow.select(fn.MIN(ImageRow.id).alias("first"))
+            .where(
+                (ImageRow.request == request_id)
+                & (ImageRow.status == str(states.ImageStatus.PENDING))
+            )
+            .group_by(ImageRow.url)
+        )
+        rows = cast(Iterable[dict[str, Any]], query.dicts())
+        return sorted(int(row["first"]) for row in rows)
+
+    def any_image_id(self, request_id: str) -> int | None:
+        """One image of the request: its message makes a worker finish the request if due."""
+        row = ImageRow.select(ImageRow.id).where(ImageRow.request == request_id).first()
+        return None if row is None else int(row.id)
+
+    def is_paused(self) -> bool:
+        """True while the cluster is paused: workers start no new image."""
+        row = KeyValue.get_or_none(KeyValue.key == PAUSED_KEY)
+        return row is not None and row.value == "1"
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the whole cluster (every request, every worker)."""
+        value = "1" if paused else "0"
+        KeyValue.insert(key=PAUSED_KEY, value=value).on_conflict(
+            conflict_target=[KeyValue.key], update={KeyValue.value: value}
+        ).execute()
+
+    # -- priorities ---------------------------------------------------------------------------
+
+    def set_priority(self, request_id: str, priority: str) -> None:
+        """Give the request a priority (one of PRIORITIES); its next messages go by it."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}")
+        RequestRow.update(priority=priority).where(RequestRow.id == request_id).execute()
+
+    def request_priority(self, request_id: str) -> str:
+        """The request's priority; normal for one without (recorded before priorities)."""
+        row = RequestRow.get_or_none(RequestRow.id == request_id)
+        return NORMAL if row is None or row.priority is None else str(row.priority)

@@ -45,7 +45,7 @@ from imgdesk.core.states import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The models' database: the SQLite file (open_database) or a PostgreSQL database
 # (open_database_url). One database per process, like Vorta's store. Typed as the Database
@@ -110,6 +110,9 @@ class RequestRow(BaseModel):
     # Seconds it had images in flight (schema 4): its time and speed leave out pauses,
     # waits and the days between a run and its retry.
     active_s = FloatField(default=0.0, constraints=[SQL("DEFAULT 0")])
+    # high, normal or low (schema 5): higher ones are served first in the cluster (SPEC 11).
+    # None is normal, as every request recorded before.
+    priority = CharField(null=True)
     # Image counts kept by the image_counts trigger (schema 2), so reading a request's
     # progress is one row, not an aggregate over up to 300,000 images on every refresh.
     total_images = _counter()
@@ -352,6 +355,16 @@ def _create_postgres_schema(url: str) -> None:
         db.create_tables(TABLES, safe=True)
         row = KeyValue.get_or_none(KeyValue.key == "schema_version")
         version = int(row.value) if row else SCHEMA_VERSION
+        if version == 4:
+            # Schema 4 -> 5, the one upgrade a PostgreSQL database has seen: priorities.
+            db.execute_sql(  # type: ignore[no-untyped-call]
+                "ALTER TABLE request ADD COLUMN IF NOT EXISTS priority VARCHAR(255)"
+            )
+            KeyValue.update(value=str(SCHEMA_VERSION)).where(
+                KeyValue.key == "schema_version"
+            ).execute()
+            logger.info("database schema at version %s", SCHEMA_VERSION)
+            version = SCHEMA_VERSION
         if version != SCHEMA_VERSION:
             raise DatabaseError(
                 f"The PostgreSQL database {db_postgres.where(url)} holds imgdesk schema "
@@ -597,6 +610,15 @@ def _add_active_time() -> None:
     )
 
 
+def _add_priority() -> None:
+    """Schema 4 -> 5: requests have a priority; those made before are normal (NULL)."""
+    columns = [column.name for column in db.get_columns("request")]
+    if "priority" not in columns:  # a database turned back by hand may keep it
+        db.execute_sql(  # type: ignore[no-untyped-call]
+            "ALTER TABLE request ADD COLUMN priority VARCHAR(255)"
+        )
+
+
 def _migrate() -> None:
     with db.atomic():
         db.create_tables(TABLES, safe=True)
@@ -615,6 +637,8 @@ def _migrate() -> None:
                 "ALTER TABLE request ADD COLUMN files_removed_at REAL"
             )
             _add_active_time()
+        if 1 <= version <= 4:
+            _add_priority()
         db.execute_sql(IMAGE_COUNTS_TRIGGER)  # type: ignore[no-untyped-call]
         if version < SCHEMA_VERSION:
             KeyValue.insert(

@@ -35,6 +35,10 @@ def http_code(status: int) -> str:
     return f"http_{status}"
 
 
+# What an image the user cancelled says, on this computer and in the cluster alike.
+CANCELLED_MESSAGE = "Cancelled by the user."
+
+
 class ImdeskError(Exception):
     """Base of every expected imgdesk failure."""
 

@@ -25,6 +25,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Sl
 from imgdesk.core.backoff import retry_delay
 from imgdesk.core.errors import (
     BUSY_RETRY_MS,
+    CANCELLED_MESSAGE,
     DatabaseBusyError,
     ErrorCode,
     ImageError,
@@ -37,7 +38,7 @@ from imgdesk.core.storage import Storage, output_file_name, storage_key
 from imgdesk.core.storage_choice import StorageChoice, StorageShelf
 from imgdesk.core.types import CachedOutput, ImageResult, ImageTask
 from imgdesk.engine.activity import DownloadProgress
-from imgdesk.engine.executor import CANCELLED_MESSAGE, CancelToken, ImageExecutor, QtPoolExecutor
+from imgdesk.engine.executor import CancelToken, ImageExecutor, QtPoolExecutor
 from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
 from imgdesk.engine.outputs import reconcile_outputs

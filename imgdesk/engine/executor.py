@@ -18,7 +18,7 @@ from typing import Protocol
 import requests
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from imgdesk.core.errors import ErrorCode, ImageError
+from imgdesk.core.errors import CANCELLED_MESSAGE, ErrorCode, ImageError
 from imgdesk.core.fetch import new_session
 from imgdesk.core.process import failed_result, process_image, reuse_pixel_memory
 from imgdesk.core.settings import Settings
@@ -27,7 +27,6 @@ from imgdesk.core.types import ImageResult, ImageTask
 
 logger = logging.getLogger(__name__)
 
-CANCELLED_MESSAGE = "Cancelled by the user."
 
 ResultCallback = Callable[[int, ImageResult], None]
 StageCallback = Callable[[int, str], None]

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,22 +147,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-
-
-@pytest.fixture
-def cluster(
-    request: pytest.FixtureRequest, tmp_path: Path, redis_server: RedisServer
-) -> Iterator[Cluster]:
-    """A cluster on a SQLite file (or, with ``indirect`` "postgresql", on PostgreSQL)."""
-    if getattr(request, "param", "sqlite") == "postgresql":
-        database_url = request.getfixturevalue("postgres_url")
-    else:
-        database_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    running = Cluster(tmp_path, redis_server, database_url)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def serve_images(server: HttpTestServer, count: int, delay_s: float) -> list[str]:

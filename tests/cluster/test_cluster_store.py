@@ -79,3 +79,63 @@ def test_only_one_worker_finishes_a_request(any_repository: Repository, tmp_path
     deliveries = Outbox().list_deliveries(request_id)
     assert [delivery.id for delivery in deliveries] == [first.delivery_id]
     assert store.latest_delivery_id(request_id) == first.delivery_id
+
+
+def test_an_image_cancelled_while_downloading_stays_cancelled(
+    any_repository: Repository, tmp_path: Path
+) -> None:
+    request_id = make_request(any_repository, tmp_path, ["http://a.test/1.png"])
+    store = ClusterStore()
+    (image_id,) = store.images_to_send(request_id)
+    work = store.load_image_work(image_id)
+    assert work is not None
+    assert store.claim_image(work) == 1  # a worker downloads it
+
+    assert store.cancel_request(request_id) == 1
+
+    assert store.store_final(work, DONE) == 0  # its download ends: the result is dropped
+    store.back_to_pending(work, {"error_code": "timeout"})  # nor does a retry revive it
+    (image,) = any_repository.list_images(request_id)
+    assert (image.status, image.error_code) == ("failed", "cancelled")
+    assert store.all_finished(request_id)
+    finished = store.finish_request(request_id, "", "", "")
+    assert finished is not None
+    assert (finished.request.status, finished.request.failed) == ("failed", 1)
+
+
+def test_retry_puts_failed_and_cancelled_images_back_and_lists_them_to_send(
+    any_repository: Repository, tmp_path: Path
+) -> None:
+    urls = ["http://a.test/1.png", "http://a.test/2.png", "http://a.test/2.png"]
+    request_id = make_request(any_repository, tmp_path, urls)
+    store = ClusterStore()
+    first, second = store.images_to_send(request_id)
+    work = store.load_image_work(first)
+    assert work is not None
+    store.claim_image(work)
+    store.store_final(work, DONE)
+    store.cancel_request(request_id)
+    store.finish_request(request_id, "", "", "")
+    assert store.request_finished(request_id)
+
+    assert store.retry_request(request_id) == 2  # the twins of the second URL
+
+    assert not store.request_finished(request_id)
+    assert store.images_waiting(request_id) == [second]  # one message for the two twins
+    request = any_repository.get_request(request_id)
+    assert request is not None and (request.status, request.done, request.failed) == (
+        "pending",
+        1,
+        0,
+    )
+
+
+def test_the_pause_flag_is_shared(any_repository: Repository) -> None:
+    store = ClusterStore()
+    assert not store.is_paused()
+    store.set_paused(True)
+    assert store.is_paused()
+    store.set_paused(True)  # twice is the same
+    assert store.is_paused()
+    store.set_paused(False)
+    assert not store.is_paused()

@@ -308,7 +308,7 @@ def test_a_schema_2_request_keeps_jpeg_at_the_quality_it_was_made_with(tmp_path:
     version = sqlite3.connect(path).execute(
         "SELECT value FROM key_value WHERE key = 'schema_version'"
     )
-    assert version.fetchone() == (str(SCHEMA_VERSION),) == ("4",)
+    assert version.fetchone() == (str(SCHEMA_VERSION),) == ("5",)
 
 
 def test_a_schema_3_request_stores_into_the_data_folder_as_it_did(tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_a_schema_1_database_gets_its_counters_filled(repo: Repository, data_dir
     repo.update_images({second: {"status": "failed"}})
     assert shown(repo, request_id) == (2, 1, 1, 0, 900, 300)
     version = db.execute_sql("SELECT value FROM key_value WHERE key = 'schema_version'")
-    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 4
+    assert int(version.fetchone()[0]) == SCHEMA_VERSION == 5
     [request] = repo.list_requests()
     assert request.output == OutputSettings()  # JPEG at the default quality, as it was made
 

@@ -1,0 +1,160 @@
+"""``retry``, ``cancel``, ``pause`` and ``resume`` on the cluster, from any machine (SPEC 11).
+
+The request lives in the shared database and its images are the workers' messages, so these
+commands only change the database and send messages: the workers do the rest. Every write
+is conditional on the images' states (see :mod:`imgdesk.core.cluster_store`), so a command
+racing a worker never undoes what the other did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from imgdesk.cli.commands import find_request, retry_output
+from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say
+from imgdesk.cli.parser import storage_choice_from
+from imgdesk.cli.reporter import Reporter
+from imgdesk.cli.submitting import Submitter
+from imgdesk.core.cluster_store import ClusterStore
+from imgdesk.core.csvio import check_output_path
+from imgdesk.core.errors import CsvFileError, DatabaseBusyError, ImdeskError
+from imgdesk.core.output import encoder_for
+from imgdesk.core.repository import Repository
+
+# A worker finishes a cancelled request when it takes the request's next message: soon,
+# unless every worker thread is in a download (those end as usual, and store nothing).
+CANCEL_WAIT_S = 5.0
+_POLL_S = 0.2
+# The workers' writes hold a shared SQLite file's lock in turns: wait for ours this long.
+BUSY_TRIES = 40
+BUSY_WAIT_S = 0.25
+
+_T = TypeVar("_T")
+
+
+def _when_free(call: Callable[[], _T]) -> _T:
+    """``call()``, tried again while the database is busy with the workers' writes."""
+    for _ in range(BUSY_TRIES - 1):
+        try:
+            return call()
+        except DatabaseBusyError:
+            time.sleep(BUSY_WAIT_S)
+    return call()
+
+
+def cmd_cancel_shared(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """Cancel a cluster request: its unfinished images fail with ``cancelled`` (SPEC 2).
+
+    The workers skip its remaining messages, and one of them finishes the request (its
+    output CSV, its webhook) once. With ``--broker`` one more message makes sure a worker
+    does so even when none of the request's messages is left. Exit 0 once it is cancelled
+    (or had finished already), 2 for an unknown id.
+    """
+    request = find_request(repo, options.request_id)
+    if request is None:
+        return EXIT_REJECTED
+    if request.finished:
+        say(
+            f"imgdesk: request {request.id} has already finished ({request.status}); nothing to do."
+        )
+        return EXIT_COMPLETED
+    store = ClusterStore()
+    cancelled = _when_free(lambda: store.cancel_request(request.id))
+    if options.broker:
+        image_id = store.any_image_id(request.id)
+        submitter = Submitter.connect(options.broker, repo)
+        if submitter is not None and image_id is not None:
+            submitter.send([image_id], store.request_priority(request.id))
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    while not store.request_finished(request.id) and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+    current = repo.get_request(request.id)
+    if current is None:
+        say(f"imgdesk: request {request.id} was deleted meanwhile.")
+        return EXIT_COMPLETED
+    if not current.finished:
+        say(
+            f"imgdesk: cancelled {cancelled} unfinished images of request {request.id}; the "
+            "workers finish the request (its output CSV and webhook) once a thread is free "
+            f"(downloads under way end first, and store nothing); imgdesk retry {request.id} "
+            "resumes it."
+        )
+        return EXIT_COMPLETED
+    say(
+        f"imgdesk: cancelled request {request.id} ({cancelled} unfinished images cancelled): "
+        f"{current.status}, {current.done} done, {current.failed} failed of {current.total}; "
+        f"imgdesk retry {request.id} resumes it."
+    )
+    return EXIT_COMPLETED
+
+
+def cmd_retry_shared(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """Retry a cluster request: failed images back to pending, sent, followed like ``process``.
+
+    Pending images are sent again too (a submitter killed before it sent them all); images
+    in flight are left to the broker, which redelivers a dead worker's messages.
+    """
+    if not options.broker:
+        say("imgdesk: retry on the cluster needs --broker redis://... (or IMGDESK_BROKER_URL).")
+        return EXIT_REJECTED
+    request = find_request(repo, options.request_id)
+    if request is None:
+        return EXIT_REJECTED
+    encoder_for(request.output.format)
+    storage = storage_choice_from(options)
+    input_path = Path(request.csv_path) if request.csv_path else None
+    output = options.output or retry_output(request, input_path)
+    if output is not None:
+        try:
+            check_output_path(output, input_path)
+        except CsvFileError as error:
+            say(f"imgdesk: {error.message}")
+            return EXIT_REJECTED
+    submitter = Submitter.connect(options.broker, repo)
+    if submitter is None:
+        return EXIT_REJECTED
+    if storage is not None:
+        repo.set_request_storage(request.id, storage)
+    store = ClusterStore()
+    retried = _when_free(lambda: store.retry_request(request.id))
+    image_ids = store.images_waiting(request.id)
+    if not image_ids and not store.request_finished(request.id):
+        # Nothing to send, yet unfinished: one message makes a worker finish it if it is due.
+        nudge = store.any_image_id(request.id)
+        image_ids = [] if nudge is None else [nudge]
+    if not options.json:
+        shown = output or "the request's folder in the storage"
+        say(f"imgdesk: retrying {retried} failed images of {request.id}; output: {shown}")
+    reporter = Reporter(options.json, sys.stdout, sys.stderr)
+    return submitter.run(request.id, output, repo.load_settings(), reporter, image_ids)
+
+
+def cmd_pause(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """Pause the cluster: workers start no new image until ``imgdesk resume``."""
+    return _set_paused(True)
+
+
+def cmd_resume(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """Resume the cluster after ``imgdesk pause``."""
+    return _set_paused(False)
+
+
+def _set_paused(paused: bool) -> int:
+    try:
+        _when_free(lambda: ClusterStore().set_paused(paused))
+    except ImdeskError as error:
+        say(f"imgdesk: {error}")
+        return EXIT_FAILED
+    if paused:
+        say(
+            "imgdesk: the cluster is paused: images in flight finish, no new one starts "
+            "(imgdesk resume --database ... goes on)."
+        )
+    else:
+        say("imgdesk: the cluster is resumed.")
+    return EXIT_COMPLETED
