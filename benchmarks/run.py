@@ -636,6 +636,7 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         rows=args.rows or base.rows,
         window_seconds=base.window_seconds,
         second_runs=args.second_runs or base.second_runs,
+        window_runs=base.window_runs,
     )
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     results = measure(mode, args)
