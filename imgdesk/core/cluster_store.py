@@ -226,7 +226,12 @@ class ClusterStore:
             error = f"{total - done} of {total} images failed." if failed else None
             claimed = (
                 RequestRow.update(
-                    status=str(status), error=error, finished_at=now, output_csv=output_csv or None
+                    status=str(status),
+                    error=error,
+                    finished_at=now,
+                    output_csv=output_csv or None,
+                    # No engine measures active time here: the time from its start counts.
+                    active_s=now - fn.COALESCE(RequestRow.started_at, now),
                 )
                 .where((RequestRow.id == request_id) & RequestRow.status.in_(_OPEN_REQUEST))
                 .execute()

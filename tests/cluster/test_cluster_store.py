@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from imgdesk.core.cluster_store import ClusterStore
 from imgdesk.core.csvio import read_catalogue
 from imgdesk.core.outbox import Outbox
@@ -74,6 +76,11 @@ def test_only_one_worker_finishes_a_request(any_repository: Repository, tmp_path
     second = store.finish_request(request_id, "file:///out.csv", "", "")
 
     assert first is not None and first.request.status == "completed"
+    assert first.request.started_at is not None and first.request.finished_at is not None
+    # Its time is the time from its start (no engine measures active time in the cluster).
+    assert first.request.duration_s == pytest.approx(
+        first.request.finished_at - first.request.started_at
+    )
     assert first.delivery_id is not None
     assert second is None
     deliveries = Outbox().list_deliveries(request_id)
