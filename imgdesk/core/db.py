@@ -349,6 +349,8 @@ def _create_postgres_schema(url: str) -> None:
     them create the schema while the others wait, then find it.
     """
     with db.atomic():
+        # The others wait as long as the creation takes, not the usual one-second lock wait.
+        db.execute_sql("SET LOCAL lock_timeout = '120s'")  # type: ignore[no-untyped-call]
         db.execute_sql(  # type: ignore[no-untyped-call]
             "SELECT pg_advisory_xact_lock(%s)", (db_postgres.SCHEMA_LOCK_KEY,)
         )
