@@ -15,15 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from imgdesk.cli.commands import find_request, retry_output
+from imgdesk.cli.commands import find_request, retry_plan
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say
-from imgdesk.cli.parser import storage_choice_from
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.submitting import Submitter
 from imgdesk.core.cluster_store import ClusterStore
-from imgdesk.core.csvio import check_output_path
-from imgdesk.core.errors import CsvFileError, DatabaseBusyError, ImdeskError
-from imgdesk.core.output import encoder_for
+from imgdesk.core.errors import DatabaseBusyError, ImdeskError
 from imgdesk.core.repository import Repository
 
 # A worker finishes a cancelled request when it takes the request's next message: soon,
@@ -102,19 +99,10 @@ def cmd_retry_shared(options: argparse.Namespace, repo: Repository, data_dir: Pa
     if not options.broker:
         say("imgdesk: retry on the cluster needs --broker redis://... (or IMGDESK_BROKER_URL).")
         return EXIT_REJECTED
-    request = find_request(repo, options.request_id)
-    if request is None:
+    plan = retry_plan(options, repo)
+    if plan is None:
         return EXIT_REJECTED
-    encoder_for(request.output.format)
-    storage = storage_choice_from(options)
-    input_path = Path(request.csv_path) if request.csv_path else None
-    output = options.output or retry_output(request, input_path)
-    if output is not None:
-        try:
-            check_output_path(output, input_path)
-        except CsvFileError as error:
-            say(f"imgdesk: {error.message}")
-            return EXIT_REJECTED
+    request, storage, output = plan
     submitter = Submitter.connect(options.broker, repo)
     if submitter is None:
         return EXIT_REJECTED

@@ -27,6 +27,7 @@ from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.retention import removed_notice
 from imgdesk.core.settings import Settings, check_http_url
+from imgdesk.core.storage_choice import StorageChoice
 from imgdesk.core.webhook import check_secret
 
 if TYPE_CHECKING:
@@ -120,11 +121,16 @@ def _checked_output(given: Path | None, input_path: Path) -> Path | None:
     return output
 
 
-def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
-    """``imgdesk retry``: failed images back to pending, then run the request to the end."""
+def retry_plan(
+    options: argparse.Namespace, repo: Repository
+) -> tuple[RequestInfo, StorageChoice | None, Path | None] | None:
+    """What ``retry`` (here or on the cluster) works on: the request, a new storage, the output.
+
+    None, after saying why, when the request is unknown or the output path is unusable.
+    """
     request = find_request(repo, options.request_id)
     if request is None:
-        return EXIT_REJECTED
+        return None
     # The request's own output settings: the database may come from another installation.
     encoder_for(request.output.format)
     storage = storage_choice_from(options)
@@ -135,7 +141,16 @@ def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> 
             check_output_path(output, input_path)
         except CsvFileError as error:
             say(f"imgdesk: {error.message}")
-            return EXIT_REJECTED
+            return None
+    return request, storage, output
+
+
+def cmd_retry(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
+    """``imgdesk retry``: failed images back to pending, then run the request to the end."""
+    plan = retry_plan(options, repo)
+    if plan is None:
+        return EXIT_REJECTED
+    request, storage, output = plan
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
 
     def begin(engine: Engine) -> None:
