@@ -346,6 +346,7 @@ def _check_whole_number(
 # (RST0-7, which belong to the scan) nor another 0xFF (a fill byte).
 _JPEG_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _JPEG_SOS, _JPEG_EOI, _JPEG_COM = 0xDA, 0xD9, 0xFE
+_SEARCH_STEP = 256 * 1024  # bytes searched per step: well under a millisecond with the GIL
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RST0-7 have no length
 # Start-of-frame markers (SOF0-15 without DHT, JPG and DAC): the frame's size and components.
 _JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -362,13 +363,28 @@ def jpeg_scan_bytes(data: bytes) -> int:
     while pos + 4 <= len(data) and data[pos] == 0xFF:
         marker = data[pos + 1]
         if marker == _JPEG_SOS:
-            end = data.find(b"\xff\xd9", pos)
+            end = _find_in_steps(data, b"\xff\xd9", pos)
             return end + 2 - pos if end >= 0 else 0
         if marker in _JPEG_STANDALONE or marker == 0xFF:
             pos += 1 if marker == 0xFF else 2
             continue
         pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     return 0
+
+
+def _find_in_steps(data: bytes, needle: bytes, start: int) -> int:
+    """``data.find(needle, start)``, a step at a time: other threads get the GIL in between.
+
+    A JPEG's scans are full of 0xFF bytes, so one search through a 5 MB photo holds the GIL
+    for milliseconds, while the window's thread waits to run.
+    """
+    step = _SEARCH_STEP
+    while start < len(data):
+        found = data.find(needle, start, start + step + len(needle) - 1)
+        if found >= 0:
+            return found
+        start += step
+    return -1
 
 
 def strip_jpeg_metadata(data: bytes) -> bytes | None:
