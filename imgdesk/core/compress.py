@@ -325,9 +325,10 @@ def _prepare_pixels(im: Image.Image) -> None:
     (``process.reuse_pixel_memory``) while holding the GIL: 3 ms for a 12-megapixel photo,
     in which no other thread runs Python; profiled under the window, two fifths of the time
     the GIL was held. ``Image.core.fill`` writes the same zeros with the GIL released. An
-    animation's frames are composed from the previous frame: Pillow keeps those.
+    animation's frames are composed from the previous frame: Pillow keeps those. Without
+    tiles there is nothing to decode, and ``load()`` must still refuse the file.
     """
-    if im._im is None and not getattr(im, "is_animated", False):
+    if im.tile and im._im is None and not getattr(im, "is_animated", False):
         im.im = Image.core.fill(im.mode, im.size, 0)  # type: ignore[attr-defined]
 
 

@@ -311,6 +311,10 @@ def test_importing_compress_makes_the_bomb_warning_an_error() -> None:
         images.make_png(64, 64, "RGB", "photo")[:-300],
         images.make_jpeg()[:20],
         images.make_png()[:30],
+        # No pixel data at all: Pillow opens it with nothing to decode.
+        b"\x89PNG\r\n\x1a\n"
+        + images.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + images.png_chunk(b"IEND", b""),
     ],
 )
 def test_damaged_files_are_bad_image(data: bytes) -> None:
