@@ -228,12 +228,7 @@ def _compress(
         draft_box = _decode_jpeg_scaled(im, output, encoder) if pillow_format == "JPEG" else None
         # A PNG's tRNS chunk counts only before the pixel data; load() reads the chunks after it.
         transparency = im.info.get("transparency")
-        # One decoder call for the whole body: Pillow releases the GIL inside each call and
-        # takes it back between them (64 KiB by default), where other threads hold it.
-        im.decodermaxblock = max(len(data), 65536)
-        if pillow_format in _FILLED_BY_DECODER:
-            _prepare_pixels(im)
-        im.load()  # the first frame of an animation; raises if the file is truncated
+        _decode(im, pillow_format, len(data))  # raises if the file is truncated
         icc_profile = im.info.get("icc_profile")
         if input_type == "image/png":
             _set_png_transparency(im, data, transparency)
@@ -318,7 +313,19 @@ def _shaped(
 _FILLED_BY_DECODER = frozenset({"JPEG", "PNG"})
 
 
-def _prepare_pixels(im: Image.Image) -> None:
+def _decode(im: ImageFile.ImageFile, pillow_format: str, size: int) -> None:
+    """Decode the pixels (an animation's first frame) with the GIL held as little as can be.
+
+    One decoder call for the whole body: Pillow releases the GIL inside each call and takes
+    it back between them (64 KiB by default), where other threads hold it.
+    """
+    im.decodermaxblock = max(size, 65536)
+    if pillow_format in _FILLED_BY_DECODER:
+        _prepare_pixels(im)
+    im.load()
+
+
+def _prepare_pixels(im: ImageFile.ImageFile) -> None:
     """Give the decoder its pixel memory zeroed with the GIL released.
 
     Pillow's own allocation in ``load()`` zeroes a block of its block cache
