@@ -12,7 +12,6 @@ from imgdesk.cli.parser import output_settings_from, priority_from, storage_choi
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.running import run_to_end
 from imgdesk.cli.submitting import Submitter
-from imgdesk.core.cluster_store import NORMAL, ClusterStore
 from imgdesk.core.csvio import (
     Catalogue,
     check_output_path,
@@ -23,6 +22,7 @@ from imgdesk.core.csvio import (
 from imgdesk.core.errors import CsvFileError, ImageError
 from imgdesk.core.output import encoder_for
 from imgdesk.core.paths import file_of_url
+from imgdesk.core.records import NORMAL
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.retention import removed_notice
@@ -72,8 +72,8 @@ def cmd_process(options: argparse.Namespace, repo: Repository, data_dir: Path) -
         storage=storage,
     )
     if priority != NORMAL:
-        # Kept with the request; only the cluster orders requests by it (SPEC 11).
-        ClusterStore().set_priority(request_id, priority)
+        # Kept with the request: the engine here and the cluster's workers serve it by it.
+        repo.set_priority(request_id, priority)
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
     reporter.created(request_id, catalogue, repo)
     if submitter is not None:

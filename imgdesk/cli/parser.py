@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from imgdesk import __version__
-from imgdesk.core.cluster_store import NORMAL, PRIORITIES
 from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.records import NORMAL, PRIORITIES
 from imgdesk.core.storage_choice import MAX_PRESIGN_EXPIRY_S, StorageChoice, parse_destination
 
 COMMANDS = (
@@ -68,6 +68,7 @@ def build_window_parser() -> argparse.ArgumentParser:
     add_global_options(parser)
     parser.add_argument("--version", action="version", version=f"imgdesk {__version__}")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE.csv")
+    _add_cluster_options(parser)  # the window on a cluster, whatever Settings > Processing says
     return parser
 
 
@@ -301,8 +302,8 @@ def _add_process_parser(sub: Any) -> None:
         "--priority",
         metavar="LEVEL",
         default=NORMAL,
-        help="high, normal or low: in the cluster, a higher request's images are served "
-        "first (default: normal)",
+        help="high, normal or low: a higher request's images are served first, on this "
+        "computer and in the cluster (default: normal)",
     )
     _add_output_options(process)
     _add_storage_options(process)

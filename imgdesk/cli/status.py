@@ -17,6 +17,7 @@ from imgdesk.cli.console import (
     shown_webhook_text,
 )
 from imgdesk.core.outbox import DeliveryInfo, Outbox
+from imgdesk.core.records import NORMAL
 from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 
@@ -50,8 +51,13 @@ def _write_request_list(out: TextIO, requests: list[RequestInfo], as_json: bool)
         out.write(
             f"{request.id}  {request.status:<10}  {request.done:>6} done  "
             f"{request.failed:>5} failed  {request.total:>6} total  "
-            f"{iso_time(request.created_at)}  {request.csv_name}\n"
+            f"{iso_time(request.created_at)}  {request.csv_name}{_priority_note(request)}\n"
         )
+
+
+def _priority_note(request: RequestInfo) -> str:
+    """``  (high priority)`` after a listed request, nothing for a normal one."""
+    return "" if request.priority == NORMAL else f"  ({request.priority} priority)"
 
 
 def _request_json(request: RequestInfo) -> dict[str, Any]:
@@ -59,6 +65,7 @@ def _request_json(request: RequestInfo) -> dict[str, Any]:
         "request_id": request.id,
         "csv_name": request.csv_name,
         "status": request.status,
+        "priority": request.priority,
         "error": shown_text(request.error),
         "total_images": request.total,
         "succeeded": request.done,
@@ -128,6 +135,8 @@ def _write_request_detail(
         f"settings  {request.output.describe()}\n"
         f"storage   {request.storage.describe()}\n"
     )
+    if request.priority != NORMAL:
+        out.write(f"priority  {request.priority}\n")
     if request.files_removed_at is not None:
         # imgdesk cleanup removed them: the rows below stay, their files do not.
         out.write(f"files     removed on {iso_time(request.files_removed_at)}\n")

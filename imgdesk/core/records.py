@@ -14,6 +14,15 @@ from imgdesk.core.storage_choice import StorageChoice
 
 FINAL_REQUEST_STATES = tuple(str(state) for state in states.FINISHED_REQUEST)
 
+# Request priorities (SPEC 11), highest first; a request recorded without one (NULL) is normal.
+PRIORITIES = ("high", "normal", "low")
+HIGH, NORMAL, LOW = PRIORITIES
+
+
+def priority_rank(priority: str) -> int:
+    """0 for high, 1 for normal, 2 for low: the lower rank is served first."""
+    return PRIORITIES.index(priority)
+
 
 @dataclass(frozen=True)
 class RequestInfo:
@@ -40,6 +49,7 @@ class RequestInfo:
     storage: StorageChoice = field(default_factory=StorageChoice)
     files_removed_at: float | None = None  # its stored files were cleaned up then
     active_s: float = 0.0  # seconds it had images in flight
+    priority: str = NORMAL  # one of PRIORITIES: higher requests are served first
 
     @property
     def pending(self) -> int:

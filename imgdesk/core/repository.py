@@ -48,6 +48,7 @@ from imgdesk.core.recording import RequestImport as RequestImport  # re-exported
 from imgdesk.core.recording import delete_request_rows
 from imgdesk.core.recording import prepare_rows as prepare_rows  # re-exported
 from imgdesk.core.records import FINAL_REQUEST_STATES as FINAL_REQUEST_STATES  # re-exported
+from imgdesk.core.records import NORMAL, PRIORITIES
 from imgdesk.core.records import ImageInfo as ImageInfo  # re-exported
 from imgdesk.core.records import RequestInfo as RequestInfo  # re-exported
 from imgdesk.core.settings import Settings
@@ -203,6 +204,7 @@ class Repository:
                 storage=StorageChoice.from_dict(json.loads(r.storage)),
                 files_removed_at=r.files_removed_at,
                 active_s=r.active_s,
+                priority=r.priority or NORMAL,
             )
             for r in query
         ]
@@ -449,6 +451,16 @@ class Repository:
         """Store the request's outputs in ``storage`` from now on (``retry --storage``)."""
         value = "{}" if storage.is_default else json.dumps(storage.to_dict())
         RequestRow.update(storage=value).where(RequestRow.id == request_id).execute()
+
+    def set_priority(self, request_id: str, priority: str) -> None:
+        """Serve the request by ``priority`` (one of PRIORITIES) from now on, here or on a cluster.
+
+        Raises:
+            ValueError: not one of PRIORITIES (the callers check what users type).
+        """
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}")
+        RequestRow.update(priority=priority).where(RequestRow.id == request_id).execute()
 
     def recover_interrupted(self, request_id: str | None = None) -> list[str]:
         """After a crash or quit: in-flight images go back to pending; returns unfinished requests.

@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer, Signal, Slot
 
-from imgdesk.core.backoff import retry_delay
 from imgdesk.core.errors import (
     BUSY_RETRY_MS,
     CANCELLED_MESSAGE,
@@ -31,6 +30,7 @@ from imgdesk.core.errors import (
     ImageError,
 )
 from imgdesk.core.output import OutputSettings
+from imgdesk.core.records import priority_rank
 from imgdesk.core.repository import UNFINISHED, ImageInfo, Repository
 from imgdesk.core.settings import Settings
 from imgdesk.core.states import ImageStatus, RequestStatus
@@ -42,6 +42,8 @@ from imgdesk.engine.executor import CancelToken, ImageExecutor, QtPoolExecutor
 from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
 from imgdesk.engine.outputs import reconcile_outputs
+from imgdesk.engine.priorities import RequestPriorities
+from imgdesk.engine.retries import retry_plan
 from imgdesk.engine.write_buffer import ImageEvent as ImageEvent  # re-exported: the signal's type
 from imgdesk.engine.writer import DatabaseWriter
 
@@ -118,6 +120,8 @@ def _new_job(
 class Engine(QObject):
     """Schedules every image of every started request, within the configured limits.
 
+    A higher request's images start first (``set_priority``); equals are served in turn.
+
     Signals:
         images_changed(str, list): a request's images whose stored state changed (coalesced).
         request_changed(str): a request's state or counts changed (coalesced).
@@ -165,7 +169,8 @@ class Engine(QObject):
         self._progress = DownloadProgress()
         _limit_heap_growth()
 
-        # One FIFO queue per host, served round-robin, so a big host cannot starve the others.
+        # One FIFO queue per host, served round-robin, so a big host cannot starve the others;
+        # a higher request's queues before a lower one's (SPEC 11).
         self._queues: HostQueues[_Job] = HostQueues()
         # Requests held because their output could not be written (disk full): their jobs wait
         # here until a probe finds room again.
@@ -192,6 +197,8 @@ class Engine(QObject):
         self._writer.request_changed.connect(self.request_changed)
         self._writer.image_finished.connect(self.image_finished)
         self._writer.database_lost.connect(self._on_database_lost)
+        self._priorities = RequestPriorities(repository, lambda: self._writer.lost is None, self)
+        self._priorities.stored.connect(self.request_changed)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -292,6 +299,7 @@ class Engine(QObject):
         vanished = self._check_output_files(request_id) if check_files else 0
         self._tokens.setdefault(request_id, CancelToken())
         self._outputs[request_id] = request.output
+        self._queues.set_rank(request_id, self._priorities.rank_of(request))
         self._feeds[request_id] = 0
         self._feed_page(request_id)
         logger.info(
@@ -341,15 +349,6 @@ class Engine(QObject):
             self._scheduled[image.id] = request_id
             self._outstanding[request_id] += 1
             self._enqueue(job)
-
-    def _feed_next(self) -> bool:
-        """Read a page of the first started request that is not held; False when none is left."""
-        for request_id in self._feeds:
-            if request_id not in self._held:
-                self._feed_page(request_id)
-                self._finish_if_done(request_id)
-                return True
-        return False
 
     def _check_output_files(self, request_id: str) -> int:
         """Match the request's outputs with its done rows; returns how many are redone."""
@@ -456,6 +455,14 @@ class Engine(QObject):
         self._repo.set_output_csv(request_id, location)
         self.request_changed.emit(request_id)
 
+    def set_priority(self, request_id: str, priority: str) -> None:
+        """Serve the request by ``priority`` from now on: its images not started go by it."""
+        if self._writer.lost is None:
+            self._priorities.set(request_id, priority)  # ValueError for an unknown one
+            if self.is_busy(request_id):
+                self._queues.set_rank(request_id, priority_rank(priority))
+            self._pump()
+
     def pause(self) -> None:
         """Stop starting new images; running ones finish."""
         if not self._paused:
@@ -506,24 +513,28 @@ class Engine(QObject):
 
         A few pages at most per call, so reading ahead never holds the GUI thread for long.
         """
-        for _page in range(FEED_PAGES_PER_PUMP):
+        for page in range(FEED_PAGES_PER_PUMP + 1):
             if self._paused or self._writer.lost is not None:
                 return
-            self._start_queued_jobs()
-            queued = len(self._queues)
-            if len(self._in_flight) >= self._settings.concurrency:
-                enough = queued >= FEED_LOW_WATER
-            else:
-                enough = queued >= FEED_MAX_QUEUED  # the queued jobs all wait for busy hosts
-            if enough or not self._feed_next():
+            # The next page read is the highest request's not held; of equals, the first's.
+            feed = self._queues.first_by_rank(r for r in self._feeds if r not in self._held)
+            self._start_queued_jobs(feed)
+            # Only jobs as high as that page count (lower ones wait for it anyway); while slots
+            # are free but every such job waits for its busy host, read further ahead.
+            full = len(self._in_flight) >= self._settings.concurrency
+            enough = FEED_LOW_WATER if full else FEED_MAX_QUEUED
+            if feed is None or page == FEED_PAGES_PER_PUMP:
                 return
-        self._start_queued_jobs()
+            if self._queues.queued_as_high_as(feed) >= enough:
+                return
+            self._feed_page(feed)
+            self._finish_if_done(feed)
 
-    def _start_queued_jobs(self) -> None:
-        """Start queued jobs while there are free slots, one host after another."""
+    def _start_queued_jobs(self, feed: str | None) -> None:
+        """Start queued jobs while slots are free, the highest first; none below ``feed``."""
         settings = self._settings
         for job in self._queues.start(
-            lambda: settings.concurrency - len(self._in_flight), settings.per_host_concurrency
+            lambda: settings.concurrency - len(self._in_flight), settings.per_host_concurrency, feed
         ):
             self._dispatch(job)
 
@@ -580,20 +591,10 @@ class Engine(QObject):
         self._pump()
 
     def _schedule_retry(self, job: _Job, result: ImageResult) -> None:
-        # The server's Retry-After was capped by the download already (a longer one fails).
-        settings = self._settings
-        delay = retry_delay(
-            job.attempt, settings.retry_base_delay_s, result.retry_after, settings.retry_after_cap_s
-        ).seconds
+        delay, waiting = retry_plan(result, job.attempt, self._settings)
         logger.info("retrying %s in %.1f s (attempt %s failed)", job.url, delay, job.attempt)
-        pending = {
-            "status": ImageStatus.PENDING,
-            "error_code": result.error_code,
-            "error": f"{result.error} Trying again in {delay:.0f} s.",
-            "http_status": result.http_status,
-        }
         for image_id in job.image_ids:
-            self._writer.write(job.request_id, image_id, **pending)
+            self._writer.write(job.request_id, image_id, **waiting)
         job.attempt += 1
 
         def requeue() -> None:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
 
-from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
 from PySide6.QtWidgets import QMenu, QStyle, QToolBar, QWidget
 
+from imgdesk.core.records import HIGH, LOW, NORMAL
 from imgdesk.core.repository import IMPORTING, ImageInfo, RequestInfo
 from imgdesk.core.states import ImageStatus
 
@@ -36,6 +37,7 @@ class Action(Enum):
     PAUSE = auto()
     CANCEL = auto()
     DELETE = auto()
+    PRIORITY = auto()  # a submenu: its slot reads the choice (WindowActions.chosen_priority)
     COPY_URL = auto()
     COPY_INPUT_URL = auto()
     OPEN_IMAGE = auto()
@@ -129,6 +131,10 @@ ACTION_SPECS: dict[Action, ActionSpec] = {
         _SP.SP_TrashIcon,
         "Forget the selected request (and, if you choose, delete its images)",
     ),
+    Action.PRIORITY: ActionSpec(
+        "Pr&iority",
+        tip="Serve the selected request's images before or after those of other requests",
+    ),
     Action.COPY_URL: ActionSpec(
         "&Copy Output URL",
         shortcuts=(QKeySequence.StandardKey.Copy,),
@@ -161,6 +167,9 @@ ACTION_SPECS: dict[Action, ActionSpec] = {
     Action.ABOUT: ActionSpec("&About imgdesk", menu_role=QAction.MenuRole.AboutRole),
 }
 
+# The Priority submenu's choices, highest first: the priority each sets and its words.
+PRIORITY_CHOICES = ((HIGH, "&High"), (NORMAL, "&Normal"), (LOW, "&Low"))
+
 # Where the actions show; None is a separator.
 # The Request menu, which the toolbar shows too.
 _REQUEST_COMMANDS: tuple[Action | None, ...] = (
@@ -177,7 +186,7 @@ MENU_BAR: tuple[tuple[str, tuple[Action | None, ...]], ...] = (
         (Action.OPEN, Action.EXPORT, Action.OPEN_FOLDER, None, Action.SETTINGS, None, Action.QUIT),
     ),
     ("&Edit", (Action.COPY_URL, Action.COPY_INPUT_URL, None, Action.FOCUS_SEARCH)),
-    ("&Request", _REQUEST_COMMANDS),
+    ("&Request", (*_REQUEST_COMMANDS, None, Action.PRIORITY)),
     ("&View", (Action.DASHBOARD,)),  # the toolbar's and the docks' toggles follow
     (
         "&Help",
@@ -197,6 +206,8 @@ TOOLBAR: tuple[Action | None, ...] = (
 REQUEST_MENU: tuple[Action | None, ...] = (
     Action.EXPORT,
     Action.OPEN_FOLDER,
+    None,
+    Action.PRIORITY,
     None,
     Action.RETRY_FAILED,
     Action.CANCEL,
@@ -248,7 +259,9 @@ class WindowActions:
 
     Args:
         window: the owner of the actions.
-        slots: what each action does when triggered; one for every key.
+        slots: what each action does when triggered; one for every key. The slot of
+            :attr:`Action.PRIORITY` runs when one of its choices is picked, and reads which
+            from :meth:`chosen_priority`.
     """
 
     def __init__(self, window: QWidget, slots: Mapping[Action, Callable[[], object]]) -> None:
@@ -257,7 +270,15 @@ class WindowActions:
         if missing:
             raise ValueError(f"no slot for {sorted(action.name for action in missing)}")
         self._window = window
-        self._actions = {key: self._create(ACTION_SPECS[key], slots[key]) for key in Action}
+        self._priorities = QActionGroup(window)  # exclusive: one priority is checked
+        self._actions = {
+            key: (
+                self._create_priority_menu(ACTION_SPECS[key], slots[key])
+                if key == Action.PRIORITY
+                else self._create(ACTION_SPECS[key], slots[key])
+            )
+            for key in Action
+        }
 
     def __getitem__(self, key: Action) -> QAction:
         """The action of ``key``."""
@@ -274,6 +295,11 @@ class WindowActions:
                 target.addSeparator()
             else:
                 target.addAction(action)
+
+    def chosen_priority(self) -> str:
+        """The priority checked in the Priority submenu (the one just picked, in its slot)."""
+        checked = self._priorities.checkedAction()
+        return NORMAL if checked is None else str(checked.data())
 
     def show_paused(self, paused: bool) -> None:
         """Turn the pause action into "Resume" while the engine is paused, and back."""
@@ -302,6 +328,7 @@ class WindowActions:
             Action.EXPORT: recorded,
             Action.OPEN_FOLDER: recorded,
             Action.DELETE: request is not None,
+            Action.PRIORITY: recorded,
             Action.RETRY_FAILED: request is not None and request.failed > 0,
             Action.CANCEL: request is not None and not request.finished,
             Action.RETRY_SELECTED: any(image.status == ImageStatus.FAILED for image in selected),
@@ -312,6 +339,24 @@ class WindowActions:
         }
         for key, enable in enabled.items():
             self._actions[key].setEnabled(enable)
+        priority = NORMAL if request is None else request.priority
+        for choice in self._priorities.actions():
+            choice.setChecked(choice.data() == priority)
+
+    def _create_priority_menu(self, spec: ActionSpec, slot: Callable[[], object]) -> QAction:
+        """The Priority submenu, one checkable choice a priority; its action opens it."""
+        menu = QMenu(spec.text, self._window)
+        for priority, text in PRIORITY_CHOICES:
+            choice = menu.addAction(text)
+            choice.setCheckable(True)
+            choice.setData(priority)
+            self._priorities.addAction(choice)
+        self._priorities.triggered.connect(lambda _choice: slot())
+        action = menu.menuAction()
+        action.setToolTip(spec.tip)
+        action.setStatusTip(spec.tip)
+        self._window.addAction(action)
+        return action
 
     def _create(self, spec: ActionSpec, slot: Callable[[], object]) -> QAction:
         action = QAction(spec.text, self._window)

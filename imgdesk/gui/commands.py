@@ -1,4 +1,4 @@
-"""What the user can do to requests and images: retry, pause, cancel, delete, copy, open.
+"""What the user can do to requests and images: retry, prioritise, pause, cancel, delete, copy.
 
 Each method does one command on what it is given (the window hands over the selection),
 through the engine, and says what happened in one status line (:attr:`message`), so the
@@ -16,6 +16,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QWidget
 
 from imgdesk.core.errors import ImdeskError
+from imgdesk.core.records import HIGH, LOW, NORMAL
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.states import ImageStatus, RequestStatus
 from imgdesk.engine.engine import Engine
@@ -26,6 +27,13 @@ from imgdesk.gui.output_reader import object_url
 from imgdesk.gui.widgets import DialogTracker
 
 logger = logging.getLogger(__name__)
+
+# What a request's new priority means, said when the user sets it (SPEC 11).
+_PRIORITY_MEANINGS = {
+    HIGH: "its images start before those of other requests",
+    NORMAL: "its images start in their turn",
+    LOW: "its images start after those of other requests",
+}
 
 
 def plural(count: int, noun: str) -> str:
@@ -99,6 +107,14 @@ class RequestCommands(QObject):
             return
         count = self._engine.retry(request.id)
         self.message.emit(f"Retrying {plural(count, 'failed image')} of {request.csv_name}.", 5000)
+
+    def set_priority(self, request: RequestInfo | None, priority: str) -> None:
+        """Serve a request's images not started yet by ``priority`` (running ones finish)."""
+        if request is None or request.priority == priority:
+            return
+        self._engine.set_priority(request.id, priority)
+        meaning = _PRIORITY_MEANINGS[priority]
+        self.message.emit(f"{request.csv_name} has {priority} priority: {meaning}.", 5000)
 
     def toggle_pause(self) -> None:
         """Pause all work (running images finish), or resume it."""

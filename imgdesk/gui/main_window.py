@@ -138,10 +138,12 @@ class MainWindow(QMainWindow):
         webhooks: WebhookSender | None = None,
         finisher: RequestFinisher | None = None,
         launcher: LauncherProgress | None = None,
+        outbox: Outbox | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """Build the window from its parts and load the requests."""
+        """Build the window from its parts and load the requests (``outbox``: the database's)."""
         super().__init__(parent)
+        self._outbox = outbox or Outbox()
         self._repo = repository
         self._engine = engine
         self._data_dir = data_dir
@@ -213,6 +215,9 @@ class MainWindow(QMainWindow):
             Action.PAUSE: commands.toggle_pause,
             Action.CANCEL: lambda: commands.cancel(self.current_request()),
             Action.DELETE: lambda: commands.delete(self.current_request()),
+            Action.PRIORITY: lambda: commands.set_priority(
+                self.current_request(), self._actions.chosen_priority()
+            ),
             Action.COPY_URL: lambda: commands.copy_output_urls(self.selected_images()),
             Action.COPY_INPUT_URL: lambda: commands.copy_input_urls(self.selected_images()),
             Action.OPEN_IMAGE: lambda: commands.open_image(self.images_pane.take_target_image()),
@@ -274,7 +279,9 @@ class MainWindow(QMainWindow):
         self.log_view = LogView(log_handler)
         self.log_dock = LogDock(self.log_view, self)
         # The outbox is only read here; the sender writes it.
-        self.webhook_panel = WebhookPanel(Outbox(), self._webhooks, lambda: self._engine.settings)
+        self.webhook_panel = WebhookPanel(
+            self._outbox, self._webhooks, lambda: self._engine.settings
+        )
         self.webhook_dock = WebhookDock(self.webhook_panel, self._qsettings, self)
         # Beside the log, full width: deliveries and attempts side by side fit there, where
         # the preview column would cramp them.

@@ -29,6 +29,7 @@ from PySide6.QtCore import (
 from imgdesk.core import states
 from imgdesk.core.errors import DatabaseBusyError, ErrorCode
 from imgdesk.core.pace import Pace, pace, time_left_text
+from imgdesk.core.records import NORMAL
 from imgdesk.core.repository import ImageInfo, Repository, RequestInfo
 from imgdesk.core.states import ImageStatus, RequestStatus, ShownState, shown_state
 from imgdesk.gui.formatting import (
@@ -531,8 +532,12 @@ class RequestsTableModel(RowsTableModel):
             return "\n".join(lines)
         if column == self.COL_STATE:
             if self.state_of(request) == ShownState.FAILED:
-                return request.error or STATE_LABELS[ShownState.FAILED]
-            return self._state_tip(request)
+                tip = request.error or STATE_LABELS[ShownState.FAILED]
+            else:
+                tip = self._state_tip(request)
+            if request.priority != NORMAL:
+                tip += f"\n{request.priority.capitalize()} priority"
+            return tip
         if column in (self.COL_COUNTS, self.COL_PROGRESS):
             cancelled = self.cancelled_of(request.id)
             return (
