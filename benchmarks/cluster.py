@@ -36,14 +36,11 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from benchmarks.corpus import ensure_corpus
 from benchmarks.formats import machine_load
@@ -57,8 +54,8 @@ from tests.services_redis import RedisServer
 
 THREADS = 5  # --threads of each worker: the original per-worker concurrency
 PER_HOST_LIMIT = 5  # imgdesk's default per-host limit, held across all workers
-# Enough hosts that 4 workers x 5 threads never wait for a host's slot: the limiter is keyed
-# by host name (imgdesk/cluster/actors.py), so each loopback address is a host of its own.
+# Enough hosts that 4 workers x 5 threads never wait for a host's slot: the slots are keyed
+# by host name (imgdesk/cluster/host_slots.py), so each loopback address is a host of its own.
 HOSTS = 8
 LATENCY_S = 0.2
 WORKER_COUNTS = (1, 2, 4)
@@ -97,16 +94,6 @@ QUICK = Plan(quick=True, min_run_s=3.0, repetitions=2, corpus_images=20, quiet_w
 # -- the services -----------------------------------------------------------------------------
 
 
-class _Folders:
-    """Stands in for pytest's ``tmp_path_factory`` where the Redis fixture makes its folder."""
-
-    def __init__(self, root: Path) -> None:
-        self._root = root
-
-    def mktemp(self, name: str) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self._root))
-
-
 @dataclass
 class Services:
     """A running Redis and PostgreSQL: fresh databases, an empty broker, their processes."""
@@ -116,14 +103,7 @@ class Services:
 
     def new_database(self) -> str:
         """The URL of a new empty database."""
-        name = f"imgdesk_bench_{uuid.uuid4().hex[:12]}"
-        admin = self.postgres.admin()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-        finally:
-            admin.close()
-        return self.postgres.url(name)
+        return self.postgres.create_database("imgdesk_bench")
 
     def transactions(self, url: str) -> int:
         """Transactions made in the database of ``url``, once its clients are gone.
@@ -153,13 +133,7 @@ class Services:
 
     def drop_database(self, url: str) -> None:
         """Drop the database of ``url`` (made by :meth:`new_database`)."""
-        name = url.rsplit("/", 1)[-1]
-        admin = self.postgres.admin()
-        try:
-            with admin.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        finally:
-            admin.close()
+        self.postgres.drop_database(url)
 
     def empty_broker(self) -> None:
         """Forget every queue, delayed message, heartbeat and host slot of earlier runs."""
@@ -186,26 +160,16 @@ def start_services(folder: Path) -> Iterator[Services]:
     Raises:
         RuntimeError: a server could not start (redis-server or PostgreSQL is missing).
     """
-    with (
-        _fixture(services_redis.redis_server, _Folders(folder)) as redis_service,
-        _fixture(services_pg.postgres_server) as postgres_service,
-    ):
-        yield Services(redis_service, postgres_service)
-
-
-@contextlib.contextmanager
-def _fixture(fixture: Any, *args: Any) -> Iterator[Any]:
-    """Run a pytest generator fixture outside pytest: its value, then its clean-up."""
-    generator = fixture.__wrapped__(*args)
+    redis_folder = Path(tempfile.mkdtemp(prefix="redis-", dir=folder))
+    redis_service = services_redis.start_redis(redis_folder)
     try:
-        value = next(generator)
-    except (pytest.fail.Exception, pytest.skip.Exception) as error:
-        raise RuntimeError(str(error)) from None
-    try:
-        yield value
+        postgres_service = services_pg.start_postgres()
+        try:
+            yield Services(redis_service, postgres_service)
+        finally:
+            services_pg.stop_postgres(postgres_service)
     finally:
-        with contextlib.suppress(StopIteration):
-            next(generator)
+        services_redis.stop_redis(redis_service)
 
 
 def _children(parent: int) -> list[int]:

@@ -47,6 +47,7 @@ class PostgresServer:
     password: str
     folder: Path
     pid: int
+    bin_dir: Path
 
     def url(self, database: str) -> str:
         """The ``postgresql://`` URL of one of its databases."""
@@ -57,6 +58,31 @@ class PostgresServer:
         connection = psycopg2.connect(self.url("postgres"))
         connection.autocommit = True
         return connection
+
+    def create_database(self, prefix: str = "imgdesk") -> str:
+        """A new empty database (``prefix_`` and a random suffix); its URL."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        admin = self.admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+        finally:
+            admin.close()
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop the database of ``url`` (made by :meth:`create_database`), clients or not."""
+        name = url.rsplit("/", 1)[-1]
+        admin = self.admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            admin.close()
+
+
+class ServiceUnavailableError(RuntimeError):
+    """The private server cannot be started here (PostgreSQL is missing or it failed)."""
 
 
 def _postgres_bin() -> Path | None:
@@ -71,14 +97,6 @@ def _postgres_bin() -> Path | None:
         return tuple(int(part) for part in bin_dir.parent.name.split(".") if part.isdigit())
 
     return max(found, key=version) if found else None
-
-
-def _service_unavailable(reason: str) -> None:
-    """Fail with ``reason``, or skip with it when IMGDESK_SKIP_SERVICES=1 says so."""
-    if os.environ.get("IMGDESK_SKIP_SERVICES") == "1":
-        print(f"skipping the PostgreSQL tests (IMGDESK_SKIP_SERVICES=1): {reason}")
-        pytest.skip(f"IMGDESK_SKIP_SERVICES=1: {reason}")
-    pytest.fail(reason, pytrace=False)
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -108,19 +126,29 @@ def _run(command: list[str]) -> None:
         raise RuntimeError(f"{command[0]} failed ({done.returncode}): {done.stderr.strip()}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A private PostgreSQL server for the whole session, stopped by PID at its end."""
+def start_postgres() -> PostgresServer:
+    """A private PostgreSQL server in a new temporary folder, on a free 127.0.0.1 port.
+
+    Raises:
+        ServiceUnavailableError: PostgreSQL is not installed, or its server did not start.
+    """
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        _service_unavailable(
+        raise ServiceUnavailableError(
             f"PostgreSQL's initdb and pg_ctl are not under {POSTGRES_ROOT}/<version>/bin: "
             "install the Debian package postgresql (apt-get install postgresql)"
         )
-        raise AssertionError("unreachable")
     # Not under pytest's tmp_path: its parents are private to us, the server user could not
     # enter them.
     folder = Path(tempfile.mkdtemp(prefix="imgdesk-pg-"))
+    try:
+        return _start_in(folder, bin_dir)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ServiceUnavailableError(f"PostgreSQL did not start: {error}") from None
+
+
+def _start_in(folder: Path, bin_dir: Path) -> PostgresServer:
     data, sockets = folder / "data", folder / "sockets"
     sockets.mkdir()
     password = secrets.token_hex(8)
@@ -133,21 +161,15 @@ def postgres_server() -> Iterator[PostgresServer]:
     _run(
         [
             str(bin_dir / "initdb"),
-            "--pgdata",
-            str(data),
-            "--username",
-            ROLE,
-            "--pwfile",
-            str(folder / "password"),
-            "--auth-host",
-            "scram-sha-256",
-            "--auth-local",
-            "trust",
-            "--encoding",
-            "UTF8",
+            "--pgdata", str(data),
+            "--username", ROLE,
+            "--pwfile", str(folder / "password"),
+            "--auth-host", "scram-sha-256",
+            "--auth-local", "trust",
+            "--encoding", "UTF8",
             "--no-sync",
         ]
-    )
+    )  # fmt: skip
     port = 0
     for _attempt in range(3):  # another program may take the free port first
         port = _free_port()
@@ -159,54 +181,71 @@ def postgres_server() -> Iterator[PostgresServer]:
             _run(
                 [
                     str(bin_dir / "pg_ctl"),
-                    "--pgdata",
-                    str(data),
-                    "--log",
-                    str(folder / "server.log"),
-                    "--options",
-                    options,
+                    "--pgdata", str(data),
+                    "--log", str(folder / "server.log"),
+                    "--options", options,
                     "--wait",
-                    "--timeout",
-                    "60",
+                    "--timeout", "60",
                     "start",
                 ]
-            )
+            )  # fmt: skip
             break
         except RuntimeError:
             if _attempt == 2:
                 raise
     pid = int((data / "postmaster.pid").read_text().split()[0])
-    server = PostgresServer("127.0.0.1", port, ROLE, password, folder, pid)
+    return PostgresServer("127.0.0.1", port, ROLE, password, folder, pid, bin_dir)
+
+
+def stop_postgres(server: PostgresServer) -> None:
+    """Stop the server (``pg_ctl stop -m immediate``, else SIGKILL by PID); remove its folder."""
+    stopped = subprocess.run(
+        _as_server_user(
+            [
+                str(server.bin_dir / "pg_ctl"),
+                "--pgdata", str(server.folder / "data"),
+                "-m", "immediate",
+                "stop",
+            ]
+        ),
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    if stopped.returncode != 0:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server.pid, signal.SIGKILL)
+    shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the whole session, stopped by PID at its end.
+
+    Without Debian's postgresql the tests fail saying so, or skip when
+    IMGDESK_SKIP_SERVICES=1.
+    """
+    try:
+        server = start_postgres()
+    except ServiceUnavailableError as error:
+        if os.environ.get("IMGDESK_SKIP_SERVICES") == "1":
+            print(f"skipping the PostgreSQL tests (IMGDESK_SKIP_SERVICES=1): {error}")
+            pytest.skip(f"IMGDESK_SKIP_SERVICES=1: {error}")
+        pytest.fail(str(error), pytrace=False)
     try:
         yield server
     finally:
-        stopped = subprocess.run(
-            _as_server_user(
-                [str(bin_dir / "pg_ctl"), "--pgdata", str(data), "-m", "immediate", "stop"]
-            ),
-            capture_output=True,
-            timeout=60,
-        )
-        if stopped.returncode != 0:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(folder, ignore_errors=True)
+        stop_postgres(server)
 
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of a fresh, empty database on the private server, dropped after the test."""
-    name = f"imgdesk_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server.admin()
+    url = postgres_server.create_database()
     try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-        yield postgres_server.url(name)
+        yield url
         close_database()
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
-        admin.close()
+        postgres_server.drop_database(url)
 
 
 @pytest.fixture

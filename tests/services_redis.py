@@ -45,23 +45,31 @@ def _ping(port: int) -> bool:
         return False
 
 
+class ServiceUnavailableError(RuntimeError):
+    """A private server cannot be started here (its program is missing or it failed)."""
+
+
 def redis_program() -> str:
-    """The ``redis-server`` executable; fails (or skips, when asked) the test without it."""
+    """The ``redis-server`` executable.
+
+    Raises:
+        ServiceUnavailableError: it is not installed.
+    """
     program = shutil.which("redis-server")
     if program is None:
-        why = "redis-server is not installed (Debian: apt-get install redis-server)"
-        if os.environ.get("IMGDESK_SKIP_SERVICES") == "1":
-            print(f"skipping: {why}; IMGDESK_SKIP_SERVICES=1")
-            pytest.skip(why)
-        pytest.fail(f"{why}; or set IMGDESK_SKIP_SERVICES=1 to skip the cluster tests")
+        raise ServiceUnavailableError(
+            "redis-server is not installed (Debian: apt-get install redis-server)"
+        )
     return program
 
 
-@pytest.fixture
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """A fresh Redis (no persistence) in a temp folder for one test."""
+def start_redis(folder: Path) -> RedisServer:
+    """A fresh ``redis-server`` (no persistence) on a free port, its files in ``folder``.
+
+    Raises:
+        ServiceUnavailableError: redis-server is missing or did not start (its log's end said).
+    """
     program = redis_program()
-    folder: Path = tmp_path_factory.mktemp("redis")
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -76,18 +84,43 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    server = RedisServer(f"redis://127.0.0.1:{port}/0", port, process)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not _ping(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_redis(server)
+            log_file = folder / "redis.log"
+            log = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+            raise ServiceUnavailableError(f"redis-server did not start on port {port}:\n{log}")
+        time.sleep(0.05)
+    return server
+
+
+def stop_redis(server: RedisServer) -> None:
+    """Stop the server by its PID: SIGTERM, then SIGKILL after 10 s."""
+    if server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGTERM)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not _ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                log = (folder / "redis.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"redis-server did not start on port {port}:\n{log}")
-            time.sleep(0.05)
-        yield RedisServer(f"redis://127.0.0.1:{port}/0", port, process)
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A fresh Redis (no persistence) in a temp folder for one test.
+
+    Without redis-server the test fails saying so, or skips when IMGDESK_SKIP_SERVICES=1.
+    """
+    try:
+        server = start_redis(tmp_path_factory.mktemp("redis"))
+    except ServiceUnavailableError as error:
+        if os.environ.get("IMGDESK_SKIP_SERVICES") == "1":
+            print(f"skipping: {error}; IMGDESK_SKIP_SERVICES=1")
+            pytest.skip(str(error))
+        pytest.fail(f"{error}; or set IMGDESK_SKIP_SERVICES=1 to skip the cluster tests")
+    try:
+        yield server
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_redis(server)

@@ -23,21 +23,20 @@ import dramatiq
 import redis
 import requests
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from imgdesk.cluster.broker import BrokerError
+from imgdesk.cluster.host_slots import HostSlots
 from imgdesk.core.backoff import retry_delay
 from imgdesk.core.cluster_store import NORMAL, PRIORITIES, ClusterStore, ImageWork
 from imgdesk.core.csvio import output_csv_name, write_output_rows
 from imgdesk.core.errors import DatabaseBusyError, ImageError
 from imgdesk.core.outbox import PENDING, Outbox
 from imgdesk.core.process import process_image
-from imgdesk.core.repository import Repository, result_columns
+from imgdesk.core.repository import Repository, cache_columns, result_columns
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import Storage, output_file_name, storage_key
 from imgdesk.core.storage_choice import StorageChoice, StorageShelf
-from imgdesk.core.types import ImageTask
+from imgdesk.core.types import ImageResult, ImageTask
 from imgdesk.core.webhook import ATTEMPT_TIMEOUT_S, DELIVERED, RETRY, post_once, url_origin
 
 logger = logging.getLogger(__name__)
@@ -59,9 +58,9 @@ DELIVER_WEBHOOK_ACTOR = "imgdesk_deliver_webhook"
 HOST_BUSY_DELAY_MS = 300
 # The cluster paused: the message comes back after this long (plus jitter), unclaimed.
 PAUSED_DELAY_MS = 3000
-# A per-host slot is kept this long after the last change of that host's count: longer than
-# a download's total deadline, so a slow download never loses its slot.
-HOST_SLOT_TTL_MS = 180_000
+# A worker reads the cluster's settings from the database at most this often: a change
+# reaches every worker within this time.
+SETTINGS_TTL_S = 5.0
 # A webhook claim outlives the attempt's deadline by this much (as the window's sender).
 WEBHOOK_CLAIM_GRACE_S = 30.0
 # A busy database (SQLite's lock): try again this many times, this long apart.
@@ -103,10 +102,13 @@ class WorkerContext:
         self.store = ClusterStore()
         self.repo = Repository()
         self.outbox = Outbox()
-        self.limiter_backend = RedisBackend(client=broker.client)
+        self.host_slots = HostSlots(broker.client)
         self._shelf = StorageShelf(data_dir)
         self._default_storage = storage
         self._sessions = threading.local()
+        self._settings: Settings | None = None
+        self._settings_read_at = 0.0
+        self._settings_lock = threading.Lock()
 
     def session(self) -> requests.Session:
         """This thread's HTTP session, reused for every image it fetches."""
@@ -121,8 +123,17 @@ class WorkerContext:
         return self._shelf.open(self._default_storage if choice.is_default else choice)
 
     def settings(self) -> Settings:
-        """The cluster's settings, as stored in the shared database (read per message)."""
-        return patiently(self.repo.load_settings)
+        """The cluster's settings, as stored in the shared database at most a few s ago.
+
+        Read again once :data:`SETTINGS_TTL_S` old, not per message: with the pause flag,
+        that read was two of a worker's ten statements per image.
+        """
+        with self._settings_lock:
+            now = time.monotonic()
+            if self._settings is None or now - self._settings_read_at >= SETTINGS_TTL_S:
+                self._settings = patiently(self.repo.load_settings)
+                self._settings_read_at = now
+            return self._settings
 
 
 def patiently(call: Callable[[], _T]) -> _T:
@@ -184,47 +195,51 @@ class ClusterActors:
         if work is None:
             logger.info("image %s is gone (its request was deleted); skipped", image_id)
             return
+        remaining: int | None = work.remaining
         if not work.finished:
-            if self._held_by_pause(context):
+            if self._held_by_pause(work.paused):
                 # Sent back unclaimed: no attempt counted, and no retry of Dramatiq's used.
                 delay = round(PAUSED_DELAY_MS * (1 + random.random()))
                 self.images[work.priority].send_with_options(args=(work.image_id,), delay=delay)
                 return
-            self._process(context, work)
+            remaining = self._process(context, work)
         # Also after a skip: the worker that stored the last image may have died before
         # finishing the request, and this redelivered message is what is left of it.
-        self._finish_if_done(context, work.request_id)
+        if remaining == 0:
+            self._finish(context, work.request_id)
 
-    def _held_by_pause(self, context: WorkerContext) -> bool:
-        """True while the cluster is paused (``imgdesk pause``), read per message."""
-        paused = patiently(context.store.is_paused)
+    def _held_by_pause(self, paused: bool) -> bool:
+        """True while the cluster is paused (``imgdesk pause``), read with each message."""
         if paused != self._seen_paused:
             self._seen_paused = paused
             logger.info("the cluster is %s", "paused: no new image starts" if paused else "resumed")
         return paused
 
-    def _process(self, context: WorkerContext, work: ImageWork) -> None:
+    def _process(self, context: WorkerContext, work: ImageWork) -> int | None:
+        """Download, compress and store one image; then the request's images left.
+
+        None when no final result was written: the image went back to the queue (a busy
+        host, a retry later) or another worker had stored it before the claim.
+        """
         settings = context.settings()
         host = (urlsplit(work.url).hostname or "").lower()
-        limiter = ConcurrentRateLimiter(  # type: ignore[no-untyped-call]
-            context.limiter_backend,
-            f"imgdesk-host:{host}",
-            limit=settings.per_host_concurrency,
-            ttl=HOST_SLOT_TTL_MS,
-        )
-        with limiter.acquire(raise_on_failure=False) as acquired:
-            if not acquired:
-                # The host serves its limit already, across all workers: come back shortly.
-                delay = round(HOST_BUSY_DELAY_MS * (1 + random.random()))
-                self.images[work.priority].send_with_options(args=(work.image_id,), delay=delay)
-                return
+        slot = context.host_slots.take(host, settings.per_host_concurrency)
+        if slot is None:
+            # The host serves its limit already, across all workers: come back shortly.
+            delay = round(HOST_BUSY_DELAY_MS * (1 + random.random()))
+            logger.debug("%s is at its limit; image %s again in %s ms", host, work.image_id, delay)
+            self.images[work.priority].send_with_options(args=(work.image_id,), delay=delay)
+            return None
+        try:
             attempt = patiently(lambda: context.store.claim_image(work))
             if attempt is None:
-                return  # stored by another worker meanwhile
+                return None  # stored by another worker meanwhile
             storage = context.storage(work.storage)
             name = output_file_name(
                 work.row_index + 1, work.product_name, work.position, work.output.extension
             )
+            # An earlier output of the URL under the same settings: asked "changed since?".
+            cache_key = settings.output_key(work.output)
             task = ImageTask(
                 image_id=work.image_id,
                 request_id=work.request_id,
@@ -232,25 +247,15 @@ class ClusterActors:
                 output_key=storage_key(work.request_id, name),
                 output=work.output,
                 attempt=attempt,
+                cached=work.cached.get(cache_key),
                 storage=work.storage,
             )
             result = process_image(task, settings, context.session(), storage)
+        finally:
+            context.host_slots.give_back(slot)
         if not result.ok and result.transient and attempt <= settings.max_retries:
-            # The server's Retry-After was capped by the download already (a longer one fails).
-            wait = retry_delay(
-                attempt, settings.retry_base_delay_s, result.retry_after, settings.retry_after_cap_s
-            ).seconds
-            logger.info("retrying %s in %.1f s (attempt %s failed)", work.url, wait, attempt)
-            columns = {
-                "error_code": result.error_code,
-                "error": f"{result.error} Trying again in {wait:.0f} s.",
-                "http_status": result.http_status,
-            }
-            patiently(lambda: context.store.back_to_pending(work, columns))
-            self.images[work.priority].send_with_options(
-                args=(work.image_id,), delay=round(wait * 1000)
-            )
-            return
+            self._retry_later(context, work, result, attempt, settings)
+            return None
         key = result.output_key
         path = storage.local_path(key) if key else None
         final = result_columns(
@@ -259,10 +264,13 @@ class ClusterActors:
             output_path=str(path) if path is not None else key,
             output_url=storage.url(key, settings.public_base_url) if key else None,
         )
-        stored = patiently(lambda: context.store.store_final(work, final))
+        reusable = result.ok and result.content_sha256 and key and result.input_type
+        cache_row = cache_columns(result, cache_key) if reusable else None
+        stored = patiently(lambda: context.store.store_final(work, final, cache_row))
         if result.ok:
             logger.info(
-                "done %s %s (%s -> %s bytes, %s+%s ms)",
+                "%s %s %s (%s -> %s bytes, %s+%s ms)",
+                "reused" if result.reused else "done",
                 work.request_id,
                 work.url,
                 result.input_bytes,
@@ -274,13 +282,37 @@ class ClusterActors:
             logger.warning(
                 "failed %s %s: %s %s", work.request_id, work.url, result.error_code, result.error
             )
-        if not stored:
+        if not stored.stored:
             logger.info("%s was stored by another worker already", work.url)
+        # Also after a store that changed nothing: a cancel may have finished every image.
+        return stored.remaining
 
-    def _finish_if_done(self, context: WorkerContext, request_id: str) -> None:
+    def _retry_later(
+        self,
+        context: WorkerContext,
+        work: ImageWork,
+        result: ImageResult,
+        attempt: int,
+        settings: Settings,
+    ) -> None:
+        """A transient failure: the image waits for its next attempt, its message delayed."""
+        # The server's Retry-After was capped by the download already (a longer one fails).
+        wait = retry_delay(
+            attempt, settings.retry_base_delay_s, result.retry_after, settings.retry_after_cap_s
+        ).seconds
+        logger.info("retrying %s in %.1f s (attempt %s failed)", work.url, wait, attempt)
+        columns = {
+            "error_code": result.error_code,
+            "error": f"{result.error} Trying again in {wait:.0f} s.",
+            "http_status": result.http_status,
+        }
+        patiently(lambda: context.store.back_to_pending(work, columns))
+        self.images[work.priority].send_with_options(
+            args=(work.image_id,), delay=round(wait * 1000)
+        )
+
+    def _finish(self, context: WorkerContext, request_id: str) -> None:
         """The request's last image is stored: write its CSV, finish it, send its webhook."""
-        if not patiently(lambda: context.store.all_finished(request_id)):
-            return
         request = patiently(lambda: context.repo.get_request(request_id))
         if request is None or request.finished:
             return

@@ -11,27 +11,31 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from imgdesk.core import states
 from imgdesk.core.db import (
     ImageRow,
     KeyValue,
+    OutputCache,
     ProductRow,
     RequestRow,
     db,
+    is_postgres,
     open_database_url,
     translate_errors,
 )
+from imgdesk.core.dialect import update_then_upsert_postgres
 from imgdesk.core.errors import CANCELLED_MESSAGE, ErrorCode
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.records import FINAL_REQUEST_STATES, RequestInfo
 from imgdesk.core.repository import Repository
 from imgdesk.core.storage_choice import StorageChoice
+from imgdesk.core.types import CachedOutput
 from imgdesk.core.webhook import build_payload, encode_body, same_result
 
 _UNFINISHED = [str(state) for state in states.UNFINISHED]
@@ -60,7 +64,14 @@ def open_shared_database(url: str) -> None:
 
 @dataclass(frozen=True)
 class ImageWork:
-    """What a worker needs to process one image, read in one query."""
+    """What a worker needs to process one image, read in one query.
+
+    Attributes:
+        remaining: the request's images not done or failed when read (its counters).
+        paused: whether the whole cluster was paused when read (``imgdesk pause``).
+        cached: earlier outputs of the URL, by :meth:`Settings.output_key` they were made
+            under, for a conditional GET (the engine's output cache, SPEC 3).
+    """
 
     image_id: int
     request_id: str
@@ -74,11 +85,27 @@ class ImageWork:
     output: OutputSettings
     storage: StorageChoice
     priority: str = NORMAL
+    remaining: int = 1
+    paused: bool = False
+    cached: dict[str, CachedOutput] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
         """True when nothing is left to do for the image (done, failed, or cancelled)."""
         return self.status not in _UNFINISHED
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """What :meth:`ClusterStore.store_final` did.
+
+    Attributes:
+        stored: images changed (the image and its twins); 0 when stored or cancelled before.
+        remaining: the request's images not done or failed after it, from its counters.
+    """
+
+    stored: int
+    remaining: int
 
 
 @dataclass(frozen=True)
@@ -94,8 +121,13 @@ class ClusterStore:
     """Reads and writes what the cluster's actors and submitter need."""
 
     def load_image_work(self, image_id: int) -> ImageWork | None:
-        """The image, its product and its request's settings; None when it is gone."""
-        row = (
+        """The image, its product, its request's settings and counters; None when it is gone.
+
+        One query for everything a message needs before its download: the pause flag and
+        the URL's earlier outputs (one row each, usually none) come along.
+        """
+        paused = KeyValue.select(KeyValue.value).where(KeyValue.key == PAUSED_KEY)
+        query = (
             ImageRow.select(
                 ImageRow.id,
                 ImageRow.request,
@@ -109,16 +141,24 @@ class ClusterStore:
                 RequestRow.output_settings,
                 RequestRow.storage,
                 RequestRow.priority,
+                (RequestRow.total_images - RequestRow.done_images - RequestRow.failed_images).alias(
+                    "remaining"
+                ),
+                paused.alias("paused"),
+                *(getattr(OutputCache, name).alias(f"cache_{name}") for name in _CACHE_FIELDS),
             )
             .join(ProductRow, on=(ProductRow.id == ImageRow.product))
             .switch(ImageRow)
             .join(RequestRow, on=(RequestRow.id == ImageRow.request))
+            .switch(ImageRow)
+            .join(OutputCache, JOIN.LEFT_OUTER, on=(OutputCache.url == ImageRow.url))
             .where(ImageRow.id == image_id)
             .dicts()
-            .first()
         )
-        if row is None:
+        rows = list(cast(Iterable[dict[str, Any]], query))
+        if not rows:
             return None
+        row = rows[0]
         return ImageWork(
             image_id=row["id"],
             request_id=row["request"],
@@ -132,6 +172,9 @@ class ClusterStore:
             output=OutputSettings.from_dict(json.loads(row["output_settings"])),
             storage=StorageChoice.from_dict(json.loads(row["storage"])),
             priority=row["priority"] or NORMAL,
+            remaining=int(row["remaining"]),
+            paused=row["paused"] == "1",
+            cached=dict(entry for entry in map(_cached_output, rows) if entry is not None),
         )
 
     def claim_image(self, work: ImageWork) -> int | None:
@@ -141,21 +184,17 @@ class ClusterStore:
         when the image is finished already: another worker stored it meanwhile.
         """
         now = time.time()
+        claim = ImageRow.update(
+            status=str(states.ImageStatus.DOWNLOADING),
+            attempts=ImageRow.attempts + 1,
+            updated_at=now,
+        ).where(_unfinished_twins(work))
+        if work.request_status == str(states.RequestStatus.PROCESSING) and is_postgres():
+            # The usual case, one statement: the request is under way already.
+            claimed = list(claim.returning(ImageRow.id, ImageRow.attempts).tuples().execute())
+            return _attempt_of(work, claimed)
         with db.atomic():
-            claimed = (
-                ImageRow.update(
-                    status=str(states.ImageStatus.DOWNLOADING),
-                    attempts=ImageRow.attempts + 1,
-                    updated_at=now,
-                )
-                .where(
-                    (ImageRow.request == work.request_id)
-                    & (ImageRow.url == work.url)
-                    & ImageRow.status.in_(_UNFINISHED)
-                )
-                .execute()
-            )
-            if not claimed:
+            if not claim.execute():
                 return None
             RequestRow.update(
                 status=str(states.RequestStatus.PROCESSING),
@@ -171,34 +210,39 @@ class ClusterStore:
         """A transient failure: the image (and its twins) wait for their next attempt."""
         ImageRow.update(
             status=str(states.ImageStatus.PENDING), updated_at=time.time(), **columns
-        ).where(
-            (ImageRow.request == work.request_id)
-            & (ImageRow.url == work.url)
-            & ImageRow.status.in_(_UNFINISHED)
-        ).execute()
+        ).where(_unfinished_twins(work)).execute()
 
-    def store_final(self, work: ImageWork, columns: dict[str, Any]) -> int:
-        """Record a final result for the image and its twins; returns how many rows changed.
+    def store_final(
+        self, work: ImageWork, columns: dict[str, Any], cache_row: dict[str, Any] | None = None
+    ) -> StoredResult:
+        """Record a final result for the image and its twins, and how many images are left.
 
         Only unfinished images change: a result applied twice changes nothing the second
-        time, and the database's counters count it once.
+        time, and the database's counters count it once. ``cache_row`` (an output a later
+        run may reuse) is stored along, only when the result was. ``remaining`` is read
+        after the result is in, from the request's counters, not counted: the worker whose
+        write came last reads 0 (the counting trigger holds the request's row until each
+        writer commits), so at least one finishes the request.
         """
-        return int(
-            ImageRow.update(updated_at=time.time(), **columns)
-            .where(
-                (ImageRow.request == work.request_id)
-                & (ImageRow.url == work.url)
-                & ImageRow.status.in_(_UNFINISHED)
+        now = time.time()
+        update = ImageRow.update(updated_at=now, **columns).where(_unfinished_twins(work))
+        cached = None if cache_row is None else {**cache_row, "updated_at": now}
+        if is_postgres():
+            stored = update_then_upsert_postgres(update, OutputCache, cached, _CACHE_CONFLICT)
+        else:
+            with db.atomic():
+                stored = int(update.execute())
+                if stored and cached is not None:
+                    OutputCache.insert(**cached).on_conflict_replace().execute()
+        remaining = (
+            RequestRow.select(
+                RequestRow.total_images - RequestRow.done_images - RequestRow.failed_images
             )
-            .execute()
+            .where(RequestRow.id == work.request_id)
+            .scalar()
         )
-
-    def all_finished(self, request_id: str) -> bool:
-        """True when no image of the request is pending or in flight."""
-        unfinished = ImageRow.select(ImageRow.id).where(
-            (ImageRow.request == request_id) & ImageRow.status.in_(_UNFINISHED)
-        )
-        return not unfinished.exists()
+        # A request deleted meanwhile has nothing left to finish.
+        return StoredResult(stored, 0 if remaining is None else int(remaining))
 
     def finish_request(
         self, request_id: str, output_csv: str, webhook_url: str, webhook_secret: str
@@ -349,3 +393,51 @@ class ClusterStore:
         """The request's priority; normal for one without (recorded before priorities)."""
         row = RequestRow.get_or_none(RequestRow.id == request_id)
         return NORMAL if row is None or row.priority is None else str(row.priority)
+
+
+# An output-cache row is one URL's output under one settings key.
+_CACHE_CONFLICT = ("url", "settings_key")
+# The output cache's columns a worker reads with an image, to build its CachedOutput.
+_CACHE_FIELDS = (
+    "settings_key",
+    "output_path",
+    "etag",
+    "last_modified",
+    "content_sha256",
+    "input_bytes",
+    "output_bytes",
+    "width",
+    "height",
+    "input_type",
+    "note",
+)
+
+
+def _cached_output(row: dict[str, Any]) -> tuple[str, CachedOutput] | None:
+    """The output-cache entry joined to an image's row, by settings key; None without one.
+
+    The cluster stores storage keys (``<request_id>/<file name>``); an absolute file path
+    (the rows of imgdesk 0.1) is left out.
+    """
+    key = row["cache_output_path"]
+    if row["cache_settings_key"] is None or key.startswith(("/", "\\")) or ":" in key[:3]:
+        return None
+    values = {name: row[f"cache_{name}"] for name in _CACHE_FIELDS[2:]}
+    return row["cache_settings_key"], CachedOutput(key=key, **values)
+
+
+def _unfinished_twins(work: ImageWork) -> Any:
+    """The image and its twins (the same URL in its request), while not finished."""
+    return (
+        (ImageRow.request == work.request_id)
+        & (ImageRow.url == work.url)
+        & ImageRow.status.in_(_UNFINISHED)
+    )
+
+
+def _attempt_of(work: ImageWork, claimed: list[tuple[int, int]]) -> int | None:
+    """The attempt of ``work``'s image among the (id, attempts) a claim returned."""
+    if not claimed:
+        return None
+    attempts = {image_id: count for image_id, count in claimed}
+    return int(attempts.get(work.image_id, max(attempts.values())))

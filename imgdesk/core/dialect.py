@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from peewee import SQL
+
 from imgdesk.core.db import ImageRow, OutputCache, RequestRow, db, is_postgres, translate_errors
 from imgdesk.core.recording import PreparedRows, RequestImport
 
@@ -127,6 +129,35 @@ def store_cache_postgres(cache_updates: Sequence[Mapping[str, Any]]) -> None:
             ),
         ),
     )
+
+
+def update_then_upsert_postgres(
+    update: Any, model: Any, row: Mapping[str, Any] | None, conflict: Sequence[str]
+) -> int:
+    """Run ``update``, then upsert ``row`` into ``model``'s table if it changed a row.
+
+    One statement, so one round trip: a cluster worker's result and its output-cache row.
+    The row's values are typed by their columns (INSERT ... SELECT resolves them so).
+
+    Returns:
+        The rows ``update`` changed.
+    """
+    if row is None:
+        return int(update.execute())
+    update_sql, params = update.returning(SQL("1")).sql()
+    fields = model._meta.fields
+    columns = [fields[name].column_name for name in row]
+    keys = [fields[name].column_name for name in conflict]
+    changes = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns if column not in keys)
+    sql = (
+        f"WITH changed AS ({update_sql}), cached AS ("
+        f"INSERT INTO {model._meta.table_name} ({', '.join(columns)}) "
+        f"SELECT {', '.join(['%s'] * len(columns))} WHERE EXISTS (SELECT 1 FROM changed) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {changes}) "
+        "SELECT COUNT(*) FROM changed"
+    )
+    cursor = db.execute_sql(sql, [*params, *row.values()])  # type: ignore[no-untyped-call]
+    return int(cursor.fetchone()[0])
 
 
 # The same rows as recording's SQLite statements, read from JSON arrays in their order.

@@ -98,7 +98,9 @@ class Cluster:
         """``--database`` and ``--broker`` of this cluster."""
         return ["--database", self.database_url, "--broker", self.broker_url]
 
-    def start_worker(self, threads: int = 3, processes: int = 1) -> subprocess.Popen[str]:
+    def start_worker(
+        self, threads: int = 3, processes: int = 1, *extra: str
+    ) -> subprocess.Popen[str]:
         """One ``imgdesk worker`` with its own data folder, storing into the shared folder."""
         number = len(self.workers) + 1
         log = self.tmp_path / f"worker{number}.log"
@@ -113,6 +115,7 @@ class Cluster:
                     "--processes", str(processes),
                     "--threads", str(threads),
                     "--heartbeat-timeout", "3",
+                    *extra,
                 ),
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
