@@ -48,7 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, rest = global_options.parse_known_args(args)
     if not rest or rest[0] not in COMMANDS:
         window_args = build_window_parser().parse_args(args)
-        return _open_window(window_args.data_dir, window_args.files, demo=False)
+        return _open_window(
+            window_args.data_dir,
+            window_args.files,
+            demo=False,
+            database_url=window_args.database,
+            broker_url=window_args.broker,
+        )
     options = parser.parse_args(args)
     if options.command == "demo":
         return _open_window(options.data_dir, [], demo=True, quit_when_done=options.quit_when_done)
@@ -153,8 +159,20 @@ def _apply_retention(repo: Repository, data_dir: Path) -> None:
 
 
 def _open_window(
-    data_dir: str | None, files: list[Path], demo: bool, quit_when_done: bool = False
+    data_dir: str | None,
+    files: list[Path],
+    demo: bool,
+    quit_when_done: bool = False,
+    database_url: str | None = None,
+    broker_url: str | None = None,
 ) -> int:
     from imgdesk.gui.app import run_window
 
-    return run_window(data_dir, files, demo=demo, quit_when_done=quit_when_done)
+    return run_window(
+        data_dir,
+        files,
+        demo=demo,
+        quit_when_done=quit_when_done,
+        database_url=database_url,
+        broker_url=broker_url,
+    )

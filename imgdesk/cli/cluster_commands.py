@@ -11,37 +11,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from imgdesk.cli.commands import find_request, retry_plan
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.submitting import Submitter
 from imgdesk.core.cluster_store import ClusterStore
-from imgdesk.core.errors import DatabaseBusyError, ImdeskError
+from imgdesk.core.errors import ImdeskError
 from imgdesk.core.repository import Repository
 
 # A worker finishes a cancelled request when it takes the request's next message: soon,
 # unless every worker thread is in a download (those end as usual, and store nothing).
 CANCEL_WAIT_S = 5.0
 _POLL_S = 0.2
-# The workers' writes hold a shared SQLite file's lock in turns: wait for ours this long.
-BUSY_TRIES = 40
-BUSY_WAIT_S = 0.25
-
-_T = TypeVar("_T")
-
-
-def _when_free(call: Callable[[], _T]) -> _T:
-    """``call()``, tried again while the database is busy with the workers' writes."""
-    for _ in range(BUSY_TRIES - 1):
-        try:
-            return call()
-        except DatabaseBusyError:
-            time.sleep(BUSY_WAIT_S)
-    return call()
 
 
 def cmd_cancel_shared(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
@@ -60,13 +43,20 @@ def cmd_cancel_shared(options: argparse.Namespace, repo: Repository, data_dir: P
             f"imgdesk: request {request.id} has already finished ({request.status}); nothing to do."
         )
         return EXIT_COMPLETED
+    from imgdesk.cluster import control  # here: a local run imports nothing of the cluster
+
     store = ClusterStore()
-    cancelled = _when_free(lambda: store.cancel_request(request.id))
-    if options.broker:
-        image_id = store.any_image_id(request.id)
-        submitter = Submitter.connect(options.broker, repo)
-        if submitter is not None and image_id is not None:
-            submitter.send([image_id], store.request_priority(request.id))
+    submitter = Submitter.connect(options.broker, repo) if options.broker else None
+    try:
+        cancelled = control.cancel_request(
+            store, submitter.actors if submitter is not None else None, request.id
+        )
+    except ImdeskError as error:  # the broker failed after the images were cancelled
+        say(
+            f"imgdesk: cancelled the unfinished images of request {request.id}, but no worker "
+            f"could be told ({error}); a worker finishes it with its next message."
+        )
+        return EXIT_COMPLETED
     deadline = time.monotonic() + CANCEL_WAIT_S
     while not store.request_finished(request.id) and time.monotonic() < deadline:
         time.sleep(_POLL_S)
@@ -108,18 +98,19 @@ def cmd_retry_shared(options: argparse.Namespace, repo: Repository, data_dir: Pa
         return EXIT_REJECTED
     if storage is not None:
         repo.set_request_storage(request.id, storage)
-    store = ClusterStore()
-    retried = _when_free(lambda: store.retry_request(request.id))
-    image_ids = store.images_waiting(request.id)
-    if not image_ids and not store.request_finished(request.id):
-        # Nothing to send, yet unfinished: one message makes a worker finish it if it is due.
-        nudge = store.any_image_id(request.id)
-        image_ids = [] if nudge is None else [nudge]
+    from imgdesk.cluster import control
+
+    try:
+        retried, _sent = control.retry_request(ClusterStore(), submitter.actors, request.id)
+    except ImdeskError as error:
+        say(f"imgdesk: {error}")
+        return EXIT_FAILED
     if not options.json:
         shown = output or "the request's folder in the storage"
         say(f"imgdesk: retrying {retried} failed images of {request.id}; output: {shown}")
     reporter = Reporter(options.json, sys.stdout, sys.stderr)
-    return submitter.run(request.id, output, repo.load_settings(), reporter, image_ids)
+    # Sent above: the submitter only follows the request.
+    return submitter.run(request.id, output, repo.load_settings(), reporter, image_ids=[])
 
 
 def cmd_pause(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
@@ -133,8 +124,10 @@ def cmd_resume(options: argparse.Namespace, repo: Repository, data_dir: Path) ->
 
 
 def _set_paused(paused: bool) -> int:
+    from imgdesk.cluster import control
+
     try:
-        _when_free(lambda: ClusterStore().set_paused(paused))
+        control.set_paused(ClusterStore(), paused)
     except ImdeskError as error:
         say(f"imgdesk: {error}")
         return EXIT_FAILED

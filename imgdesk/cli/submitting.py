@@ -62,6 +62,11 @@ class Submitter:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
 
+    @property
+    def actors(self) -> ClusterActors:
+        """The actors this submitter sends to (for :mod:`imgdesk.cluster.control`)."""
+        return self._actors
+
     @classmethod
     def connect(cls, broker_url: str, repo: Repository) -> Submitter | None:
         """A submitter on the broker; None (said in one sentence) when it cannot be used."""

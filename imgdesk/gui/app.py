@@ -36,11 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import cast
 
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, QSocketNotifier, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QDialog, QLabel, QMessageBox
 
 from imgdesk import __version__
 from imgdesk.core import handover
@@ -56,6 +57,7 @@ from imgdesk.core.paths import (
     resolve_data_dir,
     resource_path,
 )
+from imgdesk.core.redact import redact_url
 from imgdesk.core.repository import Repository
 from imgdesk.core.retention import remove_expired_files
 from imgdesk.core.secrets import load_secret
@@ -68,6 +70,12 @@ from imgdesk.engine.webhooks import WebhookSender
 from imgdesk.gui.crash import CrashHandler
 from imgdesk.gui.log_view import TailLogHandler
 from imgdesk.gui.main_window import MainWindow
+from imgdesk.gui.processing_page import (
+    BROKER_ENV,
+    DATABASE_ENV,
+    ProcessingChoice,
+    ProcessingPlace,
+)
 from imgdesk.gui.single_instance import HandoverServer, ask_window
 
 logger = logging.getLogger(__name__)
@@ -80,6 +88,7 @@ EXIT_REJECTED = 2  # an expected failure (an unusable data folder), as the comma
 EXIT_ALREADY_RUNNING = 2
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GUI_SWITCH_INTERVAL_S = 0.0003
+RESTART = -1  # _run_window's answer when Settings → Processing switched: open it again
 
 
 def choose_data_dir(explicit: str | None, qsettings: QSettings) -> Path:
@@ -291,6 +300,8 @@ def run_window(
     qsettings: QSettings | None = None,
     install_crash_handler: bool = True,
     quit_when_done: bool = False,
+    database_url: str | None = None,
+    broker_url: str | None = None,
 ) -> int:
     """Open the window (with ``files`` loaded) and run until it closes; returns the exit code.
 
@@ -304,6 +315,9 @@ def run_window(
         quit_when_done: with ``demo``, close the window once the sample request finished:
             exit 0 if it ended as designed (see :func:`imgdesk.demo.unplanned_outcomes`),
             else 1, with one line on stderr either way.
+        database_url: ``--database``: work on this cluster, whatever Settings → Processing
+            says (so does ``$IMGDESK_DATABASE_URL``).
+        broker_url: ``--broker``, as ``database_url``.
 
     Returns:
         0 once closed; 128 + the signal's number when closed by SIGTERM (143) or SIGINT (130);
@@ -313,16 +327,29 @@ def run_window(
     demo_folder = choose_demo_data_dir(data_dir) if demo else None
     folder = demo_folder or choose_data_dir(data_dir, qsettings)
     keep_demo_folder = False
+    place = ProcessingChoice(qsettings).in_use(None, database_url, broker_url)
+    # Named on the command line or in the environment: no other place will do.
+    explicit = bool(database_url or broker_url or os.environ.get(DATABASE_ENV))
+    explicit = explicit or bool(os.environ.get(BROKER_ENV))
     try:
-        return _run_window(
-            folder,
-            files,
-            demo,
-            demo_folder is not None,
-            qsettings,
-            install_crash_handler,
-            quit_when_done,
-        )
+        while True:
+            exit_code = _run_window(
+                folder,
+                files,
+                demo,
+                demo_folder is not None,
+                qsettings,
+                install_crash_handler,
+                quit_when_done,
+                ProcessingPlace() if demo else place,
+                fall_back=not explicit,
+            )
+            if exit_code != RESTART:
+                return exit_code
+            # Settings → Processing changed: the same window again, on the new choice.
+            place = ProcessingChoice(qsettings).in_use(None, database_url, broker_url)
+            files = []
+            logger.info("restarting the window to process on %s", place.mode)
     except ImdeskError as error:
         # Expected (an unusable data folder or database): its message says what to do.
         if logging.getLogger().hasHandlers():
@@ -353,7 +380,14 @@ def _run_window(
     qsettings: QSettings,
     install_crash_handler: bool,
     quit_when_done: bool,
+    place: ProcessingPlace,
+    fall_back: bool = True,
 ) -> int:
+    """Set up, run and tear down one window on ``place``; the exit code, or RESTART.
+
+    ``fall_back``: a saved cluster that cannot be reached opens the window on this computer
+    (saying so), where Settings → Processing can change the choice.
+    """
     # Whatever was set up is undone in reverse order, also when a step fails.
     undo = contextlib.ExitStack()
     try:
@@ -384,7 +418,6 @@ def _run_window(
             _refuse_folder_in_use(lock, folder)
             return EXIT_ALREADY_RUNNING
         undo.callback(lock.release)
-        open_database(database_path(folder))
         undo.callback(close_database)
         undo.callback(logger.info, "imgdesk stopped")
         # After the engine stopped (below), so its last signals still reach a live window.
@@ -392,27 +425,143 @@ def _run_window(
         # Stopped after the engine too: its downloads in flight go back to pending, not fail.
         demo_csv = _start_demo(folder, undo) if demo else None
 
-        repository = Repository()
-        engine, webhooks, finisher = _start_engine(repository, folder, undo)
-        window = _build_window(
-            repository, engine, webhooks, finisher, folder, qsettings, tail, log_path
+        ending = _Ending()
+        window, engine, webhooks = _open_window_on(
+            place, fall_back, folder, qsettings, tail, log_path, undo
         )
         windows.append(window)
+        _follow_choice(app, window, qsettings, ending)
         # While the lock is held: a second launch hands its files over instead of failing.
         handover_server = HandoverServer(folder, window.receive_files, window.cancel_by_id)
         handover_server.start()
         undo.callback(handover_server.close)
 
-        ending = _Ending()
         stop_signals.received.connect(lambda signum: _on_stop_signal(signum, ending, app, window))
-        if demo:
+        if demo and engine is not None:
             files = _load_demo(
-                app, window, engine, repository, demo_csv, files, quit_when_done, ending
+                app, window, engine, Repository(), demo_csv, files, quit_when_done, ending
             )
         _run_loop(app, window, webhooks, files, undo)
         return ending.exit_code
     finally:
         undo.close()
+
+
+def _open_window_on(
+    place: ProcessingPlace,
+    fall_back: bool,
+    folder: Path,
+    qsettings: QSettings,
+    tail: TailLogHandler,
+    log_path: Path,
+    undo: contextlib.ExitStack,
+) -> tuple[MainWindow, Engine | None, WebhookSender | None]:
+    """The window on the cluster or on this computer, with its engine (None on a cluster)."""
+    unreachable = None
+    if place.is_cluster:
+        try:
+            window, webhooks = _build_cluster_window(place, folder, qsettings, tail, log_path, undo)
+            return window, None, webhooks
+        except ImdeskError as error:
+            if not fall_back:
+                raise  # --database or IMGDESK_DATABASE_URL named it: nothing else will do
+            logger.warning("the cluster cannot be reached (%s): working here", error)
+            unreachable = error
+    open_database(database_path(folder))
+    repository = Repository()
+    engine, local_webhooks, finisher = _start_engine(repository, folder, undo)
+    window = _build_window(
+        repository, engine, local_webhooks, finisher, folder, qsettings, tail, log_path
+    )
+    if unreachable is not None:
+        _say_cluster_unreachable(window, unreachable)
+    return window, engine, local_webhooks
+
+
+def _follow_choice(
+    app: QApplication, window: MainWindow, qsettings: QSettings, ending: _Ending
+) -> None:
+    """A different Settings → Processing choice, once saved, restarts the window on it.
+
+    The choice is the window's child: the settings dialog over the window keeps it there.
+    """
+    choice = ProcessingChoice(qsettings, window)
+
+    def restart() -> None:
+        if ending.decide(RESTART):
+            _say("imgdesk: the processing place changed; the window opens again on it.")
+            # Once the settings dialog has closed.
+            QTimer.singleShot(0, lambda: _close_without_asking(app, window))
+
+    choice.changed.connect(restart)
+
+
+def _say_cluster_unreachable(window: MainWindow, error: ImdeskError) -> None:
+    """Say, without blocking the start, that this run works here instead of on the cluster."""
+    _say(f"imgdesk: {error} The window works on this computer this time.")
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "The cluster cannot be reached",
+        f"{error}\n\nThe window works on this computer this time; Settings → Processing "
+        "changes where requests are processed.",
+        QMessageBox.StandardButton.Ok,
+        window,
+    )
+    box.setObjectName("cluster_unreachable")
+    box.setModal(False)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    QTimer.singleShot(0, box.show)
+
+
+def _build_cluster_window(
+    place: ProcessingPlace,
+    folder: Path,
+    qsettings: QSettings,
+    tail: TailLogHandler,
+    log_path: Path,
+    undo: contextlib.ExitStack,
+) -> tuple[MainWindow, None]:
+    """The window on a cluster: the shared database, a :class:`ClusterFront` for an engine.
+
+    No webhook sender and no finisher here: the cluster's workers finish the requests and
+    deliver their webhooks (SPEC 11).
+    """
+    from imgdesk.core.cluster_store import open_shared_database
+    from imgdesk.gui.cluster_front import ClusterFront
+
+    open_shared_database(place.database_url)
+    settings = _load_settings(Repository())
+    access_key = settings.s3_access_key_id
+    storages = StorageShelf(folder, access_key, load_secret(access_key))
+    front = ClusterFront(place.broker_url, settings, storages)
+    undo.callback(front.shutdown)
+    engine = cast(Engine, front)  # the same surface, see imgdesk.gui.cluster_front
+    window = MainWindow(
+        front.repository,
+        engine,
+        folder,
+        qsettings,
+        log_handler=tail,
+        log_path=log_path,
+        outbox=front.outbox,  # the deliveries as last polled, like the requests
+    )
+    label = QLabel()
+    label.setObjectName("cluster_status")
+    label.setWordWrap(False)
+    window.statusBar().addPermanentWidget(label)
+
+    def show_connection(problem: str) -> None:
+        label.setText(problem or "Cluster")
+        label.setStyleSheet("color: #b91c1c;" if problem else "")
+        label.setToolTip(problem or f"Processing on the cluster ({redact_url(place.database_url)})")
+
+    show_connection("")
+    front.connection_changed.connect(show_connection)
+    front.images_listed.connect(window.images_model.load_more)
+    front.deliveries_changed.connect(lambda _request_id: window.webhook_panel.schedule_refresh())
+    front.start()
+    logger.info("the window works on the cluster (%s)", redact_url(place.database_url))
+    return window, None
 
 
 def _start_engine(
@@ -607,7 +756,7 @@ def _quit_when_demo_done(
 def _run_loop(
     app: QApplication,
     window: MainWindow,
-    webhooks: WebhookSender,
+    webhooks: WebhookSender | None,
     files: list[Path],
     undo: contextlib.ExitStack,
 ) -> None:
@@ -622,7 +771,8 @@ def _run_loop(
     app.setQuitOnLastWindowClosed(False)
 
     async def main() -> None:
-        webhooks.start()
+        if webhooks is not None:
+            webhooks.start()
         await closed.wait()
 
     window.show()
@@ -632,7 +782,8 @@ def _run_loop(
     window.load_files(list(files))
     with loop:
         loop.run_until_complete(main())
-        loop.run_until_complete(webhooks.stop())
+        if webhooks is not None:
+            loop.run_until_complete(webhooks.stop())
 
 
 def _delete_windows(app: QApplication, windows: list[MainWindow]) -> None:

@@ -41,6 +41,7 @@ from imgdesk.core.errors import SettingsError
 from imgdesk.core.output import ENCODERS, OutputSettings, encoder_for
 from imgdesk.core.settings import KNOWN_INPUT_TYPES, MIB, Settings, check_http_url
 from imgdesk.gui.formatting import format_bytes
+from imgdesk.gui.processing_page import add_place_box
 from imgdesk.gui.storage_page import StoragePage
 from imgdesk.gui.widgets import named
 
@@ -452,10 +453,7 @@ class SettingsDialog(QDialog):
         parent: QWidget | None,
         tester: WebhookTester | None,
     ) -> SettingsDialog:
-        """A dialog whose test button sends through ``tester`` and shows the answer reported.
-
-        Without a tester the test button stays disabled.
-        """
+        """A dialog whose test button sends through ``tester`` (None: disabled); answer shown."""
         if tester is None:
             return cls(settings, data_dir, parent)
         dialog: SettingsDialog | None = None
@@ -500,6 +498,7 @@ class SettingsDialog(QDialog):
         try:
             self._result = (self._collect(), self._collect_data_dir())
             self._storage.keep_secret()  # only once everything else is valid
+            self._place.keep()
         except SettingsError as error:
             self._show_error(str(error))
             return
@@ -511,6 +510,7 @@ class SettingsDialog(QDialog):
     def _processing_page(self) -> QWidget:
         page = QWidget()
         form = _form(page)
+        self._place = add_place_box(form, self.parentWidget())  # this computer, or a cluster
         for number in PROCESSING:
             self._add_number(form, page, number)
         types = named(QGroupBox(LABELS["allowed_types"]), "allowed_types")
