@@ -721,8 +721,11 @@ def _limit_heap_growth() -> None:
     """Glibc only: serve big blocks (decoded images) from mmap and give them back on free.
 
     Otherwise freed 16 MB decode buffers stay in per-thread heaps: measured 401 MB peak RSS
-    over 10,000 images, 195 MB with this.
+    over 10,000 images, 195 MB with this. Two malloc arenas, not eight per core, for the
+    pool's threads: each kept the freed 256 KiB reads of its downloads (302 -> 287 MB).
     """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB
+            libc.mallopt(-8, 2)  # M_ARENA_MAX
