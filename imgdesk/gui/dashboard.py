@@ -2,7 +2,9 @@
 
 Read-only and cheap: every refresh is four grouped queries (the savings per format add up the
 requests already read: a request writes one format), so it polls the database every
-two seconds while it is visible instead of listening to the engine. Images the user
+two seconds while it is visible instead of listening to the engine. The two error queries
+go over every image of the scope, so they run on a pool thread, one at a time (a refresh
+while one runs is folded into the next); the window never waits for them. Images the user
 cancelled are no failures (SPEC 7): they count in no error figure, and a request the user
 cancelled reads "Cancelled", as in the window.
 """
@@ -21,6 +23,7 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
+    QThreadPool,
     QTimer,
 )
 from PySide6.QtGui import QHideEvent, QShowEvent
@@ -49,6 +52,7 @@ from imgdesk.gui.formatting import (
     format_timestamp,
     savings_fraction,
 )
+from imgdesk.gui.loading import BackgroundTask, TaskRelay
 from imgdesk.gui.models import request_state_label
 from imgdesk.gui.widgets import named
 
@@ -289,6 +293,26 @@ def format_rows(requests: Sequence[RequestInfo]) -> list[StatsRow]:
     return rows
 
 
+@dataclass(frozen=True)
+class ErrorFigures:
+    """What the error tables show for one scope (a request, or all of them when None)."""
+
+    request_id: str | None
+    codes: list[tuple[str, int]]
+    hosts: list[tuple[str, int, int]]
+
+
+def read_error_figures(repository: Repository, request_id: str | None) -> ErrorFigures:
+    """Count the failed images per error code and per host (on a pool thread: slow reads).
+
+    Raises:
+        DatabaseError: the database refused the read.
+    """
+    codes = repository.error_counts(request_id)
+    hosts = repository.host_error_counts(request_id)
+    return ErrorFigures(request_id, codes, hosts)
+
+
 def _meaning(code: str) -> str:
     if code.startswith("http_"):
         return f"The server answered HTTP {code.removeprefix('http_')}"
@@ -300,9 +324,21 @@ class DashboardDialog(QDialog):
 
     Selecting a request narrows the error tables to it; with nothing selected they cover every
     request. Refreshes every two seconds while visible, and on demand.
+
+    Args:
+        repository: where the figures are read.
+        parent: the window.
+        pool: the thread pool the error tables are read on (the window's, so closing the
+            dialog never waits for a read); by default one of the dialog's own.
     """
 
-    def __init__(self, repository: Repository, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        parent: QWidget | None = None,
+        pool: QThreadPool | None = None,
+    ) -> None:
+        """Read nothing until shown or refreshed."""
         super().__init__(parent)
         self.setWindowTitle("imgdesk statistics")
         self.setModal(False)
@@ -320,14 +356,7 @@ class DashboardDialog(QDialog):
         )
         errors_view = _table(self._errors_model, "errors", 1, len(ERROR_COLUMNS) - 1)
         hosts_view = _table(self._hosts_model, "hosts", 1, 0)
-        # The formats in their usual order (JPEG, WebP, AVIF), as few rows as there are.
-        formats_view = _table(self._formats_model, "formats", None, 0)
-        rows = formats_view.verticalHeader()
-        formats_view.setMaximumHeight(
-            formats_view.horizontalHeader().sizeHint().height()
-            + len(ENCODERS) * rows.defaultSectionSize()
-            + 2 * formats_view.frameWidth()
-        )
+        formats_view = _formats_table(self._formats_model)
 
         self._summary = named(QLabel(), "summary")
         self._scope = named(QLabel(), "scope")
@@ -373,11 +402,22 @@ class DashboardDialog(QDialog):
         self._timer.timeout.connect(self.refresh)
         self._requests: list[RequestInfo] = []
         self._cancelled: dict[str, int] = {}
+        self._pool = pool or QThreadPool(self)
+        self._errors_relay = TaskRelay(self)
+        self._errors_relay.succeeded.connect(self._on_errors_read)
+        self._errors_relay.failed.connect(self._on_errors_failed)
+        self._errors_task_id = 0
+        self._errors_reading = False  # at most one read in flight
+        self._errors_wanted = False  # asked again while it ran: read once more after it
 
     def selected_request_id(self) -> str | None:
         """The request the error tables are narrowed to, if any."""
         rows = self._requests_view.selectionModel().selectedRows()
         return str(rows[0].data(KEY_ROLE)) if rows else None
+
+    def is_reading_errors(self) -> bool:
+        """True while the error tables wait for a read (or a read asked for meanwhile)."""
+        return self._errors_reading or self._errors_wanted
 
     def refresh(self) -> None:
         """Read the figures again, keeping the selected request selected."""
@@ -426,18 +466,48 @@ class DashboardDialog(QDialog):
         super().hideEvent(event)
 
     def _refresh_errors(self) -> None:
-        request_id = self.selected_request_id()
-        names = [r.csv_name for r in self._requests if r.id == request_id]
-        self._scope.setText(f"Errors of {names[0]}" if names else "Errors of all requests")
-        codes = self._repository.error_counts(request_id)
-        self._errors_model.set_rows(
-            [StatsRow(code, (code, count, _meaning(code))) for code, count in codes]
+        """Read the error tables of the selected scope in the background, one read at a time."""
+        if self._errors_reading:
+            self._errors_wanted = True
+            return
+        self._errors_reading = True
+        self._errors_wanted = False
+        self._errors_task_id += 1
+        task = BackgroundTask(
+            self._errors_relay,
+            self._errors_task_id,
+            read_error_figures,
+            self._repository,
+            self.selected_request_id(),
         )
-        hosts = self._repository.host_error_counts(request_id)
+        self._pool.start(task)
+
+    def _on_errors_read(self, _task_id: int, figures: object) -> None:
+        assert isinstance(figures, ErrorFigures)
+        if figures.request_id == self.selected_request_id():  # else the next read is wanted
+            self._show_errors(figures)
+        self._error_read_ended()
+
+    def _on_errors_failed(self, _task_id: int, error: object) -> None:
+        # The last rows stay; the next refresh tries again.
+        logger.warning("dashboard error tables not read: %s", error)
+        self._error_read_ended()
+
+    def _error_read_ended(self) -> None:
+        self._errors_reading = False
+        if self._errors_wanted:
+            self._refresh_errors()
+
+    def _show_errors(self, figures: ErrorFigures) -> None:
+        names = [r.csv_name for r in self._requests if r.id == figures.request_id]
+        self._scope.setText(f"Errors of {names[0]}" if names else "Errors of all requests")
+        self._errors_model.set_rows(
+            [StatsRow(code, (code, count, _meaning(code))) for code, count in figures.codes]
+        )
         self._hosts_model.set_rows(
             [
                 StatsRow(host, (host, failed, total, failed / total if total else None))
-                for host, failed, total in hosts
+                for host, failed, total in figures.hosts
             ]
         )
 
@@ -449,10 +519,18 @@ class DashboardDialog(QDialog):
                 return
 
     def _on_request_selection_changed(self, *_: object) -> None:
-        try:
-            self._refresh_errors()
-        except DatabaseError as error:
-            logger.warning("dashboard refresh failed: %s", error)
+        self._refresh_errors()
+
+
+def _formats_table(model: StatsTableModel) -> QTableView:
+    """The formats in their usual order (JPEG, WebP, AVIF), no taller than all of them."""
+    view = _table(model, "formats", None, 0)
+    view.setMaximumHeight(
+        view.horizontalHeader().sizeHint().height()
+        + len(ENCODERS) * view.verticalHeader().defaultSectionSize()
+        + 2 * view.frameWidth()
+    )
+    return view
 
 
 def _table(

@@ -1,8 +1,9 @@
 """The user's exports: a request's output CSV written where the user chooses, in the background.
 
 The window hands over the selected request; :class:`RequestExports` asks first when only
-part of it is done, asks where to write, writes the file on a pool thread and says how it
-went (a status line, or a message box when the file could not be written).
+part of it is done, asks where to write, then reads the request's data and writes the file
+on a pool thread (a big request, or a database on another machine, would freeze the window)
+and says how it went (a status line, or a message box when the file could not be written).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from imgdesk.core.csvio import Catalogue, write_output_csv
-from imgdesk.core.errors import DatabaseBusyError
+from imgdesk.core.csvio import write_output_csv
+from imgdesk.core.errors import DatabaseBusyError, DatabaseError, ImdeskError
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.retention import removed_notice
 from imgdesk.engine.engine import Engine
@@ -26,10 +27,17 @@ from imgdesk.gui.widgets import DialogTracker
 logger = logging.getLogger(__name__)
 
 
-def write_output_file(
-    path: Path, catalogue: Catalogue, outputs: dict[int, list[str | None]], neutralise: bool
-) -> None:
-    """Write an output CSV the user exports (a background task's positional call)."""
+def export_request(repository: Repository, request_id: str, path: Path, neutralise: bool) -> None:
+    """Read a request's catalogue and outputs, and write its output CSV to ``path``.
+
+    Runs on a pool thread: both steps take a while on a big request, and the read waits on
+    a database server that does not answer. The repository's connection is per thread.
+
+    Raises:
+        DatabaseError: the request could not be read.
+        ImageError: ``storage``, the file could not be written.
+    """
+    catalogue, outputs = repository.export_data(request_id)
     write_output_csv(path, catalogue, outputs, neutralise=neutralise)
 
 
@@ -37,9 +45,10 @@ class RequestExports(QObject):
     """Exports a request's output CSV to a file the user chooses (the Export action).
 
     Args:
-        repository: reads the request as stored now, and what its CSV holds.
+        repository: reads the request as stored now, and, on a pool thread, its CSV data.
         engine: its settings (formula neutralising) and the note of the CSV written.
-        pool: the thread pool the file is written on (the window waits for it at exit).
+        pool: the thread pool the data is read and the file written on (the window waits
+            for it at exit).
         dialogs: opens the questions and the failure message.
         qsettings: remembers the folder last exported to.
         data_dir: the data folder, where a first export is suggested.
@@ -97,14 +106,13 @@ class RequestExports(QObject):
         self._dialogs.open(question, answered)
 
     def export_to(self, request_id: str, path: Path) -> None:
-        """Write a request's output CSV to ``path``, in the background."""
-        catalogue, outputs = self._repo.export_data(request_id)
+        """Read a request and write its output CSV to ``path``, both in the background."""
         neutralise = self._engine.settings.neutralise_formulas
         self._next_export_id += 1
         task_id = self._next_export_id
         self._exports[task_id] = (request_id, path)
         task = BackgroundTask(
-            self._relay, task_id, write_output_file, path, catalogue, outputs, neutralise
+            self._relay, task_id, export_request, self._repo, request_id, path, neutralise
         )
         self._pool.start(task)
 
@@ -133,12 +141,21 @@ class RequestExports(QObject):
         if found is None:
             return
         request_id, path = found
-        logger.error("export of %s to %s failed: %s", request_id, path, error)
+        if isinstance(error, ImdeskError):
+            logger.error("export of %s to %s failed: %s", request_id, path, error)
+        else:  # a bug: its traceback goes to the log, the user still gets one sentence
+            logger.error("export of %s to %s failed", request_id, path, exc_info=error)  # type: ignore[arg-type]
         reason = getattr(error, "message", None) or str(error)
+        if not isinstance(error, ImdeskError):
+            detail = "imgdesk could not export it; the log says why."
+        elif isinstance(error, DatabaseError):
+            detail = f"The request could not be read: {reason}\n\nTry again in a moment."
+        else:
+            detail = f"{reason}\n\nChoose another folder or file name and try again."
         self._dialogs.show_message(
             self._parent,
             QMessageBox.Icon.Warning,
             "Export failed",
             f"{path.name} could not be written.",
-            f"{reason}\n\nChoose another folder or file name and try again.",
+            detail,
         )

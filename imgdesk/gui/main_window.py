@@ -522,7 +522,7 @@ class MainWindow(QMainWindow):
             )
 
     def _on_dashboard_triggered(self) -> None:
-        dialog = DashboardDialog(self._repo, self)
+        dialog = DashboardDialog(self._repo, self, pool=self._io_pool)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 

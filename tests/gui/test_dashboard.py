@@ -81,7 +81,13 @@ def dialog(qtbot: QtBot, data: Data) -> DashboardDialog:
     window = DashboardDialog(data.repo)
     qtbot.addWidget(window)
     window.refresh()
+    errors_read(qtbot, window)
     return window
+
+
+def errors_read(qtbot: QtBot, window: DashboardDialog) -> None:
+    """Wait until the error tables' background reads are over."""
+    qtbot.waitUntil(lambda: not window.is_reading_errors(), timeout=30_000)
 
 
 def view(window: DashboardDialog, name: str) -> QTableView:
@@ -113,10 +119,12 @@ def label(window: DashboardDialog, name: str) -> str:
     return found.text()
 
 
-def select(window: DashboardDialog, request_id: str) -> None:
+def select(qtbot: QtBot, window: DashboardDialog, request_id: str) -> None:
+    """Select a request and wait for its error tables."""
     requests = view(window, "requests")
     row = keys(window, "requests").index(request_id)
     requests.selectRow(row)
+    errors_read(qtbot, window)
 
 
 # -- repository queries -------------------------------------------------------------------
@@ -200,7 +208,7 @@ def test_errors_across_all_requests(dialog: DashboardDialog) -> None:
 def test_selecting_a_request_narrows_the_errors_and_all_requests_widens_them(
     dialog: DashboardDialog, data: Data, qtbot: QtBot
 ) -> None:
-    select(dialog, data.b)
+    select(qtbot, dialog, data.b)
     assert dialog.selected_request_id() == data.b
     assert label(dialog, "scope") == "Errors of summer.csv"
     assert {code: row["Images"] for code, row in table(dialog, "errors").items()} == {
@@ -212,15 +220,17 @@ def test_selecting_a_request_narrows_the_errors_and_all_requests_widens_them(
     assert show_all is not None
     qtbot.mouseClick(show_all, Qt.MouseButton.LeftButton)
     assert dialog.selected_request_id() is None
+    errors_read(qtbot, dialog)
     assert table(dialog, "errors")["http_404"]["Images"] == "2"
 
 
 def test_refresh_shows_new_figures_and_keeps_the_selection(
-    dialog: DashboardDialog, data: Data
+    dialog: DashboardDialog, data: Data, qtbot: QtBot
 ) -> None:
-    select(dialog, data.b)
+    select(qtbot, dialog, data.b)
     data.repo.update_images({data.b_pending: failed("timeout")})
     dialog.refresh()
+    errors_read(qtbot, dialog)
     assert dialog.selected_request_id() == data.b
     assert table(dialog, "requests")[data.b]["Failed"] == "2"
     assert table(dialog, "errors")["timeout"]["Images"] == "1"
@@ -228,6 +238,7 @@ def test_refresh_shows_new_figures_and_keeps_the_selection(
     # A new request resets the table; the selection survives that too.
     newer = data.repo.create_request(parse_catalogue(CSV_B, "autumn.csv"))
     dialog.refresh()
+    errors_read(qtbot, dialog)
     assert newer in keys(dialog, "requests")
     assert dialog.selected_request_id() == data.b
     assert label(dialog, "scope") == "Errors of summer.csv"
