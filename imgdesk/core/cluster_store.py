@@ -33,7 +33,7 @@ from imgdesk.core.errors import CANCELLED_MESSAGE, ErrorCode
 from imgdesk.core.outbox import Outbox
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.records import FINAL_REQUEST_STATES, RequestInfo
-from imgdesk.core.repository import Repository
+from imgdesk.core.repository import CACHED_OUTPUT_FIELDS, Repository
 from imgdesk.core.storage_choice import StorageChoice
 from imgdesk.core.types import CachedOutput
 from imgdesk.core.webhook import build_payload, encode_body, same_result
@@ -398,19 +398,7 @@ class ClusterStore:
 # An output-cache row is one URL's output under one settings key.
 _CACHE_CONFLICT = ("url", "settings_key")
 # The output cache's columns a worker reads with an image, to build its CachedOutput.
-_CACHE_FIELDS = (
-    "settings_key",
-    "output_path",
-    "etag",
-    "last_modified",
-    "content_sha256",
-    "input_bytes",
-    "output_bytes",
-    "width",
-    "height",
-    "input_type",
-    "note",
-)
+_CACHE_FIELDS = ("settings_key", "output_path", *CACHED_OUTPUT_FIELDS)
 
 
 def _cached_output(row: dict[str, Any]) -> tuple[str, CachedOutput] | None:
@@ -422,7 +410,7 @@ def _cached_output(row: dict[str, Any]) -> tuple[str, CachedOutput] | None:
     key = row["cache_output_path"]
     if row["cache_settings_key"] is None or key.startswith(("/", "\\")) or ":" in key[:3]:
         return None
-    values = {name: row[f"cache_{name}"] for name in _CACHE_FIELDS[2:]}
+    values = {name: row[f"cache_{name}"] for name in CACHED_OUTPUT_FIELDS}
     return row["cache_settings_key"], CachedOutput(key=key, **values)
 
 

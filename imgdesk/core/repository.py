@@ -61,6 +61,18 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = tuple(str(state) for state in states.IN_FLIGHT)
 UNFINISHED = tuple(str(state) for state in states.UNFINISHED)
 IMPORT_CHUNK_ROWS = 500
+# The output cache's columns that make a CachedOutput besides its key (``output_path``).
+CACHED_OUTPUT_FIELDS = (
+    "etag",
+    "last_modified",
+    "content_sha256",
+    "input_bytes",
+    "output_bytes",
+    "width",
+    "height",
+    "input_type",
+    "note",
+)
 LIST_PAGE_IMAGES = 5000  # a whole request is read in pages of this many (bounded JSON)
 _CANCELLED = ErrorCode.CANCELLED.value  # what an image the user cancelled fails with
 
@@ -353,19 +365,7 @@ class Repository:
 
         ``settings_key`` is :meth:`Settings.output_key` of the request's output settings.
         """
-        names = [
-            "url",
-            "output_path",
-            "etag",
-            "last_modified",
-            "content_sha256",
-            "input_bytes",
-            "output_bytes",
-            "width",
-            "height",
-            "input_type",
-            "note",
-        ]
+        names = ["url", "output_path", *CACHED_OUTPUT_FIELDS]
         condition, listed = in_values("url", set(urls), "text")
         rows = json_rows(
             f"SELECT {', '.join(names)} FROM output_cache WHERE settings_key = ? AND {condition}",
