@@ -18,20 +18,28 @@ CANCEL_WAIT_S = 10.0
 _POLL_S = 0.1
 
 
+def request_to_cancel(repo: Repository, request_id: str) -> tuple[RequestInfo | None, int]:
+    """The request to cancel; or None and the exit code: 2 unknown, 0 finished already (said)."""
+    request = find_request(repo, request_id)
+    if request is None:
+        return None, EXIT_REJECTED
+    if request.finished:
+        say(
+            f"imgdesk: request {request.id} has already finished ({request.status}); nothing to do."
+        )
+        return None, EXIT_COMPLETED
+    return request, EXIT_COMPLETED
+
+
 def cmd_cancel(options: argparse.Namespace, repo: Repository, data_dir: Path) -> int:
     """Cancel the request: its unfinished images fail with ``cancelled`` (SPEC 2 and 6).
 
     Exit 0 once it is cancelled (or had already finished), 1 when whoever runs it did not
     cancel it, 2 for an unknown id.
     """
-    request = find_request(repo, options.request_id)
+    request, code = request_to_cancel(repo, options.request_id)
     if request is None:
-        return EXIT_REJECTED
-    if request.finished:
-        say(
-            f"imgdesk: request {request.id} has already finished ({request.status}); nothing to do."
-        )
-        return EXIT_COMPLETED
+        return code
     answer = ask_window(data_dir, {CANCEL: request.id})
     if answer is not None:
         if answer["ok"] is True:

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from imgdesk.cli.commands import find_request, retry_plan
+from imgdesk.cli.cancelling import request_to_cancel
+from imgdesk.cli.commands import retry_plan
 from imgdesk.cli.console import EXIT_COMPLETED, EXIT_FAILED, EXIT_REJECTED, say
 from imgdesk.cli.reporter import Reporter
 from imgdesk.cli.submitting import Submitter
@@ -35,14 +36,9 @@ def cmd_cancel_shared(options: argparse.Namespace, repo: Repository, data_dir: P
     does so even when none of the request's messages is left. Exit 0 once it is cancelled
     (or had finished already), 2 for an unknown id.
     """
-    request = find_request(repo, options.request_id)
+    request, code = request_to_cancel(repo, options.request_id)
     if request is None:
-        return EXIT_REJECTED
-    if request.finished:
-        say(
-            f"imgdesk: request {request.id} has already finished ({request.status}); nothing to do."
-        )
-        return EXIT_COMPLETED
+        return code
     from imgdesk.cluster import control  # here: a local run imports nothing of the cluster
 
     store = ClusterStore()
