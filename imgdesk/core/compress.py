@@ -42,7 +42,7 @@ from PIL import (
 )
 
 from imgdesk.core.errors import ErrorCode, ImageError
-from imgdesk.core.output import Encoder, OutputSettings, jpeg_scan_bytes
+from imgdesk.core.output import Encoder, OutputSettings, jpeg_scan_exceeds
 from imgdesk.core.settings import Settings
 from imgdesk.core.sniff import describe_non_image, detect_type
 
@@ -421,7 +421,7 @@ def _may_keep_original(
 
 def _smaller_original(data: bytes, written: int, encoder: Encoder) -> bytes | None:
     """The input without its metadata, if that is no larger than the ``written`` output."""
-    if encoder.name == "jpeg" and jpeg_scan_bytes(data) > written:
+    if encoder.name == "jpeg" and jpeg_scan_exceeds(data, written):
         return None  # its pixel data alone is larger: no need to strip it to know
     original = encoder.strip_metadata(data)
     return original if original is not None and len(original) <= written else None

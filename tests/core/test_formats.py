@@ -711,7 +711,7 @@ def test_real_rotated_photos_come_out_upright_and_fitted(
 
 
 @pytest.mark.parametrize("progressive", [False, True])
-def test_the_scan_size_is_a_floor_of_the_stripped_original(progressive: bool) -> None:
+def test_the_scan_size_check_never_hides_a_smaller_original(progressive: bool) -> None:
     """The shortcut that spares stripping a big original never hides a smaller one."""
     buffer = io.BytesIO()
     photo = Image.open(io.BytesIO(images.make_jpeg(640, 480, "photo", 92)))
@@ -721,9 +721,11 @@ def test_the_scan_size_is_a_floor_of_the_stripped_original(progressive: bool) ->
     data = buffer.getvalue()
     stripped = output_module.strip_jpeg_metadata(data)
     assert stripped is not None and len(stripped) < len(data) - 3000
-    floor = output_module.jpeg_scan_bytes(data)
-    assert 0 < floor <= len(stripped)
-    assert floor > len(stripped) - 2000  # and close to it: the headers are all that is left
+    scan = len(data) - data.index(b"\xff\xda")  # the last marker is its end: no trailer here
+    assert len(stripped) - 2000 < scan <= len(stripped)  # the headers are all that is left
+    assert output_module.jpeg_scan_exceeds(data, scan - 1)
+    assert not output_module.jpeg_scan_exceeds(data, scan)
+    assert not output_module.jpeg_scan_exceeds(data, len(stripped))
 
 
 def _adobe(transform: int) -> bytes:
