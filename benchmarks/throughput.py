@@ -1,7 +1,11 @@
 """The throughput comparison: ``imgdesk process`` end to end against the machine's codec ceiling.
 
-Each repetition pairs one run of the ceiling with one run of the real command on the same
-images, each in a fresh process, their order alternating; the figure is the engine / ceiling
+Each repetition is one run of the ceiling, then one run of the real command (and of any
+other variant) on the same images, each in a fresh process; one more ceiling run closes the
+last repetition. A run is compared with the ceiling as it was at that moment: the rate of
+the ceiling runs just before and after it, interpolated to its midpoint. The machine's speed
+drifts (the same ceiling run took 33.8 to 37.9 ms of CPU per image within ten minutes), and
+a ceiling measured on one side only counts that drift as the engine's. The figure is that
 ratio of each repetition (min, median, max). Every run handles the same number of images,
 chosen so that a ceiling run lasts at least ``MIN_RUN_S``: shorter runs on a shared 2-core
 machine move by tens of percent between repetitions.
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from typing import Any
 
 from benchmarks.runner import run_imgdesk_process, run_workload
@@ -89,16 +94,37 @@ def measure_throughput(
     tries: int,
     progress: Any,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every variant ``repetitions`` times, alternating; the runs of each, in order."""
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-    for repetition in range(repetitions):
-        # Rotate the order so no variant always runs first (or right after another).
-        shift = repetition % len(variants)
-        for name in variants[shift:] + variants[:shift]:
-            runs[name].append(run_variant(name, server, common, settings, quiet_wait_s, tries))
-        ratio = _ratio(runs[ENGINE][-1], runs[CEILING][-1])
-        progress(f"repetition {repetition + 1}/{repetitions} done: engine / ceiling {ratio:.0%}")
+    """Every variant ``repetitions`` times, each repetition between two ceiling runs.
+
+    Returns the runs of each variant in order (the ceiling has one more); each run holds
+    ``midpoint_s``, when it ran.
+    """
+    others = tuple(name for name in variants if name != CEILING)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in (CEILING, *others)}
+
+    def run(name: str) -> None:
+        started = time.monotonic()
+        figures = run_variant(name, server, common, settings, quiet_wait_s, tries)
+        figures["midpoint_s"] = (started + time.monotonic()) / 2
+        runs[name].append(figures)
+
+    for repetition in range(repetitions + 1):
+        run(CEILING)
+        if repetition == repetitions:
+            break
+        if repetition > 0:
+            _report_repetition(runs, repetition - 1, progress)
+        # Rotate the order so no variant always runs right after the ceiling.
+        shift = repetition % max(len(others), 1)
+        for name in others[shift:] + others[:shift]:
+            run(name)
+    _report_repetition(runs, repetitions - 1, progress)
     return runs
+
+
+def _report_repetition(runs: dict[str, list[dict[str, Any]]], index: int, progress: Any) -> None:
+    ratio = ratios(runs, ENGINE)[index]
+    progress(f"repetition {index + 1} done: engine / ceiling {ratio:.0%}")
 
 
 def rate(run: dict[str, Any]) -> float:
@@ -106,13 +132,20 @@ def rate(run: dict[str, Any]) -> float:
     return float(run["images"]) / float(run["wall_s"])
 
 
-def _ratio(run: dict[str, Any], ceiling: dict[str, Any]) -> float:
-    return rate(run) / rate(ceiling)
+def ceiling_rate_at(ceilings: list[dict[str, Any]], moment: float) -> float:
+    """The ceiling's rate at ``moment``: between the runs around it, linearly; else the nearest."""
+    before = [run for run in ceilings if run["midpoint_s"] <= moment]
+    after = [run for run in ceilings if run["midpoint_s"] > moment]
+    if not before or not after:
+        return rate((before or after)[-1 if before else 0])
+    low, high = before[-1], after[0]
+    share = (moment - low["midpoint_s"]) / (high["midpoint_s"] - low["midpoint_s"])
+    return rate(low) + share * (rate(high) - rate(low))
 
 
 def ratios(runs: dict[str, list[dict[str, Any]]], name: str) -> list[float]:
-    """``name`` / ceiling of each repetition (the two runs of a repetition are paired)."""
-    return [_ratio(run, ceiling) for run, ceiling in zip(runs[name], runs[CEILING], strict=True)]
+    """Each run of ``name`` over the ceiling's rate when it ran (see :func:`ceiling_rate_at`)."""
+    return [rate(run) / ceiling_rate_at(runs[CEILING], run["midpoint_s"]) for run in runs[name]]
 
 
 def _spread(values: list[float], form: str) -> str:
@@ -126,12 +159,12 @@ def report_lines(results: dict[str, Any]) -> list[str]:
     runs: dict[str, list[dict[str, Any]]] = results["throughput"]
     count = runs[CEILING][0]["images"]
     corpus_size = results["corpus"]["images"]
-    reps = len(runs[CEILING])
+    reps = len(runs[ENGINE])
     passes = count // corpus_size
     lines = [
         f"throughput: {count:,} images per run ({passes} pass{'es' if passes != 1 else ''} "
         f"over the corpus, a query string per pass), {reps} repetition{'s' if reps != 1 else ''}"
-        " alternating in fresh processes; min / median / max over the repetitions",
+        " in fresh processes, each between two ceiling runs; min / median / max over the runs",
     ]
     header = (
         f"{'variant':<42}{'images/s':>20}{'of ceiling':>20}{'CPU ms/img':>12}"
@@ -190,7 +223,8 @@ def report_lines(results: dict[str, Any]) -> list[str]:
             "loop, engine, database writer; other: Python threads such as the log writer)"
         )
     lines.append(
-        "('of ceiling' = that run's images/s over the ceiling run of the same repetition; "
+        "('of ceiling' = that run's images/s over the ceiling's, interpolated between the "
+        "ceiling runs before and after it to its midpoint; "
         "CPU = all threads of the measuring process over the timed span; 'others' = CPU "
         "other processes used meanwhile, in % of all cores; the ceiling's RSS holds the "
         "whole corpus in memory)"

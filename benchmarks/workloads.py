@@ -277,6 +277,7 @@ class _Probe:
         from PySide6.QtCore import Qt, QTimer
 
         self.lateness_ms: list[float] = []
+        self.beat_times: list[float] = []  # perf_counter() of each beat
         self.rss_samples: list[tuple[float, float]] = []
         self.max_threads = 0
         self._interval = interval_ms / 1000
@@ -297,6 +298,7 @@ class _Probe:
     def _beat(self) -> None:
         now = time.perf_counter()
         self.lateness_ms.append(max(0.0, (now - self._last - self._interval) * 1000))
+        self.beat_times.append(now)
         self._last = now
         if now - self._last_sample >= 0.25:
             self._last_sample = now
@@ -310,6 +312,15 @@ class _Probe:
             "late_max_ms": late[-1],
             "late_p99_ms": late[min(len(late) - 1, int(len(late) * 0.99))],
             "late_median_ms": statistics.median(late),
+            "started_perf_counter": self._started,  # to match the beats with other traces
+            # The five latest beats: (seconds after the start, ms late), to find their cause.
+            "latest_beats": sorted(
+                (
+                    (round(at - self._started, 3), round(ms, 1))
+                    for at, ms in zip(self.beat_times, self.lateness_ms, strict=True)
+                ),
+                key=lambda beat: -beat[1],
+            )[:5],
             "rss_samples": self.rss_samples,
             "max_threads": self.max_threads,
         }

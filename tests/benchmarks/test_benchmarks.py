@@ -16,7 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
-from benchmarks import corpus, profile, workloads
+from benchmarks import corpus, profile, throughput, workloads
 from benchmarks.runner import run_imgdesk_process
 from benchmarks.server import ImageServer
 from tests.images import encode, photo
@@ -163,3 +163,21 @@ def test_the_profile_summary_splits_codec_waits_and_the_rest() -> None:
     summary = profile.summarise(raw)
     assert "sha256 (hashlib.py)" in summary
     assert "process_image (core/process.py)" in summary
+
+
+def _run(images: int, wall_s: float, midpoint_s: float) -> dict[str, float]:
+    return {"images": images, "wall_s": wall_s, "midpoint_s": midpoint_s}
+
+
+def test_a_run_is_compared_with_the_ceiling_interpolated_to_when_it_ran() -> None:
+    """The machine slowed from 60 to 40 img/s: a run in between meets a ceiling of 50."""
+    ceilings = [_run(600, 10.0, 100.0), _run(400, 10.0, 200.0), _run(500, 10.0, 300.0)]
+    runs = {
+        throughput.CEILING: ceilings,
+        throughput.ENGINE: [_run(450, 10.0, 150.0), _run(360, 10.0, 225.0)],
+    }
+    assert throughput.ceiling_rate_at(ceilings, 150.0) == pytest.approx(50.0)
+    assert throughput.ratios(runs, throughput.ENGINE) == pytest.approx([0.9, 360 / 425])
+    # Outside the ceiling runs the nearest one stands.
+    assert throughput.ceiling_rate_at(ceilings, 50.0) == pytest.approx(60.0)
+    assert throughput.ceiling_rate_at(ceilings, 400.0) == pytest.approx(50.0)
