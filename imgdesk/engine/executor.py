@@ -24,6 +24,7 @@ from imgdesk.core.process import failed_result, process_image, reuse_pixel_memor
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage_choice import StorageShelf
 from imgdesk.core.types import ImageResult, ImageTask
+from imgdesk.engine.priority import lower_this_thread
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class _ImageRunnable(QRunnable):
 
     def run(self) -> None:
         """Process the task (unless it became stale) and report its result."""
+        lower_this_thread()
         task, key = self._task, self._key
         try:
             if self._token.cancelled:

@@ -18,6 +18,7 @@ from imgdesk.core.errors import DatabaseBusyError, DatabaseError, ImageError
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.storage import Storage, storage_key
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.priority import lower_this_thread
 from imgdesk.engine.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class _WriteOutput(QRunnable):
         The destination a front asked for is the one recorded and reported; without one,
         the storage's copy is.
         """
+        lower_this_thread()
         request_id = self._request.id
         key = storage_key(request_id, output_csv_name(self._request.csv_name))
         stored, stored_problem = self._write(lambda: self._store(key))

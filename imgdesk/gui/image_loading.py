@@ -47,6 +47,7 @@ from imgdesk.core.errors import ImageError, ImdeskError
 from imgdesk.core.fetch import download, new_session
 from imgdesk.core.settings import Settings
 from imgdesk.core.sniff import detect_type
+from imgdesk.engine.priority import lower_this_thread
 from imgdesk.gui.output_reader import (
     UNREACHABLE_MEMORY_S,
     OutputReader,
@@ -209,6 +210,7 @@ class _ScaledFileLoad(QRunnable):
         self._read = read
 
     def run(self) -> None:
+        lower_this_thread()
         image: QImage | None = None
         facts: ImageFacts | None = None
         message = ""

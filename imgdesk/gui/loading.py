@@ -54,6 +54,7 @@ from imgdesk.core.csvio import Catalogue, CatalogueSummary
 from imgdesk.core.errors import BUSY_RETRY_MS, CsvFileError, DatabaseBusyError, DatabaseError
 from imgdesk.core.repository import PreparedRows, RequestImport
 from imgdesk.engine.engine import Engine
+from imgdesk.engine.priority import lower_this_thread
 from imgdesk.gui.widgets import open_dialog
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class BackgroundTask(QRunnable):
 
     def run(self) -> None:
         """Call the function and report its result or its exception."""
+        lower_this_thread()
         try:
             result = self._function(*self._args)
         except BaseException as error:  # noqa: BLE001 - a worker must always report back
