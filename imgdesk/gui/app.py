@@ -77,11 +77,10 @@ from imgdesk.gui.processing_page import (
     ProcessingPlace,
 )
 from imgdesk.gui.single_instance import HandoverServer, ask_window
+from imgdesk.gui.window_settings import name_application, window_settings
 
 logger = logging.getLogger(__name__)
 
-ORGANIZATION = "imgdesk"
-APPLICATION = "imgdesk"
 DATA_DIR_KEY = "data_dir"
 EXIT_FAILED = 1  # an unexpected error, or a demo that did not end as designed
 EXIT_REJECTED = 2  # an expected failure (an unusable data folder), as the command line says
@@ -224,8 +223,7 @@ def application() -> QApplication:
     # Measured at full speed: 1 ms took the heartbeat's p99 from 28 to 14 ms; 0.3 ms its
     # worst from ~85 to ~57 ms (medians of four runs); throughput did not change.
     sys.setswitchinterval(GUI_SWITCH_INTERVAL_S)
-    app.setOrganizationName(ORGANIZATION)
-    app.setApplicationName(APPLICATION)
+    name_application()
     app.setApplicationDisplayName("imgdesk")
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("imgdesk")
@@ -323,7 +321,7 @@ def run_window(
         0 once closed; 128 + the signal's number when closed by SIGTERM (143) or SIGINT (130);
         1 after an unexpected error, 2 when the data folder cannot be used or is in use.
     """
-    qsettings = qsettings if qsettings is not None else QSettings()
+    qsettings = qsettings if qsettings is not None else window_settings()
     demo_folder = choose_demo_data_dir(data_dir) if demo else None
     folder = demo_folder or choose_data_dir(data_dir, qsettings)
     keep_demo_folder = False

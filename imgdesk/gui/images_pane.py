@@ -257,7 +257,7 @@ class ImagesPane(QWidget):
                 ImagesTableModel.COL_STATE: 120,
                 ImagesTableModel.COL_SIZE: 140,
                 ImagesTableModel.COL_SAVINGS: 56,
-                ImagesTableModel.COL_MESSAGE: 240,
+                ImagesTableModel.COL_MESSAGE: 200,
                 ImagesTableModel.COL_OUTPUT: 220,
             },
         )

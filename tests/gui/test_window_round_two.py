@@ -407,16 +407,20 @@ def test_a_second_imgdesk_hands_its_csv_to_the_open_window_and_exits_0(
 def test_at_1280x720_settings_shows_four_requests_fit_and_the_columns_need_no_scrolling(
     qtbot: QtBot, window: MainWindow, repository: Repository
 ) -> None:
+    # 40 images: the images table has its vertical scroll bar, which takes width too.
+    rows = b"".join(
+        b"%d,A long product name for a mug,https://cdn.example/a%d.jpg\n" % (n, n)
+        for n in range(1, 41)
+    )
     for n in range(6):
         repository.create_request(
-            parse_catalogue(
-                b"S. No.,Product Name,Input Image Urls\n1,A long product name for a mug,"
-                b"https://cdn.example/a.jpg\n",
-                f"catalogue-{n}.csv",
-            )
+            parse_catalogue(b"S. No.,Product Name,Input Image Urls\n" + rows, f"catalogue-{n}.csv")
         )
     window.requests_model.reload()
     window.select_request(window.requests_model.requests()[0].id)
+    window.resize(1600, 1000)  # a bigger window first: its columns must not stay wide
+    qtbot.waitUntil(lambda: window.size().width() == 1600)
+    QApplication.processEvents()
     window.resize(1280, 720)
     qtbot.waitUntil(lambda: window.size().width() == 1280 and window.size().height() == 720)
     QApplication.processEvents()
@@ -435,6 +439,9 @@ def test_at_1280x720_settings_shows_four_requests_fit_and_the_columns_need_no_sc
     assert requests.horizontalScrollBar().maximum() == 0  # speed and time left included
 
     images = window.images_pane.view
+    qtbot.waitUntil(lambda: images.model().rowCount() == 40)
+    QApplication.processEvents()
+    assert images.verticalScrollBar().isVisible()
     assert images.horizontalScrollBar().maximum() == 0  # every default column fits
     header = images.horizontalHeader()
     shown = [c for c in range(header.count()) if not header.isSectionHidden(c)]
