@@ -27,6 +27,7 @@ from tests.httpservers import Gate, HttpTestServer, delayed, gated, respond, seq
 from tests.services_redis import RedisServer
 
 WAIT_S = 90.0  # generous: the machine is shared; nothing here asserts a duration
+PROCESS_WAIT_S = 100.0  # under pytest's 120 s per test, which would show no process output
 PNG = images.make_png(48, 32, "RGB", (200, 30, 30))
 
 
@@ -125,15 +126,26 @@ class Cluster:
         return worker
 
     def process(self, csv_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-        """``imgdesk process`` submitting to the cluster and following it to the end."""
-        return subprocess.run(
-            imgdesk_args(
-                self.tmp_path / "submitter", "process", str(csv_path), *self.cluster_args(), *args
-            ),
-            capture_output=True,
-            text=True,
-            timeout=WAIT_S * 2,
-        )
+        """``imgdesk process`` submitting to the cluster and following it to the end.
+
+        It must end within ``PROCESS_WAIT_S`` (before pytest's own timeout, which would show nothing
+        of the processes): otherwise the test fails with what it and the workers printed.
+        """
+        try:
+            command = ["process", str(csv_path), *self.cluster_args(), *args]
+            return subprocess.run(
+                imgdesk_args(self.tmp_path / "submitter", *command),
+                capture_output=True,
+                text=True,
+                timeout=PROCESS_WAIT_S,
+            )
+        except subprocess.TimeoutExpired as stuck:
+            printed = [_text(stuck.stdout)[-4000:], _text(stuck.stderr)[-4000:]]
+            pytest.fail(
+                f"imgdesk process did not end within {PROCESS_WAIT_S:.0f} s.\nIt printed:\n"
+                + "\n".join(printed)
+                + f"\nThe workers printed:\n{self.worker_log()}"
+            )
 
     def worker_log(self) -> str:
         """Every worker's stderr, for a failing test's message."""
@@ -150,6 +162,13 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+
+
+def _text(output: str | bytes | None) -> str:
+    """What a timed-out subprocess printed (bytes, whatever ``text=True`` said)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
 
 
 def serve_images(server: HttpTestServer, count: int, delay_s: float) -> list[str]:
