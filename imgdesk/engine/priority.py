@@ -16,26 +16,22 @@ import threading
 # Linux nice value of a background thread: CFS then weighs it 335 against the GUI's 1024.
 BACKGROUND_NICE = 5
 
-_lowered: set[int] = set()  # native ids of the threads already lowered
-_lowered_lock = threading.Lock()
-
 
 def lower_this_thread() -> None:
-    """Run the calling pool thread at a background priority, once (later calls cost a lookup).
+    """Run the calling pool thread at a background priority (a cheap no-op once it is).
 
     Linux keeps a nice value per thread; elsewhere Qt's thread priority does the same job.
-    A thread that cannot be lowered (a sandbox) simply keeps its priority.
+    The priority is read each time rather than remembered: a new thread may get the id of
+    one that ended. A thread that cannot be lowered (a sandbox) simply keeps its priority.
     """
-    thread_id = threading.get_native_id()
-    with _lowered_lock:
-        if thread_id in _lowered:
-            return
-        _lowered.add(thread_id)
     if sys.platform.startswith("linux"):
+        thread_id = threading.get_native_id()
         with contextlib.suppress(OSError):
-            current = os.getpriority(os.PRIO_PROCESS, thread_id)
-            os.setpriority(os.PRIO_PROCESS, thread_id, max(current, BACKGROUND_NICE))
+            if os.getpriority(os.PRIO_PROCESS, thread_id) < BACKGROUND_NICE:
+                os.setpriority(os.PRIO_PROCESS, thread_id, BACKGROUND_NICE)
         return
     from PySide6.QtCore import QThread  # noqa: PLC0415 - only where Linux's nice is missing
 
-    QThread.currentThread().setPriority(QThread.Priority.LowPriority)
+    thread = QThread.currentThread()
+    if thread.priority() != QThread.Priority.LowPriority:
+        thread.setPriority(QThread.Priority.LowPriority)
