@@ -108,23 +108,16 @@ def measure_throughput(
         figures["midpoint_s"] = (started + time.monotonic()) / 2
         runs[name].append(figures)
 
-    for repetition in range(repetitions + 1):
-        run(CEILING)
-        if repetition == repetitions:
-            break
-        if repetition > 0:
-            _report_repetition(runs, repetition - 1, progress)
+    run(CEILING)
+    for repetition in range(repetitions):
         # Rotate the order so no variant always runs right after the ceiling.
         shift = repetition % max(len(others), 1)
         for name in others[shift:] + others[:shift]:
             run(name)
-    _report_repetition(runs, repetitions - 1, progress)
+        run(CEILING)  # closes this repetition, opens the next
+        ratio = ratios(runs, ENGINE)[repetition]
+        progress(f"repetition {repetition + 1} done: engine / ceiling {ratio:.0%}")
     return runs
-
-
-def _report_repetition(runs: dict[str, list[dict[str, Any]]], index: int, progress: Any) -> None:
-    ratio = ratios(runs, ENGINE)[index]
-    progress(f"repetition {index + 1} done: engine / ceiling {ratio:.0%}")
 
 
 def rate(run: dict[str, Any]) -> float:
@@ -136,8 +129,10 @@ def ceiling_rate_at(ceilings: list[dict[str, Any]], moment: float) -> float:
     """The ceiling's rate at ``moment``: between the runs around it, linearly; else the nearest."""
     before = [run for run in ceilings if run["midpoint_s"] <= moment]
     after = [run for run in ceilings if run["midpoint_s"] > moment]
-    if not before or not after:
-        return rate((before or after)[-1 if before else 0])
+    if not before:
+        return rate(after[0])
+    if not after:
+        return rate(before[-1])
     low, high = before[-1], after[0]
     share = (moment - low["midpoint_s"]) / (high["midpoint_s"] - low["midpoint_s"])
     return rate(low) + share * (rate(high) - rate(low))
