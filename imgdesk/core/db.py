@@ -346,7 +346,9 @@ def _create_postgres_schema(url: str) -> None:
     """Tables, indexes, the counting trigger and the schema version, once for everyone.
 
     Several workers may start on a fresh database at once: an advisory lock makes one of
-    them create the schema while the others wait, then find it.
+    them create the schema while the others wait, then find it. A database already at this
+    schema is left alone: its DDL would lock the tables that running workers are writing
+    (a worker starting beside busy ones failed with "deadlock detected").
     """
     with db.atomic():
         # The others wait as long as the creation takes, not the usual one-second lock wait.
@@ -354,6 +356,10 @@ def _create_postgres_schema(url: str) -> None:
         db.execute_sql(  # type: ignore[no-untyped-call]
             "SELECT pg_advisory_xact_lock(%s)", (db_postgres.SCHEMA_LOCK_KEY,)
         )
+        if db.table_exists(KeyValue._meta.table_name):
+            row = KeyValue.get_or_none(KeyValue.key == "schema_version")
+            if row is not None and int(row.value) == SCHEMA_VERSION:
+                return
         db.create_tables(TABLES, safe=True)
         row = KeyValue.get_or_none(KeyValue.key == "schema_version")
         version = int(row.value) if row else SCHEMA_VERSION

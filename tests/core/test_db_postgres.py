@@ -187,6 +187,29 @@ def test_a_fresh_database_gets_the_current_schema_and_keeps_its_data(postgres_ur
     assert request_id
 
 
+def test_a_worker_starting_beside_busy_ones_takes_no_table_lock(postgres_url: str) -> None:
+    """Its schema's DDL would wait for (and deadlock with) the writes of running workers."""
+    open_database_url(postgres_url)
+    close_database()
+    busy = psycopg2.connect(postgres_url)
+    opened = threading.Event()
+
+    def start_worker() -> None:
+        open_database_url(postgres_url)
+        opened.set()
+
+    try:
+        with busy.cursor() as cursor:  # a worker in the middle of storing results
+            cursor.execute("LOCK TABLE image, request IN ROW EXCLUSIVE MODE")
+        starting = threading.Thread(target=start_worker, daemon=True)
+        starting.start()
+        assert opened.wait(30), "opening the database waited for the busy worker's locks"
+    finally:
+        busy.rollback()
+        busy.close()
+    starting.join(130)
+
+
 def test_workers_starting_together_on_a_fresh_database_all_get_it(postgres_url: str) -> None:
     script = (
         "import sys\n"
