@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 
 import dramatiq
 import redis
-import requests
 from dramatiq.brokers.redis import RedisBroker
 
 from imgdesk.cluster.broker import BrokerError
@@ -30,6 +29,8 @@ from imgdesk.core.backoff import retry_delay
 from imgdesk.core.cluster_store import NORMAL, PRIORITIES, ClusterStore, ImageWork
 from imgdesk.core.csvio import output_csv_name, write_output_rows
 from imgdesk.core.errors import DatabaseBusyError, ImageError
+from imgdesk.core.fetch import new_session
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.outbox import PENDING, Outbox
 from imgdesk.core.process import process_image
 from imgdesk.core.repository import Repository, cache_columns, result_columns
@@ -110,11 +111,11 @@ class WorkerContext:
         self._settings_read_at = 0.0
         self._settings_lock = threading.Lock()
 
-    def session(self) -> requests.Session:
-        """This thread's HTTP session, reused for every image it fetches."""
-        session: requests.Session | None = getattr(self._sessions, "session", None)
+    def session(self, settings: Settings) -> ImageSession:
+        """This thread's HTTP session, reused for every image it fetches (made as the engine's)."""
+        session: ImageSession | None = getattr(self._sessions, "session", None)
         if session is None:
-            session = requests.Session()
+            session = new_session(settings)
             self._sessions.session = session
         return session
 
@@ -250,7 +251,7 @@ class ClusterActors:
                 cached=work.cached.get(cache_key),
                 storage=work.storage,
             )
-            result = process_image(task, settings, context.session(), storage)
+            result = process_image(task, settings, context.session(settings), storage)
         finally:
             context.host_slots.give_back(slot)
         if not result.ok and result.transient and attempt <= settings.max_retries:

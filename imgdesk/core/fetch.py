@@ -4,15 +4,15 @@ Every failure becomes an :class:`~imgdesk.core.errors.ImageError` with a code an
 shop owner understands. The limits hold against hostile or broken servers:
 
 - only http and https, checked on the first URL and on every redirect hop;
-- redirects are followed here, one hop at a time, never by requests (its own redirect
-  machinery reads a redirect's whole body with no limit);
+- redirects are followed here, one hop at a time, and a redirect's body is never read;
 - a total deadline per download, whole redirect chain included, on top of the connect and
   read timeouts, and a low-speed limit (curl's ``--speed-limit``): a server trickling one
   byte a second cannot hold a worker for minutes;
 - the size limit counts *decoded* bytes while streaming, so a gzip bomb is stopped too;
 - a URL's ``user:password@`` never appears in a message or a log line.
 
-Use one session per worker thread (:func:`new_session`) and call :func:`download`.
+Use one session per worker thread (:func:`new_session`, see ``http_session``) and call
+:func:`download`.
 """
 
 from __future__ import annotations
@@ -32,13 +32,12 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-import requests
-import requests.adapters
-import requests.cookies
+import requests.exceptions
 import urllib3
 import urllib3.exceptions
 
 from imgdesk.core.errors import TRANSIENT_HTTP_STATUSES, ErrorCode, ImageError, http_code
+from imgdesk.core.http_session import ImageSession, finish
 from imgdesk.core.redact import redact_text, redact_url
 from imgdesk.core.settings import Settings
 
@@ -58,11 +57,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # CPU per 1.3 MB image, 256 KiB reads 2.0 ms). Large enough that the few Python frames of a
 # read run rarely, holding the GIL the window needs.
 _CHUNK_SIZE = 256 * 1024
-
-# One session serves one worker thread, so it never holds more than one connection at a
-# time; a few per host and a few hosts keep warm connections without hoarding sockets.
-_POOL_HOSTS = 8
-_POOL_PER_HOST = 2
 
 # A Retry-After beyond a year means "do not come back"; a finite number reads better.
 _RETRY_AFTER_MAX_S = 365 * 24 * 3600.0
@@ -140,53 +134,27 @@ class Validators:
         return headers
 
 
-def new_session(settings: Settings) -> requests.Session:
-    """A session for one worker thread: our User-Agent, small pools, no automatic retries.
+def new_session(settings: Settings) -> ImageSession:
+    """A session for one worker thread: our User-Agent and Accept headers, no retries.
 
-    Retries belong to the engine (it knows about backoff and Retry-After), so the adapter
-    never retries on its own.
+    Retries belong to the engine (it knows about backoff and Retry-After), and redirects to
+    :func:`download`, so the session never does either on its own.
     """
-    session = _ImageSession()
-    session.headers["User-Agent"] = settings.user_agent
-    session.headers["Accept"] = "image/jpeg, image/png, image/*;q=0.8, */*;q=0.5"
-    # Images are compressed already; asking for them as they are spares the decoding work.
-    # A server that compresses anyway is still decoded, within the size limit.
-    session.headers["Accept-Encoding"] = "identity"
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=_POOL_HOSTS, pool_maxsize=_POOL_PER_HOST, max_retries=0
+    return ImageSession(
+        {
+            "User-Agent": settings.user_agent,
+            "Accept": "image/jpeg, image/png, image/*;q=0.8, */*;q=0.5",
+            # Images are compressed already; asking for them as they are spares the decoding
+            # work. A server that compresses anyway is still decoded, within the size limit.
+            "Accept-Encoding": "identity",
+        }
     )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-class _ImageSession(requests.Session):
-    """A session that reads its proxies and certificates from the environment once per origin.
-
-    requests reads ``os.environ`` for them on every request (0.1 ms of CPU with 35 variables,
-    more with a desktop's, a good part of a 304's cost); a running imgdesk's environment
-    does not change.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environments: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def environment(self, url: str) -> dict[str, Any]:
-        """``verify``, ``cert`` and ``proxies`` for ``url``, as requests would merge them."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
-        found = self._environments.get(origin)
-        if found is None:
-            found = self.merge_environment_settings(url, {}, True, None, None)
-            self._environments[origin] = found
-        return found
 
 
 def download(
     url: str,
     settings: Settings,
-    session: requests.Session,
+    session: ImageSession,
     validators: Validators | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Download:
@@ -214,28 +182,35 @@ def download(
         if settings.block_private_addresses:
             _check_public_host(current)
         conditional = validators.headers() if validators else {}
-        with _send(session, current, settings, deadline, conditional) as response:
-            if response.status_code == 304 and validators is not None and conditional:
+        response = _send(session, current, settings, deadline, conditional)
+        read_whole = False
+        try:
+            if response.status == 304 and validators is not None and conditional:
+                read_whole = True  # a 304 has no body
                 return _not_modified(response, current, validators, started)
-            if response.status_code not in _REDIRECT_STATUSES:
+            if response.status not in _REDIRECT_STATUSES:
                 guard = _LowSpeedGuard(
                     settings.low_speed_bytes_per_s, settings.low_speed_window_s, time.monotonic()
                 )
                 data = _read_body(response, host, settings, deadline, guard, on_progress)
+                read_whole = True
                 elapsed_ms = int((time.monotonic() - started) * 1000)
                 logger.debug(
                     "Downloaded %s: %s bytes in %s ms", _logged(current), len(data), elapsed_ms
                 )
                 return Download(
                     data=data,
-                    http_status=response.status_code,
+                    http_status=response.status,
                     final_url=current,
                     content_type=response.headers.get("Content-Type"),
                     etag=response.headers.get("ETag"),
                     last_modified=response.headers.get("Last-Modified"),
                     elapsed_ms=elapsed_ms,
                 )
+            # A redirect's body is never read: its connection is closed, not reused.
             target = _redirect_target(response, current, host)
+        finally:
+            finish(response, read_whole=read_whole)
         hops += 1
         logger.debug(
             "Redirect %s of %s: %s -> %s", hops, _logged(url), _logged(current), _logged(target)
@@ -258,13 +233,12 @@ def download(
 
 
 def _not_modified(
-    response: requests.Response, url: str, validators: Validators, started: float
+    response: urllib3.BaseHTTPResponse, url: str, validators: Validators, started: float
 ) -> Download:
     """The answer to a conditional request the server says is unchanged (304)."""
-    # A 304 has no body (http.client reads none): hand the connection back for the next
-    # image instead of closing it (measured: a new TCP connection for each unchanged image
-    # of a second run).
-    response.raw.drain_conn()
+    # A 304 has no body (http.client reads none): the connection goes back for the next
+    # image instead of being closed (measured: a new TCP connection for each unchanged
+    # image of a second run).
     return Download(
         data=b"",
         http_status=304,
@@ -307,37 +281,19 @@ def is_transient(error: ImageError) -> bool:
 
 
 def _send(
-    session: requests.Session,
+    session: ImageSession,
     url: str,
     settings: Settings,
     deadline: float,
     headers: dict[str, str] | None = None,
-) -> requests.Response:
-    """Send one GET and return the streamed response (headers read, body not yet).
-
-    The adapter is called directly rather than ``session.get``: even with
-    ``allow_redirects=False`` a session reads a redirect's whole body, without any limit.
-    """
+) -> urllib3.BaseHTTPResponse:
+    """Send one GET and return the response (headers read, body not yet)."""
     host = _host(url)
     remaining = _remaining(deadline, host, settings)
     connect_timeout = min(settings.connect_timeout_s, remaining)
     read_timeout = min(settings.read_timeout_s, remaining)
     try:
-        prepared = session.prepare_request(requests.Request("GET", url, headers=headers))
-        prepared_url = prepared.url or url
-        if isinstance(session, _ImageSession):
-            environment = session.environment(prepared_url)
-        else:
-            environment = session.merge_environment_settings(prepared_url, {}, True, None, None)
-        adapter = session.get_adapter(prepared_url)
-        response = adapter.send(
-            prepared,
-            stream=True,
-            timeout=(connect_timeout, read_timeout),
-            verify=environment["verify"],
-            cert=environment["cert"],
-            proxies=environment["proxies"],
-        )
+        return session.get(url, headers or {}, urllib3.Timeout(connect_timeout, read_timeout))
     except (
         requests.exceptions.InvalidURL,
         requests.exceptions.MissingSchema,
@@ -350,41 +306,41 @@ def _send(
             ErrorCode.INVALID_URL,
             f"The address {redact_url(url)!r} is not a valid web address ({_reason(exc)}).",
         ) from exc
-    except requests.exceptions.ConnectTimeout as exc:
+    # A refused or unresolvable connection is a NewConnectionError, a kind of ConnectTimeout.
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ProxyError) as exc:
+        raise _connection_error(host, exc) from exc
+    except urllib3.exceptions.ConnectTimeoutError as exc:
         raise _timeout_error(
             host,
             settings,
             connect_timeout < settings.connect_timeout_s,
             f"did not accept a connection within {_seconds(connect_timeout)} s",
         ) from exc
-    except requests.exceptions.ReadTimeout as exc:
+    except urllib3.exceptions.ReadTimeoutError as exc:
         raise _timeout_error(
             host,
             settings,
             read_timeout < settings.read_timeout_s,
             f"did not answer within {_seconds(read_timeout)} s",
         ) from exc
-    except requests.exceptions.SSLError as exc:
+    except urllib3.exceptions.SSLError as exc:
         raise ImageError(
             ErrorCode.CONNECTION,
             f"The secure connection to {host} failed ({_reason(exc)}).",
             transient=True,
         ) from exc
-    except requests.exceptions.ConnectionError as exc:
+    except (urllib3.exceptions.ProtocolError, OSError) as exc:
         raise _connection_error(host, exc) from exc
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise ImageError(
             ErrorCode.CONNECTION,
             f"The request to {host} failed ({_reason(exc)}).",
             transient=True,
         ) from exc
-    # The session would keep cookies itself; a site may need them across redirect hops.
-    requests.cookies.extract_cookies_to_jar(session.cookies, prepared, response.raw)
-    return response
 
 
 def _read_body(
-    response: requests.Response,
+    raw: urllib3.BaseHTTPResponse,
     host: str,
     settings: Settings,
     deadline: float,
@@ -392,10 +348,8 @@ def _read_body(
     on_progress: ProgressCallback | None = None,
 ) -> bytes:
     """Check the status, then stream the decoded body within the size, speed and time limits."""
-    status = response.status_code
-    if not 200 <= status < 300:
-        raise _status_error(response, host, settings)
-    raw: urllib3.HTTPResponse = response.raw
+    if not 200 <= raw.status < 300:
+        raise _status_error(raw, host, settings)
     limit = settings.max_download_bytes
     announced = raw.length_remaining
     if announced is not None and announced > limit:
@@ -404,7 +358,7 @@ def _read_body(
             f"The image at {host} is {_size(announced)}, larger than the {_size(limit)} limit.",
         )
     # An identity body (what we ask for) skips urllib3's decoded-data buffer, a copy per read.
-    decode = _is_encoded(response)
+    decode = _is_encoded(raw)
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -462,15 +416,15 @@ def _read_body(
     return b"".join(chunks)
 
 
-def _is_encoded(response: requests.Response) -> bool:
+def _is_encoded(response: urllib3.BaseHTTPResponse) -> bool:
     """Whether the body comes with a content coding (gzip, ...) that urllib3 must undo."""
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     return encoding not in ("", "identity")
 
 
-def _status_error(response: requests.Response, host: str, settings: Settings) -> ImageError:
+def _status_error(response: urllib3.BaseHTTPResponse, host: str, settings: Settings) -> ImageError:
     """The error for a non-2xx final status, with Retry-After for transient ones."""
-    status = response.status_code
+    status = response.status
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
@@ -502,11 +456,11 @@ def _status_error(response: requests.Response, host: str, settings: Settings) ->
     )
 
 
-def _redirect_target(response: requests.Response, current: str, host: str) -> str:
+def _redirect_target(response: urllib3.BaseHTTPResponse, current: str, host: str) -> str:
     """The absolute URL a redirect points to."""
     location = response.headers.get("Location")
     if not location or not location.strip():
-        status = response.status_code
+        status = response.status
         raise ImageError(
             http_code(status),
             f"The server {host} answered {status} {HTTPStatus(status).phrase} "
@@ -686,7 +640,7 @@ def _deadline_error(host: str, settings: Settings) -> ImageError:
     )
 
 
-def _connection_error(host: str, exc: requests.exceptions.ConnectionError) -> ImageError:
+def _connection_error(host: str, exc: BaseException) -> ImageError:
     """Word a connection failure by its cause: DNS, refused, reset or other."""
     if _caused_by(exc, urllib3.exceptions.NameResolutionError):
         message = f"Could not find the server {host} (the name does not resolve)."
@@ -735,7 +689,7 @@ def _logged(url: str) -> str:
     return redact_url(redact_url(url), hide_query=True)
 
 
-def _set_socket_timeout(raw: urllib3.HTTPResponse, seconds: float) -> None:
+def _set_socket_timeout(raw: urllib3.BaseHTTPResponse, seconds: float) -> None:
     """Set the timeout of the socket under a streamed response, if it still has one."""
     connection = raw.connection
     sock = getattr(connection, "sock", None) if connection is not None else None

@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from PIL import Image
 
 from imgdesk.core.compress import compress_image
 from imgdesk.core.errors import ErrorCode, ImageError, SettingsError
 from imgdesk.core.fetch import Download, ProgressCallback, Validators, download
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
 from imgdesk.core.storage import Storage
 from imgdesk.core.types import (
@@ -49,7 +49,7 @@ def reuse_pixel_memory(images_at_once: int) -> None:
 def process_image(
     task: ImageTask,
     settings: Settings,
-    session: requests.Session,
+    session: ImageSession,
     storage: Storage,
     on_stage: Callable[[str], None] | None = None,
     cpu_slot: contextlib.AbstractContextManager[object] | None = None,

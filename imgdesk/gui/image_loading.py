@@ -29,7 +29,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import requests
 from PIL import Image
 from PySide6.QtCore import (
     QBuffer,
@@ -45,6 +44,7 @@ from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from imgdesk.core.errors import ImageError, ImdeskError
 from imgdesk.core.fetch import download, new_session
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
 from imgdesk.core.sniff import detect_type
 from imgdesk.engine.priority import lower_this_thread
@@ -486,7 +486,7 @@ class OriginalFetcher(QObject):
             return full_size, url, settings
 
     def _run(self) -> None:
-        session: requests.Session | None = None
+        session: ImageSession | None = None
         downloads: OrderedDict[str, bytes] = OrderedDict()  # touched by this thread only
         while (wish := self._next_wish()) is not None:
             full_size, url, settings = wish

@@ -11,11 +11,11 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from imgdesk.core import fetch
 from imgdesk.core.errors import ErrorCode, ImageError
 from imgdesk.core.fetch import Download, download, is_transient, new_session, parse_retry_after
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
 from tests.httpservers import (
     Exchange,
@@ -55,12 +55,12 @@ def server() -> Iterator[HttpTestServer]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
+def session() -> Iterator[ImageSession]:
     with new_session(FAST) as created:
         yield created
 
 
-def fail(url: str, session: requests.Session, settings: Settings = FAST) -> ImageError:
+def fail(url: str, session: ImageSession, settings: Settings = FAST) -> ImageError:
     """Download ``url`` and return the ImageError it must raise."""
     with pytest.raises(ImageError) as caught:
         download(url, settings, session)
@@ -70,9 +70,7 @@ def fail(url: str, session: requests.Session, settings: Settings = FAST) -> Imag
 # --- success -----------------------------------------------------------------------------
 
 
-def test_success_returns_body_and_headers(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_success_returns_body_and_headers(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route(
         "/a.jpg",
         respond(
@@ -93,13 +91,13 @@ def test_success_returns_body_and_headers(
     assert "data" not in repr(result)  # megabytes must not end up in logs
 
 
-def test_missing_validators_are_none(server: HttpTestServer, session: requests.Session) -> None:
+def test_missing_validators_are_none(server: HttpTestServer, session: ImageSession) -> None:
     result = download(server.route("/a", respond(BODY)), FAST, session)
     assert (result.etag, result.last_modified, result.content_type) == (None, None, None)
 
 
 def test_session_sends_user_agent_and_reuses_connection(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     url = server.route("/a.jpg", respond(BODY))
     for _ in range(3):
@@ -108,22 +106,22 @@ def test_session_sends_user_agent_and_reuses_connection(
     assert server.connections == 1  # the body was read to the end, so the pool kept it
 
 
-def test_body_without_content_length(server: HttpTestServer, session: requests.Session) -> None:
+def test_body_without_content_length(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", respond(BODY, content_length=False))
     assert download(url, FAST, session).data == BODY
 
 
-def test_chunked_body(server: HttpTestServer, session: requests.Session) -> None:
+def test_chunked_body(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", chunked([BODY[:100], BODY[100:]]))
     assert download(url, FAST, session).data == BODY
 
 
-def test_gzip_body_is_decoded(server: HttpTestServer, session: requests.Session) -> None:
+def test_gzip_body_is_decoded(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", gzipped(BODY))
     assert download(url, FAST, session).data == BODY
 
 
-def test_body_exactly_at_limit(server: HttpTestServer, session: requests.Session) -> None:
+def test_body_exactly_at_limit(server: HttpTestServer, session: ImageSession) -> None:
     body = bytes(FAST.max_download_bytes)
     assert download(server.route("/a", respond(body)), FAST, session).data == body
 
@@ -131,7 +129,7 @@ def test_body_exactly_at_limit(server: HttpTestServer, session: requests.Session
 # --- HTTP statuses -------------------------------------------------------------------------
 
 
-def test_404_is_permanent(server: HttpTestServer, session: requests.Session) -> None:
+def test_404_is_permanent(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.url("/missing.jpg"), session)
     assert error.code == "http_404"
     assert error.http_status == 404
@@ -140,26 +138,26 @@ def test_404_is_permanent(server: HttpTestServer, session: requests.Session) -> 
     assert error.message == "The server 127.0.0.1 answered 404 Not Found: the image is not there."
 
 
-def test_500_is_transient(server: HttpTestServer, session: requests.Session) -> None:
+def test_500_is_transient(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.route("/a", respond(b"oops", 500)), session)
     assert (error.code, error.http_status, error.transient) == ("http_500", 500, True)
     assert "500 Internal Server Error" in error.message
     assert error.retry_after is None
 
 
-def test_unknown_status_still_reported(server: HttpTestServer, session: requests.Session) -> None:
+def test_unknown_status_still_reported(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.route("/a", respond(b"", 499)), session)
     assert (error.code, error.transient) == ("http_499", False)
     assert "499" in error.message
 
 
-def test_429_retry_after_seconds(server: HttpTestServer, session: requests.Session) -> None:
+def test_429_retry_after_seconds(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.route("/a", respond(b"", 429, {"Retry-After": "7"})), session)
     assert (error.code, error.transient, error.retry_after) == ("http_429", True, 7.0)
     assert "wait 7 s" in error.message
 
 
-def test_503_retry_after_http_date(server: HttpTestServer, session: requests.Session) -> None:
+def test_503_retry_after_http_date(server: HttpTestServer, session: ImageSession) -> None:
     when = email.utils.formatdate(time.time() + 30, usegmt=True)
     error = fail(server.route("/a", respond(b"", 503, {"Retry-After": when})), session)
     assert error.code == "http_503"
@@ -168,9 +166,7 @@ def test_503_retry_after_http_date(server: HttpTestServer, session: requests.Ses
     assert 27 <= error.retry_after <= 31
 
 
-def test_retry_after_over_cap_is_permanent(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_retry_after_over_cap_is_permanent(server: HttpTestServer, session: ImageSession) -> None:
     settings = FAST.replace(retry_after_cap_s=60.0)
     url = server.route("/a", respond(b"", 503, {"Retry-After": "3600"}))
     error = fail(url, session, settings)
@@ -180,13 +176,13 @@ def test_retry_after_over_cap_is_permanent(
 
 
 def test_retry_after_ignored_on_permanent_status(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     error = fail(server.route("/a", respond(b"", 403, {"Retry-After": "5"})), session)
     assert (error.code, error.transient, error.retry_after) == ("http_403", False, None)
 
 
-def test_sequence_of_answers(server: HttpTestServer, session: requests.Session) -> None:
+def test_sequence_of_answers(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", sequence(respond(b"", 503), respond(BODY)))
     assert fail(url, session).code == "http_503"
     assert download(url, FAST, session).data == BODY
@@ -216,7 +212,7 @@ def test_parse_retry_after_forms() -> None:
 # --- redirects -----------------------------------------------------------------------------
 
 
-def test_redirect_chain_followed(server: HttpTestServer, session: requests.Session) -> None:
+def test_redirect_chain_followed(server: HttpTestServer, session: ImageSession) -> None:
     server.route("/a", redirect(server.url("/b"), 301))
     server.route("/b", redirect("/c", 307))
     server.route("/c", redirect(server.url("/d"), 308))
@@ -227,21 +223,21 @@ def test_redirect_chain_followed(server: HttpTestServer, session: requests.Sessi
     assert [server.hits(p) for p in ("/a", "/b", "/c", "/d")] == [1, 1, 1, 1]
 
 
-def test_relative_redirect(server: HttpTestServer, session: requests.Session) -> None:
+def test_relative_redirect(server: HttpTestServer, session: ImageSession) -> None:
     server.route("/img/old/a.jpg", redirect("../new/b.jpg", 303))
     server.route("/img/new/b.jpg", respond(BODY))
     result = download(server.url("/img/old/a.jpg"), FAST, session)
     assert result.final_url == server.url("/img/new/b.jpg")
 
 
-def test_exactly_max_redirects_is_fine(server: HttpTestServer, session: requests.Session) -> None:
+def test_exactly_max_redirects_is_fine(server: HttpTestServer, session: ImageSession) -> None:
     for hop in range(5):
         server.route(f"/r{hop}", redirect(f"/r{hop + 1}"))
     server.route("/r5", respond(BODY))
     assert download(server.url("/r0"), FAST, session).data == BODY
 
 
-def test_too_many_redirects(server: HttpTestServer, session: requests.Session) -> None:
+def test_too_many_redirects(server: HttpTestServer, session: ImageSession) -> None:
     for hop in range(10):
         server.route(f"/r{hop}", redirect(f"/r{hop + 1}"))
     error = fail(server.url("/r0"), session)
@@ -250,13 +246,13 @@ def test_too_many_redirects(server: HttpTestServer, session: requests.Session) -
     assert server.total_hits == 6  # the first request plus five redirects, no more
 
 
-def test_redirect_limit_from_settings(server: HttpTestServer, session: requests.Session) -> None:
+def test_redirect_limit_from_settings(server: HttpTestServer, session: ImageSession) -> None:
     server.route("/a", redirect("/b"))
     error = fail(server.url("/a"), session, FAST.replace(max_redirects=0))
     assert error.code == ErrorCode.TOO_MANY_REDIRECTS
 
 
-def test_redirect_loop(server: HttpTestServer, session: requests.Session) -> None:
+def test_redirect_loop(server: HttpTestServer, session: ImageSession) -> None:
     server.route("/a", redirect("/b"))
     server.route("/b", redirect("/a"))
     error = fail(server.url("/a"), session)
@@ -269,19 +265,19 @@ def test_redirect_loop(server: HttpTestServer, session: requests.Session) -> Non
     "location", ["file:///etc/passwd", "ftp://127.0.0.1/a.jpg", "javascript:alert(1)"]
 )
 def test_redirect_to_other_scheme_is_invalid(
-    server: HttpTestServer, session: requests.Session, location: str
+    server: HttpTestServer, session: ImageSession, location: str
 ) -> None:
     error = fail(server.route("/a", redirect(location)), session)
     assert (error.code, error.transient) == (ErrorCode.INVALID_URL, False)
     assert "redirected" in error.message
 
 
-def test_redirect_without_location(server: HttpTestServer, session: requests.Session) -> None:
+def test_redirect_without_location(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.route("/a", respond(b"", 302)), session)
     assert (error.code, error.http_status, error.transient) == ("http_302", 302, False)
 
 
-def test_redirect_body_is_not_read(server: HttpTestServer, session: requests.Session) -> None:
+def test_redirect_body_is_not_read(server: HttpTestServer, session: ImageSession) -> None:
     """A redirect with an endless body must not be read (requests' own handling would)."""
 
     def endless_redirect(exchange: Exchange) -> None:
@@ -299,7 +295,7 @@ def test_redirect_body_is_not_read(server: HttpTestServer, session: requests.Ses
 # --- size limits ---------------------------------------------------------------------------
 
 
-def test_content_length_over_limit(server: HttpTestServer, session: requests.Session) -> None:
+def test_content_length_over_limit(server: HttpTestServer, session: ImageSession) -> None:
     def announce_only(exchange: Exchange) -> None:
         exchange.start(200, {"Content-Length": str(50 * MIB)})
         exchange.wait(5)  # the body never comes: the client must not wait for it
@@ -312,14 +308,14 @@ def test_content_length_over_limit(server: HttpTestServer, session: requests.Ses
     assert time.monotonic() - started < 1.0
 
 
-def test_chunked_body_over_limit(server: HttpTestServer, session: requests.Session) -> None:
+def test_chunked_body_over_limit(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", chunked([bytes(16 * KIB)] * 1000))  # 16 MiB announced nowhere
     error = fail(url, session)
     assert (error.code, error.transient) == (ErrorCode.TOO_LARGE, False)
     assert error.message == "The image at 127.0.0.1 is larger than the 64 KiB limit."
 
 
-def test_unannounced_body_over_limit(server: HttpTestServer, session: requests.Session) -> None:
+def test_unannounced_body_over_limit(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", respond(bytes(MIB), content_length=False))
     assert fail(url, session).code == ErrorCode.TOO_LARGE
 
@@ -333,7 +329,7 @@ def gzip_bomb() -> bytes:
 
 @pytest.mark.timeout(10)
 def test_gzip_bomb_stopped_quickly_with_bounded_memory(
-    server: HttpTestServer, session: requests.Session, gzip_bomb: bytes
+    server: HttpTestServer, session: ImageSession, gzip_bomb: bytes
 ) -> None:
     url = server.route("/bomb", respond(gzip_bomb, headers={"Content-Encoding": "gzip"}))
     settings = FAST.replace(max_download_bytes=MIB)
@@ -353,22 +349,20 @@ def test_gzip_bomb_stopped_quickly_with_bounded_memory(
 # --- broken connections --------------------------------------------------------------------
 
 
-def test_body_shorter_than_content_length(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_body_shorter_than_content_length(server: HttpTestServer, session: ImageSession) -> None:
     error = fail(server.route("/a", truncated(BODY[:100], announced=len(BODY))), session)
     assert (error.code, error.transient) == (ErrorCode.CONNECTION, True)
     assert "before sending the whole image" in error.message
 
 
-def test_connection_reset_mid_body(server: HttpTestServer, session: requests.Session) -> None:
+def test_connection_reset_mid_body(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route("/a", truncated(BODY[:100], announced=len(BODY), reset=True))
     error = fail(url, session)
     assert (error.code, error.transient) == (ErrorCode.CONNECTION, True)
     assert "reset the connection" in error.message
 
 
-def test_connection_refused(session: requests.Session) -> None:
+def test_connection_refused(session: ImageSession) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -377,13 +371,13 @@ def test_connection_refused(session: requests.Session) -> None:
     assert "refused" in error.message
 
 
-def test_dns_failure(session: requests.Session) -> None:
+def test_dns_failure(session: ImageSession) -> None:
     error = fail("http://no-such-host.invalid/a.jpg", session)
     assert (error.code, error.transient) == (ErrorCode.CONNECTION, True)
     assert "no-such-host.invalid" in error.message
 
 
-def test_broken_chunked_encoding(server: HttpTestServer, session: requests.Session) -> None:
+def test_broken_chunked_encoding(server: HttpTestServer, session: ImageSession) -> None:
     def bad_chunks(exchange: Exchange) -> None:
         exchange.start(200, {"Transfer-Encoding": "chunked"})
         exchange.write(b"10\r\n" + BODY[:16] + b"\r\nzz\r\nnonsense")
@@ -393,7 +387,7 @@ def test_broken_chunked_encoding(server: HttpTestServer, session: requests.Sessi
     assert (error.code, error.transient) == (ErrorCode.CONNECTION, True)
 
 
-def test_bad_gzip(server: HttpTestServer, session: requests.Session) -> None:
+def test_bad_gzip(server: HttpTestServer, session: ImageSession) -> None:
     url = server.route(
         "/a", respond(b"this is not gzip at all", headers={"Content-Encoding": "gzip"})
     )
@@ -406,9 +400,7 @@ def test_bad_gzip(server: HttpTestServer, session: requests.Session) -> None:
 
 
 @pytest.mark.timeout(10)
-def test_trickle_stopped_by_total_deadline(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_trickle_stopped_by_total_deadline(server: HttpTestServer, session: ImageSession) -> None:
     # Each byte comes well within the read timeout; only the total deadline can stop it.
     settings = FAST.replace(read_timeout_s=1.0, total_timeout_s=1.5)
     url = server.route("/a", trickle(BODY, delay_s=0.1))
@@ -421,9 +413,7 @@ def test_trickle_stopped_by_total_deadline(
 
 
 @pytest.mark.timeout(10)
-def test_deadline_covers_the_redirect_chain(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_deadline_covers_the_redirect_chain(server: HttpTestServer, session: ImageSession) -> None:
     settings = FAST.replace(read_timeout_s=1.0, total_timeout_s=1.0)
 
     def slow_redirect(target: str) -> RouteHandler:
@@ -444,7 +434,7 @@ def test_deadline_covers_the_redirect_chain(
 
 @pytest.mark.timeout(10)
 def test_stall_after_headers_hits_read_timeout(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     settings = FAST.replace(read_timeout_s=0.5, total_timeout_s=5.0)
     started = time.monotonic()
@@ -456,7 +446,7 @@ def test_stall_after_headers_hits_read_timeout(
 
 @pytest.mark.timeout(10)
 def test_stall_before_headers_hits_read_timeout(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     settings = FAST.replace(read_timeout_s=0.5, total_timeout_s=5.0)
     error = fail(server.route("/a", stall(send_headers=False)), session, settings)
@@ -466,7 +456,7 @@ def test_stall_before_headers_hits_read_timeout(
 
 @pytest.mark.timeout(10)
 def test_stall_ends_at_deadline_when_it_comes_first(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     settings = FAST.replace(read_timeout_s=30.0, total_timeout_s=1.0)
     started = time.monotonic()
@@ -480,9 +470,7 @@ def test_stall_ends_at_deadline_when_it_comes_first(
 
 
 @pytest.mark.parametrize("handler", [respond(b""), respond(b"", 204), chunked([])])
-def test_empty_body(
-    server: HttpTestServer, session: requests.Session, handler: RouteHandler
-) -> None:
+def test_empty_body(server: HttpTestServer, session: ImageSession, handler: RouteHandler) -> None:
     error = fail(server.route("/a", handler), session)
     assert (error.code, error.transient) == (ErrorCode.EMPTY, False)
 
@@ -507,13 +495,13 @@ def test_empty_body(
         "http://[::1/a.jpg",
     ],
 )
-def test_invalid_url(session: requests.Session, url: str) -> None:
+def test_invalid_url(session: ImageSession, url: str) -> None:
     error = fail(url, session)
     assert (error.code, error.transient) == (ErrorCode.INVALID_URL, False)
 
 
 def test_url_whitespace_and_path_spaces_are_tolerated(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     server.route("/my%20image.jpg", respond(BODY))
     assert download("  " + server.url("/my image.jpg") + "\n", FAST, session).data == BODY
@@ -523,7 +511,7 @@ def test_url_whitespace_and_path_spaces_are_tolerated(
 
 
 def test_private_addresses_allowed_by_default(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     assert not Settings().block_private_addresses
     assert download(server.route("/a", respond(BODY)), FAST, session).data == BODY
@@ -531,7 +519,7 @@ def test_private_addresses_allowed_by_default(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_private_addresses_blocked_when_asked(
-    server: HttpTestServer, session: requests.Session, host: str
+    server: HttpTestServer, session: ImageSession, host: str
 ) -> None:
     server.route("/a", respond(BODY))
     url = f"http://{host}:{server.port}/a"
@@ -556,13 +544,13 @@ def test_private_addresses_blocked_when_asked(
         "http://[fd00::1]/a.jpg",
     ],
 )
-def test_private_address_literals_blocked(session: requests.Session, url: str) -> None:
+def test_private_address_literals_blocked(session: ImageSession, url: str) -> None:
     error = fail(url, session, FAST.replace(block_private_addresses=True))
     assert error.code == ErrorCode.INVALID_URL
 
 
 def test_private_address_checked_on_every_hop(
-    server: HttpTestServer, session: requests.Session, monkeypatch: pytest.MonkeyPatch
+    server: HttpTestServer, session: ImageSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first host passes the check, the redirect to a local name must not."""
     real_resolve = fetch._resolve
@@ -588,7 +576,7 @@ def test_gzip_helper_round_trips() -> None:
 
 
 def test_validators_make_the_request_conditional_and_304_means_not_modified(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     url = server.route("/a.jpg", respond(b"", 304, {"ETag": '"v2"'}))
     validators = fetch.Validators(etag='"v1"', last_modified="Tue, 01 Sep 2026 10:00:00 GMT")
@@ -602,7 +590,7 @@ def test_validators_make_the_request_conditional_and_304_means_not_modified(
 
 
 def test_a_304_to_an_unconditional_request_is_an_error(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     url = server.route("/a.jpg", respond(b"", 304))
     with pytest.raises(ImageError) as caught:
@@ -615,7 +603,7 @@ def test_a_304_to_an_unconditional_request_is_an_error(
 
 @pytest.mark.timeout(30)
 def test_trickle_ends_at_the_low_speed_limit_long_before_the_deadline(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     # One byte every 0.1 s never trips the 5 s read timeout; only the low-speed limit
     # (1 KiB/s over 1 s here, 1 KiB/s over 30 s by default) can stop it before the deadline.
@@ -640,7 +628,7 @@ def test_trickle_ends_at_the_low_speed_limit_long_before_the_deadline(
 
 @pytest.mark.timeout(30)
 def test_steady_download_above_the_low_speed_limit_succeeds(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     # 1 KiB every 0.1 s for about 2.4 s, through a limit of 256 bytes/s over 3 s: only three
     # whole seconds without a single chunk (a starved server thread) could trip it.
@@ -655,7 +643,7 @@ def test_steady_download_above_the_low_speed_limit_succeeds(
 
 @pytest.mark.timeout(10)
 def test_stall_after_headers_still_ends_by_the_read_timeout(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     settings = FAST.replace(
         read_timeout_s=0.5, total_timeout_s=60.0, low_speed_bytes_per_s=KIB, low_speed_window_s=2.0
@@ -719,7 +707,7 @@ def with_userinfo(url: str) -> str:
 
 
 def test_no_password_when_the_port_refuses(
-    session: requests.Session, caplog: pytest.LogCaptureFixture
+    session: ImageSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with socket.socket() as probe:
@@ -731,7 +719,7 @@ def test_no_password_when_the_port_refuses(
 
 
 def test_no_password_on_a_404(
-    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+    server: HttpTestServer, session: ImageSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     error = fail(with_userinfo(server.url("/missing.jpg")), session)
@@ -740,7 +728,7 @@ def test_no_password_on_a_404(
 
 
 def test_no_password_in_a_redirect_loop(
-    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+    server: HttpTestServer, session: ImageSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.route("/a", redirect("/b"))
@@ -752,7 +740,7 @@ def test_no_password_in_a_redirect_loop(
 
 
 def test_no_password_in_the_logs_of_a_redirected_download(
-    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+    server: HttpTestServer, session: ImageSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server.route("/a", redirect("/b"))
@@ -768,7 +756,7 @@ def test_no_password_in_the_logs_of_a_redirected_download(
 )
 def test_no_password_in_a_redirect_to_another_scheme(
     server: HttpTestServer,
-    session: requests.Session,
+    session: ImageSession,
     caplog: pytest.LogCaptureFixture,
     location: str,
 ) -> None:
@@ -789,7 +777,7 @@ def test_no_password_in_a_redirect_to_another_scheme(
     ],
 )
 def test_no_password_in_an_invalid_address(
-    session: requests.Session, caplog: pytest.LogCaptureFixture, url: str
+    session: ImageSession, caplog: pytest.LogCaptureFixture, url: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     error = fail(url, session)
@@ -798,7 +786,7 @@ def test_no_password_in_an_invalid_address(
 
 
 def test_no_password_when_private_addresses_are_blocked(
-    server: HttpTestServer, session: requests.Session, caplog: pytest.LogCaptureFixture
+    server: HttpTestServer, session: ImageSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     url = with_userinfo(server.route("/a", respond(BODY)))

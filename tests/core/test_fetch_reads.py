@@ -11,10 +11,10 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from imgdesk.core import fetch
 from imgdesk.core.fetch import download, new_session
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
 from tests.httpservers import HttpTestServer, chunked, respond, running_server
 
@@ -33,7 +33,7 @@ def server() -> Iterator[HttpTestServer]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
+def session() -> Iterator[ImageSession]:
     with new_session(SETTINGS) as created:
         yield created
 
@@ -43,9 +43,7 @@ def _gzip(body: bytes) -> bytes:
     return compressor.compress(body) + compressor.flush()
 
 
-def test_a_body_of_many_reads_arrives_whole(
-    server: HttpTestServer, session: requests.Session
-) -> None:
+def test_a_body_of_many_reads_arrives_whole(server: HttpTestServer, session: ImageSession) -> None:
     assert len(BIG_BODY) > 20 * fetch._CHUNK_SIZE
     seen: list[tuple[int, int | None]] = []
     url = server.route("/big.jpg", respond(BIG_BODY, content_type="image/jpeg"))
@@ -55,7 +53,7 @@ def test_a_body_of_many_reads_arrives_whole(
 
 
 def test_a_chunked_body_of_many_reads_arrives_whole(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     pieces = [BIG_BODY[start : start + 300_000] for start in range(0, len(BIG_BODY), 300_000)]
     url = server.route("/big.jpg", chunked(pieces))
@@ -64,7 +62,7 @@ def test_a_chunked_body_of_many_reads_arrives_whole(
 
 @pytest.mark.parametrize("coding", ["gzip", "GZIP", "x-gzip"])
 def test_a_content_coded_body_is_decoded_whatever_the_spelling(
-    server: HttpTestServer, session: requests.Session, coding: str
+    server: HttpTestServer, session: ImageSession, coding: str
 ) -> None:
     url = server.route("/a.jpg", respond(_gzip(BIG_BODY), headers={"Content-Encoding": coding}))
     assert download(url, SETTINGS, session).data == BIG_BODY
@@ -72,7 +70,7 @@ def test_a_content_coded_body_is_decoded_whatever_the_spelling(
 
 @pytest.mark.parametrize("coding", ["identity", "Identity", ""])
 def test_an_identity_body_is_kept_as_sent(
-    server: HttpTestServer, session: requests.Session, coding: str
+    server: HttpTestServer, session: ImageSession, coding: str
 ) -> None:
     # Bytes that look gzip-compressed stay as they are when the server names no coding.
     body = _gzip(BIG_BODY)

@@ -6,12 +6,14 @@ connection open for the next image, or every unchanged image pays a new TCP conn
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-import requests
 
 from imgdesk.core.fetch import Validators, download, new_session
+from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
 from tests.httpservers import Exchange, HttpTestServer, RouteHandler, respond, running_server
 
@@ -30,7 +32,7 @@ def server() -> Iterator[HttpTestServer]:
 
 
 @pytest.fixture
-def session() -> Iterator[requests.Session]:
+def session() -> Iterator[ImageSession]:
     with new_session(SETTINGS) as created:
         yield created
 
@@ -48,7 +50,7 @@ def _with_etag(body: bytes) -> RouteHandler:
 
 
 def test_unchanged_images_keep_one_connection(
-    server: HttpTestServer, session: requests.Session
+    server: HttpTestServer, session: ImageSession
 ) -> None:
     urls = [server.route(f"/{index}.jpg", _with_etag(BODY)) for index in range(10)]
     for url in urls:
@@ -59,7 +61,7 @@ def test_unchanged_images_keep_one_connection(
 
 
 def test_images_go_through_the_proxy_the_environment_named_at_the_first_request(
-    server: HttpTestServer, session: requests.Session, monkeypatch: pytest.MonkeyPatch
+    server: HttpTestServer, session: ImageSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The environment is read once per origin, not on every image (it cost 0.1 ms each)."""
     with running_server() as proxy:
@@ -74,3 +76,50 @@ def test_images_go_through_the_proxy_the_environment_named_at_the_first_request(
         assert proxy.hits("/a.jpg") == 2 and server.hits("/a.jpg") == 0
         with new_session(SETTINGS) as fresh:  # a new session reads the environment again
             assert download(url, SETTINGS, fresh).data == b"direct"
+
+
+def test_a_cookie_set_on_a_redirect_hop_goes_with_the_next_hop(
+    server: HttpTestServer, session: ImageSession
+) -> None:
+    def set_cookie_and_redirect(exchange: Exchange) -> None:
+        exchange.reply(302, b"", {"Location": "/image.jpg", "Set-Cookie": "gate=open; Path=/"})
+
+    def needs_the_cookie(exchange: Exchange) -> None:
+        if exchange.headers.get("Cookie") == "gate=open":
+            exchange.reply(200, BODY, {"Content-Type": "image/jpeg"})
+        else:
+            exchange.reply(403, b"no cookie")
+
+    url = server.route("/gate", set_cookie_and_redirect)
+    server.route("/image.jpg", needs_the_cookie)
+    assert download(url, SETTINGS, session).data == BODY
+
+
+def test_the_headers_imgdesk_sends_and_the_netrc_login(
+    server: HttpTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login shop password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    url = server.route("/a.jpg", respond(BODY))
+    with new_session(SETTINGS.replace(user_agent="imgdesk-test/1")) as fresh:
+        assert download(url, SETTINGS, fresh).data == BODY
+    sent = server.requests[-1].headers
+    assert sent["User-Agent"] == "imgdesk-test/1"
+    assert sent["Accept-Encoding"] == "identity"
+    assert sent["Authorization"] == "Basic " + base64.b64encode(b"shop:s3cret").decode()
+
+
+def test_a_url_with_spaces_and_accents_is_sent_percent_encoded(
+    server: HttpTestServer, session: ImageSession
+) -> None:
+    paths: list[str] = []
+
+    def record_path(exchange: Exchange) -> None:
+        paths.append(exchange.path)
+        exchange.reply(200, BODY, {"Content-Type": "image/jpeg"})
+
+    server.route("/photos/caf%C3%A9%20cr%C3%A8me.jpg", record_path)
+    assert download(server.url("/photos/café crème.jpg?v=1"), SETTINGS, session).data == BODY
+    assert paths == ["/photos/caf%C3%A9%20cr%C3%A8me.jpg?v=1"]
