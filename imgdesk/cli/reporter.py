@@ -97,8 +97,8 @@ class Reporter:
             self._err.write("imgdesk: there is room again; carrying on\n")
         self._err.flush()
 
-    def stopped(self, message: str) -> None:
-        """The run ends early: the line goes below the progress bar, not over it."""
+    def note(self, message: str) -> None:
+        """Why the run ends early, or what it waits for: below the progress bar, not over it."""
         self._err.write(("\n" if self._tty else "") + f"imgdesk: {message}\n")
         self._err.flush()
 

@@ -73,7 +73,7 @@ def run_to_end(
         if watcher.cancelled:
             # The images still on the wire are stale: nothing waits for them.
             engine.shutdown(timeout_ms=0)
-            reporter.stopped(f"request {request_id} cancelled from another terminal.")
+            reporter.note(f"request {request_id} cancelled from another terminal.")
         else:
             engine.shutdown()
         if problem:

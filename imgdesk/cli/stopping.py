@@ -108,7 +108,7 @@ def stop_now(
     engine.shutdown(timeout_ms=0)  # nothing is waited for: the run ends now
     sender.stop_now()  # a POST in flight gives its claim back: the next run sends it at once
     if not stop.signal_name:
-        reporter.stopped(stop.message)
+        reporter.note(stop.message)
         exit_now(stop.exit_code)
     request = repo.get_request(request_id)
     if request is not None and not request.finished:
@@ -116,12 +116,12 @@ def stop_now(
             request_id,
             f"Interrupted by {stop.signal_name}; imgdesk retry {request_id} resumes it.",
         )
-        reporter.stopped(
+        reporter.note(
             f"interrupted by {stop.signal_name}; the images in flight went back to pending "
             f"and imgdesk retry {request_id} resumes the request."
         )
     else:
-        reporter.stopped(
+        reporter.note(
             f"interrupted by {stop.signal_name}; the webhook still owed goes out with the next "
             "imgdesk run on this data folder."
         )

@@ -35,6 +35,36 @@ POLL_INTERVAL_S = 1.0
 CLOCK_SLACK_S = 120.0
 # How long the submitter waits for the workers to settle the request's webhook.
 WEBHOOK_WAIT_S = 120.0
+# Nothing finished and nothing in work for this long, the cluster not paused: the submitter
+# says what it waits for (without workers it would wait in silence, as long as it is left).
+STALL_NOTICE_S = 60.0
+
+
+class _StallWatch:
+    """Tells when a followed request has stood still for ``STALL_NOTICE_S``: once per stall."""
+
+    def __init__(self, request_id: str, repo: Repository, store: ClusterStore) -> None:
+        self._request_id = request_id
+        self._repo = repo
+        self._store = store
+        self._counts: tuple[int, int] | None = None
+        self._still_since = time.monotonic()
+        self._noticed = False
+
+    def noticed_now(self) -> bool:
+        """True the first time the request has stood still long enough (not paused)."""
+        request = self._repo.get_request(self._request_id)
+        counts = (request.done + request.failed, request.in_flight) if request else None
+        if counts != self._counts or (counts is not None and counts[1] > 0):
+            self._counts, self._still_since, self._noticed = counts, time.monotonic(), False
+            return False
+        if self._noticed or time.monotonic() - self._still_since < STALL_NOTICE_S:
+            return False
+        if self._store.is_paused():  # waiting is what a paused cluster does
+            self._still_since = time.monotonic()
+            return False
+        self._noticed = True
+        return True
 
 
 @dataclass(frozen=True)
@@ -162,6 +192,7 @@ class Submitter:
         ``reported``: the images not to report (finished before); the reported ones are added.
         """
         since = 0.0
+        stall = _StallWatch(request_id, self._repo, self._store)
         while True:
             polled_at = time.time()
             finished = self._store.request_finished(request_id)
@@ -174,6 +205,14 @@ class Submitter:
             reporter.progress(self._repo, request_id)
             if finished:
                 return True
+            if stall.noticed_now():
+                reporter.note(
+                    f"request {request_id} has not moved for {STALL_NOTICE_S:.0f} s: no image "
+                    "finished, none is being worked on. Are workers running on this database "
+                    "and broker "
+                    "(imgdesk worker --database ... --broker ...)? Still waiting; Ctrl-C stops "
+                    "waiting, and the request stays queued for the workers."
+                )
             since = polled_at - CLOCK_SLACK_S
             if self._stop.wait(POLL_INTERVAL_S):
                 return False
@@ -228,7 +267,7 @@ class Submitter:
 
     def _stopped(self, request_id: str, reporter: Reporter) -> int:
         name = "Ctrl-C" if self._signal == signal.SIGINT else "SIGTERM"
-        reporter.stopped(
+        reporter.note(
             f"stopped following on {name}; request {request_id} goes on in the cluster "
             f"(imgdesk status {request_id} --database ... shows it)."
         )

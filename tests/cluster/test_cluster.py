@@ -389,6 +389,45 @@ def test_killing_the_submitter_does_not_stop_the_work(
     assert all(http_server.hits(f"/img/{n}.png") == 1 for n in range(1, count + 1))
 
 
+def test_a_submitter_without_workers_says_what_it_waits_for_and_goes_on_waiting(
+    cluster: Cluster, http_server: HttpTestServer
+) -> None:
+    count = 3
+    csv_path = write_csv(cluster.tmp_path / "products.csv", serve_images(http_server, count, 0.0))
+    # The real command, with the notice after 1 s instead of a minute.
+    run_with_short_notice = (
+        "import sys\n"
+        "import imgdesk.cli.submitting as submitting\n"
+        "submitting.STALL_NOTICE_S = 1.0\n"
+        "from imgdesk.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    command = imgdesk_args(
+        cluster.tmp_path / "submitter", "process", str(csv_path), *cluster.cluster_args()
+    )
+    submitter = subprocess.Popen(
+        [sys.executable, "-c", run_with_short_notice, *command[3:]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert submitter.stderr is not None
+        printed = [submitter.stderr.readline() for _ in range(2)]
+        assert "3 images from products.csv" in printed[0]
+        assert "has not moved for 1 s" in printed[1] and "Are workers running" in printed[1]
+        assert submitter.poll() is None  # still waiting
+        cluster.start_worker(threads=3)
+        _, rest = submitter.communicate(timeout=PROCESS_WAIT_S)
+    finally:
+        if submitter.poll() is None:
+            submitter.kill()
+            submitter.wait()
+    assert submitter.returncode == 0, "".join(printed) + rest + cluster.worker_log()
+    assert f"completed: {count} done, 0 failed of {count}" in rest
+    assert "has not moved" not in rest  # said once, and the request moved since
+
+
 def test_unreachable_broker_is_one_sentence_and_records_nothing(
     tmp_path: Path, http_server: HttpTestServer
 ) -> None:
