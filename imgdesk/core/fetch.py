@@ -293,7 +293,9 @@ def _send(
     connect_timeout = min(settings.connect_timeout_s, remaining)
     read_timeout = min(settings.read_timeout_s, remaining)
     try:
-        return session.get(url, headers or {}, urllib3.Timeout(connect_timeout, read_timeout))
+        return session.get(
+            url, headers or {}, urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        )
     except (
         requests.exceptions.InvalidURL,
         requests.exceptions.MissingSchema,

@@ -15,7 +15,14 @@ import pytest
 from imgdesk.core.fetch import Validators, download, new_session
 from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
-from tests.httpservers import Exchange, HttpTestServer, RouteHandler, respond, running_server
+from tests.httpservers import (
+    Exchange,
+    HttpTestServer,
+    RouteHandler,
+    delayed,
+    respond,
+    running_server,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -123,3 +130,13 @@ def test_a_url_with_spaces_and_accents_is_sent_percent_encoded(
     server.route("/photos/caf%C3%A9%20cr%C3%A8me.jpg", record_path)
     assert download(server.url("/photos/café crème.jpg?v=1"), SETTINGS, session).data == BODY
     assert paths == ["/photos/caf%C3%A9%20cr%C3%A8me.jpg?v=1"]
+
+
+def test_a_server_slower_than_the_connect_timeout_but_within_the_read_timeout_is_waited_for(
+    server: HttpTestServer,
+) -> None:
+    """The connect timeout bounds the connection only, not the wait for the answer."""
+    settings = Settings(connect_timeout_s=0.5, read_timeout_s=10.0, total_timeout_s=20.0)
+    url = server.route("/slow.jpg", delayed(1.5, respond(BODY)))
+    with new_session(settings) as fresh:
+        assert download(url, settings, fresh).data == BODY
