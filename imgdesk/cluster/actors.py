@@ -28,7 +28,7 @@ from imgdesk.cluster.host_slots import HostSlots
 from imgdesk.core.backoff import retry_delay
 from imgdesk.core.cluster_store import NORMAL, PRIORITIES, ClusterStore, ImageWork
 from imgdesk.core.csvio import output_csv_name, write_output_rows
-from imgdesk.core.errors import DatabaseBusyError, ImageError
+from imgdesk.core.errors import DatabaseBusyError, ImageError, RequestGoneError
 from imgdesk.core.fetch import new_session
 from imgdesk.core.http_session import ImageSession
 from imgdesk.core.outbox import PENDING, Outbox
@@ -322,7 +322,10 @@ class ClusterActors:
         # workers racing here write the same bytes under the same key.
         storage = context.storage(request.storage)
         key = storage_key(request_id, output_csv_name(request.csv_name))
-        catalogue, outputs = patiently(lambda: context.repo.export_data(request_id))
+        try:
+            catalogue, outputs = patiently(lambda: context.repo.export_data(request_id))
+        except RequestGoneError:
+            return  # deleted meanwhile: nothing to write, nobody to tell
         location = ""
         try:
             with storage.open_output(key) as handle:

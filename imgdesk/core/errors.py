@@ -108,6 +108,10 @@ class DatabaseError(ImdeskError):
     """The database refused a read or write."""
 
 
+class RequestGoneError(ImdeskError):
+    """The request is no longer in the database: deleted meanwhile (another window, a cleanup)."""
+
+
 class DatabaseBusyError(DatabaseError):
     """Another program holds the database's write lock; the same call may succeed later."""
 

@@ -40,7 +40,7 @@ from imgdesk.core.dialect import (
     store_cache_postgres,
     update_images_postgres,
 )
-from imgdesk.core.errors import ErrorCode
+from imgdesk.core.errors import ErrorCode, RequestGoneError
 from imgdesk.core.output import OutputSettings
 from imgdesk.core.recording import IMPORTING as IMPORTING  # re-exported
 from imgdesk.core.recording import PreparedRows as PreparedRows  # re-exported
@@ -527,8 +527,17 @@ class Repository:
     # -- export -----------------------------------------------------------------------------
 
     def export_data(self, request_id: str) -> tuple[Catalogue, dict[int, list[str | None]]]:
-        """The catalogue as loaded and each valid row's output URLs (None where not done)."""
-        request = RequestRow.get_by_id(request_id)
+        """The catalogue as loaded and each valid row's output URLs (None where not done).
+
+        Raises:
+            RequestGoneError: the request was deleted (its id is still on someone's screen).
+        """
+        request = RequestRow.get_or_none(RequestRow.id == request_id)
+        if request is None:
+            raise RequestGoneError(
+                f"Request {request_id} is no longer there: it was deleted, so there is "
+                "nothing to export."
+            )
         rows = [
             CatalogueRow(
                 index=p.row_index,

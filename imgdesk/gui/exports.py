@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, QSettings, QThreadPool, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from imgdesk.core.csvio import write_output_csv
-from imgdesk.core.errors import DatabaseBusyError, DatabaseError, ImdeskError
+from imgdesk.core.errors import DatabaseBusyError, DatabaseError, ImdeskError, RequestGoneError
 from imgdesk.core.repository import Repository, RequestInfo
 from imgdesk.core.retention import removed_notice
 from imgdesk.engine.engine import Engine
@@ -35,6 +35,7 @@ def export_request(repository: Repository, request_id: str, path: Path, neutrali
 
     Raises:
         DatabaseError: the request could not be read.
+        RequestGoneError: the request was deleted meanwhile.
         ImageError: ``storage``, the file could not be written.
     """
     catalogue, outputs = repository.export_data(request_id)
@@ -150,6 +151,8 @@ class RequestExports(QObject):
             detail = "imgdesk could not export it; the log says why."
         elif isinstance(error, DatabaseError):
             detail = f"The request could not be read: {reason}\n\nTry again in a moment."
+        elif isinstance(error, RequestGoneError):
+            detail = reason
         else:
             detail = f"{reason}\n\nChoose another folder or file name and try again."
         self._dialogs.show_message(

@@ -164,3 +164,26 @@ def test_a_failed_read_says_export_failed_in_one_sentence(
     assert not target.exists() and exported == []
     request = gated.get_request(request_id)
     assert request is not None and request.output_csv is None
+
+
+def test_exporting_a_request_deleted_meanwhile_says_so(
+    qtbot: QtBot,
+    exports: RequestExports,
+    gated: GatedRepository,
+    dialogs: DialogTracker,
+    tmp_path: Path,
+) -> None:
+    request_id = gated.create_request(parse_catalogue(CSV, "catalogue.csv"))
+    gated.delete_request(request_id)  # from another window, say, while this one lists it
+    gated.release.set()
+
+    exports.export_to(request_id, tmp_path / "catalogue-output.csv")
+
+    qtbot.waitUntil(lambda: len(dialogs.dialogs()) == 1, timeout=WAIT_MS)
+    box = dialogs.dialogs()[0]
+    assert isinstance(box, QMessageBox)
+    assert box.windowTitle() == "Export failed"
+    assert box.informativeText() == (
+        f"Request {request_id} is no longer there: it was deleted, so there is nothing to export."
+    )
+    assert not (tmp_path / "catalogue-output.csv").exists()
