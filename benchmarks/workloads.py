@@ -41,7 +41,7 @@ URLS_PER_ROW = 3  # catalogues list a few images per product
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size so far, in MB.
+    """This process's peak resident set size so far, in MB of 2**20 bytes (as ``ps`` counts).
 
     Linux's ``VmHWM`` first: ``ru_maxrss`` of a child started by a big parent counts the
     parent's pages at fork time (the benchmark's parent holds the whole corpus).
@@ -57,12 +57,13 @@ def peak_rss_mb() -> float:
 
 
 def current_rss_mb() -> float:
-    """This process's resident set size now, in MB (0 where /proc is missing)."""
+    """This process's resident set size now, in MB of 2**20 bytes as :func:`peak_rss_mb` (0
+    where /proc is missing)."""
     try:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
     except OSError:
         return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
 def thread_count() -> int:
