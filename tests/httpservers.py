@@ -23,6 +23,7 @@ import contextlib
 import logging
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -170,7 +171,7 @@ class HttpTestServer:
         stopping: set when the server stops; waiting handlers wake up on it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._lock = threading.Lock()
         self._routes: dict[str, RouteHandler] = {}
         self._hits: Counter[str] = Counter()
@@ -181,11 +182,13 @@ class HttpTestServer:
         self.errors: list[BaseException | None] = []
         self.stopping = threading.Event()
         self._httpd = _Server(self)
+        if tls is not None:  # HTTPS: each accepted connection does its handshake first
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host!s}:{port}"
+        self.base_url = f"{'https' if tls else 'http'}://{host!s}:{port}"
         self.port = int(port)
 
     def start(self) -> HttpTestServer:
@@ -268,9 +271,9 @@ class HttpTestServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[HttpTestServer]:
-    """A started :class:`HttpTestServer`, stopped on exit."""
-    with HttpTestServer() as server:
+def running_server(tls: ssl.SSLContext | None = None) -> Iterator[HttpTestServer]:
+    """A started :class:`HttpTestServer` (HTTPS with ``tls``), stopped on exit."""
+    with HttpTestServer(tls) as server:
         yield server
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from imgdesk.core.errors import ErrorCode, ImageError
 from imgdesk.core.fetch import Validators, download, new_session
 from imgdesk.core.http_session import ImageSession
 from imgdesk.core.settings import Settings
@@ -23,6 +24,7 @@ from tests.httpservers import (
     respond,
     running_server,
 )
+from tests.tls import loopback_certificate, server_context
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -140,3 +142,38 @@ def test_a_server_slower_than_the_connect_timeout_but_within_the_read_timeout_is
     url = server.route("/slow.jpg", delayed(1.5, respond(BODY)))
     with new_session(settings) as fresh:
         assert download(url, settings, fresh).data == BODY
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[tuple[HttpTestServer, Path]]:
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate, and that certificate."""
+    cert, key = loopback_certificate(tmp_path)
+    with running_server(server_context(cert, key)) as running:
+        yield running, cert
+
+
+def test_https_is_verified_against_the_ca_bundle_the_environment_names(
+    https_server: tuple[HttpTestServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert = https_server
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    url = server.route("/a.jpg", respond(BODY))
+    assert url.startswith("https://")
+    with new_session(SETTINGS) as fresh:
+        assert download(url, SETTINGS, fresh).data == BODY
+
+
+def test_an_https_server_no_bundle_vouches_for_is_refused_in_one_sentence(
+    https_server: tuple[HttpTestServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = https_server
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    url = server.route("/a.jpg", respond(BODY))
+    with new_session(SETTINGS) as fresh, pytest.raises(ImageError) as raised:
+        download(url, SETTINGS, fresh)
+    assert raised.value.code == ErrorCode.CONNECTION
+    assert raised.value.message.startswith("The secure connection to 127.0.0.1 failed (")
+    assert "certificate verify failed" in raised.value.message
+    assert server.hits("/a.jpg") == 0
