@@ -41,6 +41,7 @@ from imgdesk.engine.activity import DownloadProgress
 from imgdesk.engine.executor import CancelToken, ImageExecutor, QtPoolExecutor
 from imgdesk.engine.holds import HeldRequests
 from imgdesk.engine.host_queues import HostQueues
+from imgdesk.engine.main_thread_gc import collect_garbage_on_this_thread
 from imgdesk.engine.outputs import reconcile_outputs
 from imgdesk.engine.priorities import RequestPriorities
 from imgdesk.engine.retries import retry_plan
@@ -170,6 +171,8 @@ class Engine(QObject):
         )
         self._progress = DownloadProgress()
         _limit_heap_growth()
+        # Worker threads must never be the ones that free a QObject (main_thread_gc says why).
+        collect_garbage_on_this_thread()
 
         # One FIFO queue per host, served round-robin, so a big host cannot starve the others;
         # a higher request's queues before a lower one's (SPEC 11).
