@@ -52,10 +52,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Bytes asked of each read1() call. urllib3 caps the *decoded* output of one call at this
 # size too, so at most limit + one chunk is ever buffered, even for a gzip bomb. Each read
-# allocates this much first: under the engine's 1 MiB mmap threshold (engine._limit_heap_growth)
-# the buffer comes from the heap, not from fresh pages (measured: 1 MiB reads cost 2.6 ms of
-# CPU per 1.3 MB image, 256 KiB reads 2.0 ms). Large enough that the few Python frames of a
-# read run rarely, holding the GIL the window needs.
+# allocates this much first: under the engine's mmap threshold (engine._limit_heap_growth)
+# the buffer comes from the heap, not from fresh pages (measured when the threshold was
+# 1 MiB: 1 MiB reads cost 2.6 ms of CPU per 1.3 MB image, 256 KiB reads 2.0 ms). Large
+# enough that the few Python frames of a read run rarely, holding the GIL the window needs.
 _CHUNK_SIZE = 256 * 1024
 
 # A Retry-After beyond a year means "do not come back"; a finite number reads better.
